@@ -1,0 +1,334 @@
+//! Settings: `mailmfa.toml` and the module arguments on the pam.d line, one parser for both.
+//!
+//! The same option names work in both places (as in pam_faillock): the file is read first,
+//! then each `key=value` argument of the pam.d line overrides one setting for that service.
+//! Unknown or duplicated keys and out-of-range values are errors, and the module denies on
+//! any error (fail closed): a typo must never silently drop a protection. A missing config
+//! file is an error too, because a lost file that moved `record_dir` would otherwise make
+//! every mailbox look like one without MFA. The reference is `docs/configuration.md`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where the module and the command look for the config file unless told otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/mailmfa/mailmfa.toml";
+
+/// When a code step that was already accepted may be accepted again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// The same step is accepted again only from the client address that used it first, so
+    /// that a mail client's parallel connections all get in (the default).
+    SameClient,
+    /// A step is accepted once, ever.
+    Never,
+}
+
+/// Every setting, after the file and the module arguments were applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Directory of the per-user records (`<login>.toml`).
+    pub record_dir: PathBuf,
+    /// Directory of the per-user state (`<login>.state`).
+    pub state_dir: PathBuf,
+    /// Steps accepted before and after the current one (RFC 6238 recommends 1).
+    pub window: u64,
+    /// Replay policy.
+    pub reuse: Reuse,
+    /// Deny logins that have no record (MFA mandatory).
+    pub require: bool,
+    /// Failed codes (after a right password) from one client address within `fail_interval`
+    /// after which that client is refused.
+    pub max_failures: u32,
+    /// Failed codes from all client addresses together within `fail_interval` after which the
+    /// login is refused from everywhere.
+    pub max_failures_user: u32,
+    /// Seconds a failed code counts against the throttle.
+    pub fail_interval: u64,
+    /// Issuer shown in authenticator apps (the command's `otpauth://` URIs).
+    pub issuer: String,
+    /// Code length of new enrolments: 6 or 8.
+    pub digits: u32,
+    /// Step length in seconds of new enrolments.
+    pub period: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            record_dir: PathBuf::from("/var/lib/mailmfa/users"),
+            state_dir: PathBuf::from("/var/lib/mailmfa/state"),
+            window: 1,
+            reuse: Reuse::SameClient,
+            require: false,
+            max_failures: 5,
+            max_failures_user: 20,
+            fail_interval: 900,
+            issuer: "mailmfa".to_string(),
+            digits: 6,
+            period: 30,
+        }
+    }
+}
+
+/// The phase a pam.d line runs (design §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Takes the code off the end of the password and hands the password on.
+    Split,
+    /// Checks the code kept by `split`, after the password module accepted the password.
+    Verify,
+}
+
+impl Phase {
+    /// The name used on the pam.d line and in log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Split => "split",
+            Phase::Verify => "verify",
+        }
+    }
+}
+
+/// What a pam.d line asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleArgs {
+    /// `split` or `verify`.
+    pub phase: Phase,
+    /// `config=PATH`, else [`DEFAULT_CONFIG_PATH`].
+    pub config_path: PathBuf,
+    /// The remaining `key[=value]` arguments, in order, to apply over the file.
+    pub overrides: Vec<(String, String)>,
+    /// `fault_inject_panic`: panic inside the module (test builds only).
+    #[cfg(feature = "fault-injection")]
+    pub fault_inject_panic: bool,
+}
+
+/// A configuration error: where it is and what is wrong. Never holds a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// `module arguments` or the config file's path.
+    pub origin: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(origin: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { origin: origin.to_string(), message: message.into() }
+}
+
+const MODULE_ARGS: &str = "module arguments";
+
+impl ModuleArgs {
+    /// Parses the arguments of a pam.d line. Exactly one of `split` / `verify` is required.
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<ModuleArgs, ConfigError> {
+        let mut phase = None;
+        let mut config_path = None;
+        let mut overrides = Vec::new();
+        let mut seen = BTreeSet::new();
+        #[cfg(feature = "fault-injection")]
+        let mut fault_inject_panic = false;
+        for arg in args {
+            let arg = arg.as_ref();
+            let (key, value) = match arg.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (arg, None),
+            };
+            if !seen.insert(key.to_string()) {
+                return Err(error(MODULE_ARGS, format!("`{key}` is given twice")));
+            }
+            match (key, value) {
+                ("split", None) | ("verify", None) => {
+                    if phase.is_some() {
+                        return Err(error(MODULE_ARGS, "give only one of `split` and `verify`"));
+                    }
+                    phase = Some(if key == "split" { Phase::Split } else { Phase::Verify });
+                }
+                ("config", Some(path)) if !path.is_empty() => config_path = Some(PathBuf::from(path)),
+                #[cfg(feature = "fault-injection")]
+                ("fault_inject_panic", None) => fault_inject_panic = true,
+                (key, value) => {
+                    // Checked now against defaults so that a bad argument is reported as one.
+                    let value = value.unwrap_or("true");
+                    Settings::default().set(key, value).map_err(|m| error(MODULE_ARGS, m))?;
+                    overrides.push((key.to_string(), value.to_string()));
+                }
+            }
+        }
+        let phase = phase
+            .ok_or_else(|| error(MODULE_ARGS, "name the phase: `split` or `verify`"))?;
+        Ok(ModuleArgs {
+            phase,
+            config_path: config_path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
+            overrides,
+            #[cfg(feature = "fault-injection")]
+            fault_inject_panic,
+        })
+    }
+
+    /// The settings for this pam.d line: `text` (the config file's contents) with this line's
+    /// overrides applied.
+    pub fn settings(&self, text: &str) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::from_toml(text, &self.config_path)?;
+        for (key, value) in &self.overrides {
+            settings.set(key, value).map_err(|m| error(MODULE_ARGS, m))?;
+        }
+        Ok(settings)
+    }
+}
+
+impl Settings {
+    /// Parses the text of a `mailmfa.toml` found at `path` (named in errors).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let origin = path.display().to_string();
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| error(&origin, format!("not valid TOML: {}", e.message())))?;
+        let mut settings = Settings::default();
+        for (key, value) in &table {
+            let value = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => return Err(error(&origin, format!("`{key}` must be a string, number or boolean"))),
+            };
+            if key == "config" || key == "split" || key == "verify" {
+                return Err(error(&origin, format!("`{key}` belongs on the pam.d line only")));
+            }
+            settings.set(key, &value).map_err(|m| error(&origin, m))?;
+        }
+        Ok(settings)
+    }
+
+    /// Sets one option by its name, as written in `mailmfa.toml` and on the pam.d line.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "record_dir" => self.record_dir = absolute_path(key, value)?,
+            "state_dir" => self.state_dir = absolute_path(key, value)?,
+            "window" => self.window = number(key, value, 0, 10)?,
+            "reuse" => {
+                self.reuse = match value {
+                    "same-client" => Reuse::SameClient,
+                    "never" => Reuse::Never,
+                    _ => return Err(format!("`reuse` must be `same-client` or `never`, not `{value}`")),
+                }
+            }
+            "require" => self.require = boolean(key, value)?,
+            "max_failures" => self.max_failures = number(key, value, 1, 1000)? as u32,
+            "max_failures_user" => self.max_failures_user = number(key, value, 1, 10000)? as u32,
+            "fail_interval" => self.fail_interval = number(key, value, 30, 86400)?,
+            "issuer" => {
+                if value.is_empty() || value.contains(':') || value.chars().any(char::is_control) {
+                    return Err("`issuer` must be non-empty text without `:`".to_string());
+                }
+                self.issuer = value.to_string();
+            }
+            "digits" => {
+                self.digits = match value {
+                    "6" => 6,
+                    "8" => 8,
+                    _ => return Err(format!("`digits` must be 6 or 8, not `{value}`")),
+                }
+            }
+            "period" => self.period = number(key, value, 15, 300)?,
+            _ => return Err(format!("unknown option `{key}`")),
+        }
+        Ok(())
+    }
+}
+
+fn absolute_path(key: &str, value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if !path.is_absolute() {
+        return Err(format!("`{key}` must be an absolute path"));
+    }
+    Ok(path)
+}
+
+fn number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("`{key}` must be a whole number from {min} to {max}, not `{value}`")),
+    }
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("`{key}` must be true or false, not `{value}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Result<ModuleArgs, ConfigError> {
+        ModuleArgs::parse(&line.split_whitespace().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn module_arguments_override_the_file() {
+        let a = args("verify config=/tmp/m.toml window=2 reuse=never require").unwrap();
+        assert_eq!(a.phase, Phase::Verify);
+        assert_eq!(a.config_path, PathBuf::from("/tmp/m.toml"));
+        let s = a.settings("window = 3\nstate_dir = \"/srv/state\"\n").unwrap();
+        assert_eq!(s.window, 2);
+        assert_eq!(s.reuse, Reuse::Never);
+        assert!(s.require);
+        assert_eq!(s.state_dir, PathBuf::from("/srv/state"));
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        for line in [
+            "",
+            "split verify",
+            "split split",
+            "split window=2 window=3",
+            "split windw=2",
+            "split window=11",
+            "split window=-1",
+            "split window=x",
+            "split reuse=sometimes",
+            "split record_dir=relative/dir",
+            "split config=",
+            "split require=maybe",
+            "split max_failures=0",
+        ] {
+            assert!(args(line).is_err(), "`{line}` should be refused");
+        }
+    }
+
+    #[test]
+    fn bad_files_are_errors() {
+        let path = Path::new("/etc/mailmfa/mailmfa.toml");
+        for text in [
+            "windw = 1",
+            "window = \"x\"",
+            "window = 1\nwindow = 2",
+            "record_dir = [1]",
+            "split = true",
+            "[section]\nwindow = 1",
+            "digits = 7",
+            "window = ",
+        ] {
+            let err = Settings::from_toml(text, path).unwrap_err();
+            assert_eq!(err.origin, "/etc/mailmfa/mailmfa.toml", "{text}");
+        }
+    }
+
+    #[test]
+    fn an_empty_file_means_defaults() {
+        assert_eq!(Settings::from_toml("", Path::new("/x")).unwrap(), Settings::default());
+    }
+}

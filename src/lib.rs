@@ -1,0 +1,32 @@
+//! mailmfa: a TOTP second factor for mail servers.
+//!
+//! The map of the crate, in the order one login goes through it:
+//!
+//! - [`pam`] — the PAM boundary, the only `unsafe` code: `pam_sm_*` exports, a safe handle,
+//!   and the application side used by `mailmfa check`, tests and the benchmark.
+//! - [`module`] — one login through the module: inputs, decision, state update, answer.
+//! - [`config`] — `mailmfa.toml` and the pam.d arguments, one parser for both.
+//! - [`login`] — login-name normalisation and the file-name rule.
+//! - [`split`] — the split rule: `password + code`.
+//! - [`auth`] — the `split` and `verify` decisions as pure functions.
+//! - [`otp`] — TOTP codes and which step matched.
+//! - [`record`] — the per-user record format (secret), written by the command.
+//! - [`state`] — the per-user state format (last step, failures), written by the module.
+//! - [`store`] — where records and state live (files now; cluster backends later).
+//! - [`log`] — log line format and the list of reasons.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod log;
+pub mod login;
+pub mod module;
+pub mod otp;
+#[allow(unsafe_code)]
+pub mod pam;
+pub mod record;
+pub mod split;
+pub mod state;
+pub mod store;

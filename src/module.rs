@@ -1,0 +1,227 @@
+//! One login through the module, top to bottom: read the inputs from the handle, load the
+//! settings and the record, take the pure decision ([`crate::auth`]), update the state, log one
+//! line and answer PAM.
+//!
+//! `split` keeps what `verify` needs in the PAM handle ([`Kept`]); `verify` refuses to run
+//! without it, so a stack that forgot `split` denies every login instead of skipping the code.
+
+use crate::auth::{self, Attempt, SplitDecision};
+use crate::config::{ModuleArgs, Phase, Settings};
+use crate::log::{Line, Outcome, Reason};
+use crate::login::{self, Login};
+use crate::pam::handle::Handle;
+use crate::pam::sys::effective_uid;
+use crate::record::Record;
+use crate::store::files::FileStore;
+use crate::store::secure::{self, Refusal};
+use crate::store::{StateLoad, Store};
+use libpam_sys as pam;
+use std::ffi::c_int;
+use std::time::{SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
+
+/// The PAM environment variable that carries the last decision's reason to the application
+/// (`mailmfa check` prints it). Holds only the reason name.
+pub const REASON_ENV: &str = "MAILMFA_REASON";
+
+/// What `split` leaves for `verify` in the PAM handle.
+struct Kept {
+    login: Login,
+    /// `None`: the login has no MFA.
+    mfa: Option<(Record, Zeroizing<Vec<u8>>)>,
+}
+
+/// The context of one call, for its log line.
+struct Call<'a> {
+    handle: &'a Handle,
+    phase: &'static str,
+    user: String,
+    service: String,
+    rhost: String,
+}
+
+impl Call<'_> {
+    /// Logs the decision, publishes its reason and returns the PAM code for it.
+    fn answer(&self, result: Outcome, reason: Reason, detail: Option<&str>) -> c_int {
+        let line = Line {
+            phase: self.phase,
+            user: &self.user,
+            service: &self.service,
+            rhost: &self.rhost,
+            result,
+            reason,
+            detail,
+        };
+        let priority = match (result, detail) {
+            (Outcome::Deny, Some(_)) => libc::LOG_ERR,
+            (Outcome::Deny, None) => libc::LOG_NOTICE,
+            _ => libc::LOG_INFO,
+        };
+        self.handle.log(priority, &line.to_string());
+        self.handle.putenv(&format!("{REASON_ENV}={}", reason.name()));
+        match result {
+            Outcome::Pass => pam::PAM_IGNORE,
+            Outcome::Continue | Outcome::Accept => pam::PAM_SUCCESS,
+            Outcome::Deny if detail.is_some() => pam::PAM_SYSTEM_ERR,
+            Outcome::Deny => pam::PAM_AUTH_ERR,
+        }
+    }
+
+    /// Denies because of a fault the admin must fix (logged at LOG_ERR with the detail).
+    fn fault(&self, reason: Reason, detail: &str) -> c_int {
+        self.answer(Outcome::Deny, reason, Some(detail))
+    }
+}
+
+/// `pam_sm_authenticate`: runs `split` or `verify` as the pam.d line says.
+pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
+    let mut call = Call {
+        handle,
+        phase: "-",
+        user: String::new(),
+        service: handle.item(pam::PAM_SERVICE),
+        rhost: handle.item(pam::PAM_RHOST),
+    };
+    let raw_user = match handle.user() {
+        Ok(user) => user,
+        Err(_) => return call.fault(Reason::PamError, "pam_get_user failed"),
+    };
+    let login = Login::parse(&raw_user);
+    call.user = match &login {
+        Ok(login) => login.to_string(),
+        Err(_) => login::printable(&raw_user),
+    };
+    let args = match ModuleArgs::parse(args) {
+        Ok(args) => args,
+        Err(e) => return call.fault(Reason::BadConfig, &e.to_string()),
+    };
+    call.phase = args.phase.name();
+    #[cfg(feature = "fault-injection")]
+    if args.fault_inject_panic {
+        panic!("fault injection: panic inside the module");
+    }
+    let login = match login {
+        Ok(login) => login,
+        Err(_) => return call.answer(Outcome::Deny, Reason::InvalidLogin, None),
+    };
+    let settings = match load_settings(&args) {
+        Ok(settings) => settings,
+        Err(detail) => return call.fault(Reason::BadConfig, &detail),
+    };
+    let store = FileStore::new(&settings, effective_uid());
+    match args.phase {
+        Phase::Split => split(&call, login, &settings, &store),
+        Phase::Verify => verify(&call, &login, &settings, &store),
+    }
+}
+
+/// Reads the config file named by the arguments (checked like every file) and applies them.
+fn load_settings(args: &ModuleArgs) -> Result<Settings, String> {
+    let path = &args.config_path;
+    let text = match secure::read_checked(path, effective_uid()) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Err(format!("{}: does not exist", path.display())),
+        Err(Refusal::Unsafe(why)) => return Err(format!("{}: {why}", path.display())),
+        Err(Refusal::Io(e)) => return Err(format!("{}: {e}", path.display())),
+    };
+    args.settings(&text).map_err(|e| e.to_string())
+}
+
+/// `split`: look the login up, take the code off the password, keep it for `verify`.
+fn split(call: &Call<'_>, login: Login, settings: &Settings, store: &FileStore) -> c_int {
+    let record = match store.read_record(&login) {
+        Ok(record) => record,
+        Err(e) => return call.fault(e.reason(), &e.to_string()),
+    };
+    let supplied = match call.handle.authtok() {
+        Ok(tok) => tok,
+        Err(_) => return call.fault(Reason::PamError, "pam_get_authtok failed"),
+    };
+    match auth::decide_split(record.as_ref(), &supplied, settings) {
+        SplitDecision::Deny(reason) => call.answer(Outcome::Deny, reason, None),
+        SplitDecision::NoMfa => match call.handle.keep(Kept { login, mfa: None }) {
+            Ok(()) => call.answer(Outcome::Pass, Reason::NoMfa, None),
+            Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
+        },
+        SplitDecision::Code { password_len } => {
+            let (password, code) = supplied.split_at(password_len);
+            if call.handle.set_authtok(password).is_err() {
+                return call.fault(Reason::PamError, "pam_set_item(PAM_AUTHTOK) failed");
+            }
+            let kept = Kept { login, mfa: record.map(|r| (r, Zeroizing::new(code.to_vec()))) };
+            match call.handle.keep(kept) {
+                Ok(()) => call.answer(Outcome::Continue, Reason::CodeSplit, None),
+                Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
+            }
+        }
+    }
+}
+
+/// `verify`: check the kept code against the record and the state, and record its use.
+fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore) -> c_int {
+    let Some(kept) = call.handle.kept::<Kept>().filter(|k| &k.login == login) else {
+        return call.fault(
+            Reason::NoSplit,
+            "no `pam_mailmfa.so split` ran before `verify` for this login in this stack",
+        );
+    };
+    let Some((record, code)) = &kept.mfa else {
+        return call.answer(Outcome::Pass, Reason::NoMfa, None);
+    };
+    let attempt = Attempt { code, client: &call.rhost, now: unix_now() };
+    let mut verdict = None;
+    let load = store.update_state(login, &mut |state| {
+        let v = auth::decide_verify(record, state, attempt, settings);
+        let changed = v.state_changed;
+        verdict = Some(v);
+        changed
+    });
+    match load {
+        Err(e) => call.fault(e.reason(), &e.to_string()),
+        Ok(load) => {
+            if let StateLoad::Rebuilt(why) = load {
+                call.handle.log(
+                    libc::LOG_WARNING,
+                    &Line {
+                        phase: call.phase,
+                        user: &call.user,
+                        service: &call.service,
+                        rhost: &call.rhost,
+                        result: Outcome::Continue,
+                        reason: Reason::StateRebuilt,
+                        detail: Some(&why),
+                    }
+                    .to_string(),
+                );
+            }
+            match verdict {
+                Some(v) if v.accepted() => call.answer(Outcome::Accept, v.reason, None),
+                Some(v) => call.answer(Outcome::Deny, v.reason, None),
+                None => call.fault(Reason::InternalError, "the state update did not run"),
+            }
+        }
+    }
+}
+
+/// Logs a panic caught at the boundary (no detail: the panic message is not trusted to be free
+/// of data).
+pub fn log_panic(handle: &Handle) {
+    let line = Line {
+        phase: "-",
+        user: "-",
+        service: &handle.item(pam::PAM_SERVICE),
+        rhost: &handle.item(pam::PAM_RHOST),
+        result: Outcome::Deny,
+        reason: Reason::InternalError,
+        detail: Some("panic caught at the PAM boundary; please report it"),
+    };
+    handle.log(libc::LOG_ERR, &line.to_string());
+    handle.putenv(&format!("{REASON_ENV}={}", Reason::InternalError.name()));
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,214 @@
+//! The file store: records in `record_dir/<login>.toml`, state in `state_dir/<login>.state`.
+//!
+//! Records are written only by the command: temp file, fsync, rename, fsync of the directory,
+//! mode 0600. State is written only by the module, under an exclusive `flock` on
+//! `state_dir/<login>.lock` held across read-check-write, replaced by an atomic rename of
+//! `.<login>.state.tmp` and not fsynced (a lost update after a power cut reopens at most one
+//! code's validity; an fsync costs milliseconds). Temp names start with `.`, which no login
+//! can, so they never collide with a user's files; one fixed temp name per user means a
+//! crash leaves at most one behind, reused by the next write.
+
+use super::secure::{self, Refusal};
+use super::{StateLoad, Store, StoreError};
+use crate::config::Settings;
+use crate::log::Reason;
+use crate::login::Login;
+use crate::record::Record;
+use crate::state::State;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Records and state as files in two directories.
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    record_dir: PathBuf,
+    state_dir: PathBuf,
+    euid: u32,
+}
+
+impl FileStore {
+    /// A store over the directories named in `settings`; `euid` is the running user, the only
+    /// owner besides root that files may have.
+    pub fn new(settings: &Settings, euid: u32) -> FileStore {
+        FileStore {
+            record_dir: settings.record_dir.clone(),
+            state_dir: settings.state_dir.clone(),
+            euid,
+        }
+    }
+
+    /// Path of the user's record.
+    pub fn record_path(&self, login: &Login) -> PathBuf {
+        self.record_dir.join(format!("{login}.toml"))
+    }
+
+    /// Path of the user's state.
+    pub fn state_path(&self, login: &Login) -> PathBuf {
+        self.state_dir.join(format!("{login}.state"))
+    }
+
+    fn lock_path(&self, login: &Login) -> PathBuf {
+        self.state_dir.join(format!("{login}.lock"))
+    }
+
+    fn check_dir(&self, dir: &Path, reason: Reason) -> Result<(), StoreError> {
+        secure::check_dir(dir, self.euid).map_err(|r| StoreError::Dir {
+            path: dir.to_path_buf(),
+            why: match r {
+                Refusal::Unsafe(why) => why,
+                Refusal::Io(e) if e.kind() == io::ErrorKind::NotFound => format!(
+                    "does not exist: create it with `install -d -m 0700 -o root {}`",
+                    dir.display()
+                ),
+                Refusal::Io(e) => e.to_string(),
+            },
+            reason,
+        })
+    }
+
+    fn read_state_unlocked(&self, login: &Login) -> Result<(State, StateLoad), StoreError> {
+        let path = self.state_path(login);
+        match secure::read_checked(&path, self.euid) {
+            Ok(None) => Ok((State::default(), StateLoad::Fresh)),
+            Ok(Some(text)) => Ok(match State::parse(&text) {
+                Ok(state) => (state, StateLoad::Read),
+                Err(why) => (State::default(), StateLoad::Rebuilt(why)),
+            }),
+            // A damaged or unsafe state file is rebuilt: it holds no secret, and the module
+            // replaces it by rename, which also fixes its mode and owner.
+            Err(Refusal::Unsafe(why)) => Ok((State::default(), StateLoad::Rebuilt(why))),
+            Err(Refusal::Io(e)) => Ok((State::default(), StateLoad::Rebuilt(e.to_string()))),
+        }
+    }
+}
+
+/// Writes `contents` to `dir/name` through `dir/.name.tmp` and a rename; fsyncs the file and
+/// the directory when `durable`. On any error the temp file is removed.
+pub fn write_atomic(dir: &Path, name: &str, contents: &[u8], durable: bool) -> io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        if durable {
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, dir.join(name))?;
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn remove_if_present(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+impl Store for FileStore {
+    fn read_record(&self, login: &Login) -> Result<Option<Record>, StoreError> {
+        self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
+        let path = self.record_path(login);
+        let text = match secure::read_checked(&path, self.euid) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(None),
+            Err(Refusal::Unsafe(why)) => return Err(StoreError::Unsafe { path, why }),
+            Err(Refusal::Io(e)) => return Err(StoreError::Unreadable { path, why: e.to_string() }),
+        };
+        Record::parse(&text)
+            .map(Some)
+            .map_err(|error| StoreError::BadRecord { path, error })
+    }
+
+    fn update_state(
+        &self,
+        login: &Login,
+        decide: &mut dyn FnMut(&mut State) -> bool,
+    ) -> Result<StateLoad, StoreError> {
+        self.check_dir(&self.state_dir, Reason::StateDirUnusable)?;
+        let lock_path = self.lock_path(login);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Lock { path: lock_path.clone(), why: e.to_string() })?;
+        lock.lock()
+            .map_err(|e| StoreError::Lock { path: lock_path, why: e.to_string() })?;
+        let (mut state, load) = self.read_state_unlocked(login)?;
+        if decide(&mut state) || matches!(load, StateLoad::Rebuilt(_)) {
+            let name = format!("{login}.state");
+            write_atomic(&self.state_dir, &name, state.to_toml().as_bytes(), false).map_err(|e| {
+                StoreError::Write { path: self.state_dir.join(&name), why: e.to_string() }
+            })?;
+        }
+        // The lock is released when `lock` is dropped (closed), after the rename.
+        drop(lock);
+        Ok(load)
+    }
+
+    fn read_state(&self, login: &Login) -> Result<Option<State>, StoreError> {
+        self.check_dir(&self.state_dir, Reason::StateDirUnusable)?;
+        match self.read_state_unlocked(login)? {
+            (_, StateLoad::Fresh) => Ok(None),
+            (state, _) => Ok(Some(state)),
+        }
+    }
+
+    fn write_record(&self, login: &Login, record: &Record) -> Result<(), StoreError> {
+        self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
+        let name = format!("{login}.toml");
+        write_atomic(&self.record_dir, &name, record.to_toml().as_bytes(), true)
+            .map_err(|e| StoreError::Write { path: self.record_dir.join(&name), why: e.to_string() })
+    }
+
+    fn remove_user(&self, login: &Login) -> Result<bool, StoreError> {
+        self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
+        let path = self.record_path(login);
+        let had = remove_if_present(&path)
+            .map_err(|e| StoreError::Write { path: path.clone(), why: e.to_string() })?;
+        File::open(&self.record_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::Write { path: self.record_dir.clone(), why: e.to_string() })?;
+        for path in [self.state_path(login), self.lock_path(login)] {
+            remove_if_present(&path).map_err(|e| StoreError::Write { path, why: e.to_string() })?;
+        }
+        Ok(had)
+    }
+
+    fn list_logins(&self) -> Result<Vec<Login>, StoreError> {
+        self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
+        let entries = fs::read_dir(&self.record_dir).map_err(|e| StoreError::Unreadable {
+            path: self.record_dir.clone(),
+            why: e.to_string(),
+        })?;
+        let mut logins: Vec<Login> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name();
+                let stem = name.to_str()?.strip_suffix(".toml")?.to_string();
+                Login::parse(stem.as_bytes()).ok().filter(|l| l.as_str() == stem)
+            })
+            .collect();
+        logins.sort();
+        Ok(logins)
+    }
+}

@@ -1,0 +1,129 @@
+//! Where records and state live, behind one interface.
+//!
+//! Files on the local disk ([`files::FileStore`]) today; a shared backend for clusters
+//! (Redis/Valkey for state, SQL/LDAP for records) will implement the same [`Store`] trait.
+
+pub mod files;
+pub mod secure;
+
+use crate::log::Reason;
+use crate::login::Login;
+use crate::record::{Record, RecordError};
+use crate::state::State;
+use std::fmt;
+use std::path::PathBuf;
+
+/// How the state was found before an update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateLoad {
+    /// There was no state yet.
+    Fresh,
+    /// The state was read.
+    Read,
+    /// The state was damaged and was started afresh; the string says why (no secret in it).
+    Rebuilt(String),
+}
+
+/// A storage error: which path, what is wrong, and the log reason it maps to.
+#[derive(Debug)]
+pub enum StoreError {
+    /// A directory is missing, not a directory, or unsafe.
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        why: String,
+        /// `RecordDirUnusable` or `StateDirUnusable`.
+        reason: Reason,
+    },
+    /// A file is a symlink, group/world-writable or foreign-owned.
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        why: String,
+    },
+    /// A file could not be read, or is not a regular file.
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+    /// The record does not parse or validate.
+    BadRecord {
+        /// The record file.
+        path: PathBuf,
+        /// The rule that failed.
+        error: RecordError,
+    },
+    /// The state lock could not be taken.
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The OS error.
+        why: String,
+    },
+    /// A file could not be written or replaced.
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        why: String,
+    },
+}
+
+impl StoreError {
+    /// The log reason of this error.
+    pub fn reason(&self) -> Reason {
+        match self {
+            StoreError::Dir { reason, .. } => *reason,
+            StoreError::Unsafe { .. } => Reason::UnsafeRecord,
+            StoreError::Unreadable { .. } => Reason::RecordUnreadable,
+            StoreError::BadRecord { .. } => Reason::BadRecord,
+            StoreError::Lock { .. } => Reason::StateLockFailed,
+            StoreError::Write { .. } => Reason::StateWriteFailed,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Dir { path, why, .. } => write!(f, "{}: {why}", path.display()),
+            StoreError::Unsafe { path, why } => write!(f, "{}: {why}", path.display()),
+            StoreError::Unreadable { path, why } => write!(f, "{}: cannot read: {why}", path.display()),
+            StoreError::BadRecord { path, error } => write!(f, "{}: {error}", path.display()),
+            StoreError::Lock { path, why } => write!(f, "{}: cannot lock: {why}", path.display()),
+            StoreError::Write { path, why } => write!(f, "{}: cannot write: {why}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Records and state of all users.
+pub trait Store {
+    /// The user's record, `None` when the user has none (no MFA).
+    fn read_record(&self, login: &Login) -> Result<Option<Record>, StoreError>;
+
+    /// Runs `decide` on the user's state under an exclusive lock held across
+    /// read-decide-write, and writes the state back when `decide` returns `true`.
+    fn update_state(
+        &self,
+        login: &Login,
+        decide: &mut dyn FnMut(&mut State) -> bool,
+    ) -> Result<StateLoad, StoreError>;
+
+    /// The user's state for display, without locking (`None`: never logged in).
+    fn read_state(&self, login: &Login) -> Result<Option<State>, StoreError>;
+
+    /// Writes the user's record durably (temp file, fsync, rename, fsync of the directory).
+    fn write_record(&self, login: &Login, record: &Record) -> Result<(), StoreError>;
+
+    /// Removes the user's record and state; `Ok(false)` when there was no record.
+    fn remove_user(&self, login: &Login) -> Result<bool, StoreError>;
+
+    /// Every login that has a record.
+    fn list_logins(&self) -> Result<Vec<Login>, StoreError>;
+}
