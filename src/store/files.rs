@@ -53,6 +53,18 @@ impl FileStore {
         self.state_dir.join(format!("{login}.lock"))
     }
 
+    fn open_lock(&self, path: &Path) -> Result<File, StoreError> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| StoreError::Lock { path: path.to_path_buf(), why: e.to_string() })
+    }
+
     fn check_dir(&self, dir: &Path, reason: Reason) -> Result<(), StoreError> {
         secure::check_dir(dir, self.euid).map_err(|r| StoreError::Dir {
             path: dir.to_path_buf(),
@@ -142,15 +154,7 @@ impl Store for FileStore {
     ) -> Result<StateLoad, StoreError> {
         self.check_dir(&self.state_dir, Reason::StateDirUnusable)?;
         let lock_path = self.lock_path(login);
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&lock_path)
-            .map_err(|e| StoreError::Lock { path: lock_path.clone(), why: e.to_string() })?;
+        let lock = self.open_lock(&lock_path)?;
         lock.lock()
             .map_err(|e| StoreError::Lock { path: lock_path, why: e.to_string() })?;
         let (mut state, load) = self.read_state_unlocked(login)?;
@@ -188,7 +192,15 @@ impl Store for FileStore {
         File::open(&self.record_dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| StoreError::Write { path: self.record_dir.clone(), why: e.to_string() })?;
-        for path in [self.state_path(login), self.lock_path(login)] {
+        // The state goes under the same lock the module takes, so a login in flight cannot
+        // write it back afterwards. The empty lock file stays: removing it would let two
+        // processes lock two different files.
+        if secure::check_dir(&self.state_dir, self.euid).is_ok() {
+            let lock_path = self.lock_path(login);
+            let lock = self.open_lock(&lock_path)?;
+            lock.lock()
+                .map_err(|e| StoreError::Lock { path: lock_path, why: e.to_string() })?;
+            let path = self.state_path(login);
             remove_if_present(&path).map_err(|e| StoreError::Write { path, why: e.to_string() })?;
         }
         Ok(had)

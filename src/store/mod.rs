@@ -4,6 +4,7 @@
 //! (Redis/Valkey for state, SQL/LDAP for records) will implement the same [`Store`] trait.
 
 pub mod files;
+pub mod pending;
 pub mod secure;
 
 use crate::log::Reason;
