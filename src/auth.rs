@@ -27,12 +27,18 @@ pub enum SplitDecision {
 }
 
 /// Decides `split` for a login whose record lookup gave `record` (`None`: no record).
-pub fn decide_split(record: Option<&Record>, supplied: &[u8], settings: &Settings) -> SplitDecision {
+pub fn decide_split(
+    record: Option<&Record>,
+    supplied: &[u8],
+    settings: &Settings,
+) -> SplitDecision {
     match record {
         None if settings.require => SplitDecision::Deny(Reason::MfaRequired),
         None => SplitDecision::NoMfa,
         Some(record) => match split(supplied, record.digits as usize) {
-            Some(parts) => SplitDecision::Code { password_len: parts.password.len() },
+            Some(parts) => SplitDecision::Code {
+                password_len: parts.password.len(),
+            },
             None => SplitDecision::Deny(Reason::NoCode),
         },
     }
@@ -66,12 +72,21 @@ impl Verdict {
 }
 
 /// Decides `verify`: throttle, code, replay; updates `state` in place.
-pub fn decide_verify(record: &Record, state: &mut State, attempt: Attempt<'_>, settings: &Settings) -> Verdict {
+pub fn decide_verify(
+    record: &Record,
+    state: &mut State,
+    attempt: Attempt<'_>,
+    settings: &Settings,
+) -> Verdict {
     let before = state.clone();
     let oldest = attempt.now.saturating_sub(settings.fail_interval);
     state.failures.retain(|f| f.at > oldest);
 
-    let from_client = state.failures.iter().filter(|f| f.client == attempt.client).count();
+    let from_client = state
+        .failures
+        .iter()
+        .filter(|f| f.client == attempt.client)
+        .count();
     if from_client >= settings.max_failures as usize
         || state.failures.len() >= settings.max_failures_user as usize
     {
@@ -113,14 +128,18 @@ pub fn decide_verify(record: &Record, state: &mut State, attempt: Attempt<'_>, s
 }
 
 fn finish(reason: Reason, state: &State, before: &State) -> Verdict {
-    Verdict { reason, state_changed: state != before }
+    Verdict {
+        reason,
+        state_changed: state != before,
+    }
 }
 
 /// Counts a failed code, once per distinct code and client within the interval.
 fn record_failure(state: &mut State, record: &Record, attempt: Attempt<'_>) {
     let fingerprint = fingerprint(record, attempt.code);
     let repeat = state.failures.iter().any(|f| {
-        f.client == attempt.client && constant_time_eq(f.fingerprint.as_bytes(), fingerprint.as_bytes())
+        f.client == attempt.client
+            && constant_time_eq(f.fingerprint.as_bytes(), fingerprint.as_bytes())
     });
     if !repeat {
         state.failures.push(Failure {
@@ -138,7 +157,10 @@ pub fn fingerprint(record: &Record, code: &[u8]) -> String {
     hash.update(record.params().secret);
     hash.update(b"\0mailmfa failed code\0");
     hash.update(code);
-    hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -156,25 +178,50 @@ mod tests {
         r.params().code(t / 30).to_vec()
     }
 
-    fn verify(r: &Record, state: &mut State, code: &[u8], client: &str, now: u64, s: &Settings) -> Reason {
+    fn verify(
+        r: &Record,
+        state: &mut State,
+        code: &[u8],
+        client: &str,
+        now: u64,
+        s: &Settings,
+    ) -> Reason {
         decide_verify(r, state, Attempt { code, client, now }, s).reason
     }
 
     #[test]
     fn split_passes_logins_without_mfa_untouched() {
         let s = Settings::default();
-        assert_eq!(decide_split(None, b"password123456", &s), SplitDecision::NoMfa);
-        let required = Settings { require: true, ..Settings::default() };
-        assert_eq!(decide_split(None, b"pw", &required), SplitDecision::Deny(Reason::MfaRequired));
+        assert_eq!(
+            decide_split(None, b"password123456", &s),
+            SplitDecision::NoMfa
+        );
+        let required = Settings {
+            require: true,
+            ..Settings::default()
+        };
+        assert_eq!(
+            decide_split(None, b"pw", &required),
+            SplitDecision::Deny(Reason::MfaRequired)
+        );
     }
 
     #[test]
     fn split_needs_a_code_for_mfa_logins() {
         let r = record();
         let s = Settings::default();
-        assert_eq!(decide_split(Some(&r), b"pw123456", &s), SplitDecision::Code { password_len: 2 });
-        assert_eq!(decide_split(Some(&r), b"pw", &s), SplitDecision::Deny(Reason::NoCode));
-        assert_eq!(decide_split(Some(&r), b"123456", &s), SplitDecision::Deny(Reason::NoCode));
+        assert_eq!(
+            decide_split(Some(&r), b"pw123456", &s),
+            SplitDecision::Code { password_len: 2 }
+        );
+        assert_eq!(
+            decide_split(Some(&r), b"pw", &s),
+            SplitDecision::Deny(Reason::NoCode)
+        );
+        assert_eq!(
+            decide_split(Some(&r), b"123456", &s),
+            SplitDecision::Deny(Reason::NoCode)
+        );
     }
 
     #[test]
@@ -184,11 +231,18 @@ mod tests {
         for delta in [-30i64, 0, 30] {
             let mut state = State::default();
             let code = code_at(&r, (NOW as i64 + delta) as u64);
-            assert_eq!(verify(&r, &mut state, &code, "10.0.0.1", NOW, &s), Reason::Ok, "{delta}");
+            assert_eq!(
+                verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
+                Reason::Ok,
+                "{delta}"
+            );
         }
         let mut state = State::default();
         let late = code_at(&r, NOW - 60);
-        assert_eq!(verify(&r, &mut state, &late, "10.0.0.1", NOW, &s), Reason::BadCode);
+        assert_eq!(
+            verify(&r, &mut state, &late, "10.0.0.1", NOW, &s),
+            Reason::BadCode
+        );
     }
 
     #[test]
@@ -197,21 +251,54 @@ mod tests {
         let s = Settings::default();
         let mut state = State::default();
         let code = code_at(&r, NOW);
-        assert_eq!(verify(&r, &mut state, &code, "10.0.0.1", NOW, &s), Reason::Ok);
-        let v = decide_verify(&r, &mut state, Attempt { code: &code, client: "10.0.0.1", now: NOW + 1 }, &s);
-        assert_eq!(v, Verdict { reason: Reason::Reused, state_changed: false });
-        assert_eq!(verify(&r, &mut state, &code, "10.0.0.2", NOW + 2, &s), Reason::Replayed);
-        assert_eq!(verify(&r, &mut state, &code, "", NOW + 2, &s), Reason::Replayed);
+        assert_eq!(
+            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
+            Reason::Ok
+        );
+        let v = decide_verify(
+            &r,
+            &mut state,
+            Attempt {
+                code: &code,
+                client: "10.0.0.1",
+                now: NOW + 1,
+            },
+            &s,
+        );
+        assert_eq!(
+            v,
+            Verdict {
+                reason: Reason::Reused,
+                state_changed: false
+            }
+        );
+        assert_eq!(
+            verify(&r, &mut state, &code, "10.0.0.2", NOW + 2, &s),
+            Reason::Replayed
+        );
+        assert_eq!(
+            verify(&r, &mut state, &code, "", NOW + 2, &s),
+            Reason::Replayed
+        );
     }
 
     #[test]
     fn reuse_never_accepts_a_step_once() {
         let r = record();
-        let s = Settings { reuse: Reuse::Never, ..Settings::default() };
+        let s = Settings {
+            reuse: Reuse::Never,
+            ..Settings::default()
+        };
         let mut state = State::default();
         let code = code_at(&r, NOW);
-        assert_eq!(verify(&r, &mut state, &code, "10.0.0.1", NOW, &s), Reason::Ok);
-        assert_eq!(verify(&r, &mut state, &code, "10.0.0.1", NOW, &s), Reason::Replayed);
+        assert_eq!(
+            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
+            Reason::Ok
+        );
+        assert_eq!(
+            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
+            Reason::Replayed
+        );
     }
 
     #[test]
@@ -219,10 +306,19 @@ mod tests {
         let r = record();
         let s = Settings::default();
         let mut state = State::default();
-        assert_eq!(verify(&r, &mut state, &code_at(&r, NOW + 30), "c", NOW, &s), Reason::Ok);
-        assert_eq!(verify(&r, &mut state, &code_at(&r, NOW), "c", NOW, &s), Reason::Replayed);
+        assert_eq!(
+            verify(&r, &mut state, &code_at(&r, NOW + 30), "c", NOW, &s),
+            Reason::Ok
+        );
+        assert_eq!(
+            verify(&r, &mut state, &code_at(&r, NOW), "c", NOW, &s),
+            Reason::Replayed
+        );
         // Clock set back ten minutes: the codes of that time are old steps.
-        assert_eq!(verify(&r, &mut state, &code_at(&r, NOW - 600), "c", NOW - 600, &s), Reason::Replayed);
+        assert_eq!(
+            verify(&r, &mut state, &code_at(&r, NOW - 600), "c", NOW - 600, &s),
+            Reason::Replayed
+        );
     }
 
     #[test]
@@ -231,29 +327,54 @@ mod tests {
         let s = Settings::default();
         let mut state = State::default();
         for _ in 0..10 {
-            assert_eq!(verify(&r, &mut state, b"000000", "c1", NOW, &s), Reason::BadCode);
+            assert_eq!(
+                verify(&r, &mut state, b"000000", "c1", NOW, &s),
+                Reason::BadCode
+            );
         }
         assert_eq!(state.failures.len(), 1, "the same wrong string counts once");
-        for (i, code) in [b"000001", b"000002", b"000003", b"000004"].iter().enumerate() {
-            assert_eq!(verify(&r, &mut state, *code, "c1", NOW + i as u64, &s), Reason::BadCode);
+        for (i, code) in [b"000001", b"000002", b"000003", b"000004"]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(
+                verify(&r, &mut state, *code, "c1", NOW + i as u64, &s),
+                Reason::BadCode
+            );
         }
         let right = code_at(&r, NOW);
-        assert_eq!(verify(&r, &mut state, &right, "c1", NOW + 5, &s), Reason::Throttled);
-        assert_eq!(verify(&r, &mut state, &right, "c2", NOW + 5, &s), Reason::Ok, "other clients still get in");
+        assert_eq!(
+            verify(&r, &mut state, &right, "c1", NOW + 5, &s),
+            Reason::Throttled
+        );
+        assert_eq!(
+            verify(&r, &mut state, &right, "c2", NOW + 5, &s),
+            Reason::Ok,
+            "other clients still get in"
+        );
         // Once the failures are older than fail_interval, c1 gets in again.
         let later = NOW + s.fail_interval + 10;
-        assert_eq!(verify(&r, &mut state, &code_at(&r, later), "c1", later, &s), Reason::Ok);
+        assert_eq!(
+            verify(&r, &mut state, &code_at(&r, later), "c1", later, &s),
+            Reason::Ok
+        );
     }
 
     #[test]
     fn throttle_per_user_stops_all_clients() {
         let r = record();
-        let s = Settings { max_failures_user: 3, ..Settings::default() };
+        let s = Settings {
+            max_failures_user: 3,
+            ..Settings::default()
+        };
         let mut state = State::default();
         for i in 0..3u64 {
             verify(&r, &mut state, b"999999", &format!("c{i}"), NOW, &s);
         }
-        assert_eq!(verify(&r, &mut state, &code_at(&r, NOW), "c9", NOW, &s), Reason::Throttled);
+        assert_eq!(
+            verify(&r, &mut state, &code_at(&r, NOW), "c9", NOW, &s),
+            Reason::Throttled
+        );
     }
 
     #[test]
@@ -263,7 +384,10 @@ mod tests {
         let mut state = State::default();
         verify(&r, &mut state, b"000000", "c1", NOW, &s);
         verify(&r, &mut state, b"000000", "c2", NOW, &s);
-        assert_eq!(verify(&r, &mut state, &code_at(&r, NOW), "c1", NOW, &s), Reason::Ok);
+        assert_eq!(
+            verify(&r, &mut state, &code_at(&r, NOW), "c1", NOW, &s),
+            Reason::Ok
+        );
         assert_eq!(state.failures.len(), 1);
         assert_eq!(state.failures[0].client, "c2");
     }

@@ -122,7 +122,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn error(origin: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { origin: origin.to_string(), message: message.into() }
+    ConfigError {
+        origin: origin.to_string(),
+        message: message.into(),
+    }
 }
 
 const MODULE_ARGS: &str = "module arguments";
@@ -150,21 +153,29 @@ impl ModuleArgs {
                     if phase.is_some() {
                         return Err(error(MODULE_ARGS, "give only one of `split` and `verify`"));
                     }
-                    phase = Some(if key == "split" { Phase::Split } else { Phase::Verify });
+                    phase = Some(if key == "split" {
+                        Phase::Split
+                    } else {
+                        Phase::Verify
+                    });
                 }
-                ("config", Some(path)) if !path.is_empty() => config_path = Some(PathBuf::from(path)),
+                ("config", Some(path)) if !path.is_empty() => {
+                    config_path = Some(PathBuf::from(path))
+                }
                 #[cfg(feature = "fault-injection")]
                 ("fault_inject_panic", None) => fault_inject_panic = true,
                 (key, value) => {
                     // Checked now against defaults so that a bad argument is reported as one.
                     let value = value.unwrap_or("true");
-                    Settings::default().set(key, value).map_err(|m| error(MODULE_ARGS, m))?;
+                    Settings::default()
+                        .set(key, value)
+                        .map_err(|m| error(MODULE_ARGS, m))?;
                     overrides.push((key.to_string(), value.to_string()));
                 }
             }
         }
-        let phase = phase
-            .ok_or_else(|| error(MODULE_ARGS, "name the phase: `split` or `verify`"))?;
+        let phase =
+            phase.ok_or_else(|| error(MODULE_ARGS, "name the phase: `split` or `verify`"))?;
         Ok(ModuleArgs {
             phase,
             config_path: config_path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
@@ -179,7 +190,9 @@ impl ModuleArgs {
     pub fn settings(&self, text: &str) -> Result<Settings, ConfigError> {
         let mut settings = Settings::from_toml(text, &self.config_path)?;
         for (key, value) in &self.overrides {
-            settings.set(key, value).map_err(|m| error(MODULE_ARGS, m))?;
+            settings
+                .set(key, value)
+                .map_err(|m| error(MODULE_ARGS, m))?;
         }
         Ok(settings)
     }
@@ -189,19 +202,27 @@ impl Settings {
     /// Parses the text of a `mailmfa.toml` found at `path` (named in errors).
     pub fn from_toml(text: &str, path: &Path) -> Result<Settings, ConfigError> {
         let origin = path.display().to_string();
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| error(&origin, format!("not valid TOML: {}", e.message())))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            error(&origin, format!("not valid TOML: {}", e.message()))
+        })?;
         let mut settings = Settings::default();
         for (key, value) in &table {
             let value = match value {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
-                _ => return Err(error(&origin, format!("`{key}` must be a string, number or boolean"))),
+                _ => {
+                    return Err(error(
+                        &origin,
+                        format!("`{key}` must be a string, number or boolean"),
+                    ))
+                }
             };
             if key == "config" || key == "split" || key == "verify" {
-                return Err(error(&origin, format!("`{key}` belongs on the pam.d line only")));
+                return Err(error(
+                    &origin,
+                    format!("`{key}` belongs on the pam.d line only"),
+                ));
             }
             settings.set(key, &value).map_err(|m| error(&origin, m))?;
         }
@@ -218,7 +239,11 @@ impl Settings {
                 self.reuse = match value {
                     "same-client" => Reuse::SameClient,
                     "never" => Reuse::Never,
-                    _ => return Err(format!("`reuse` must be `same-client` or `never`, not `{value}`")),
+                    _ => {
+                        return Err(format!(
+                            "`reuse` must be `same-client` or `never`, not `{value}`"
+                        ))
+                    }
                 }
             }
             "require" => self.require = boolean(key, value)?,
@@ -256,7 +281,9 @@ fn absolute_path(key: &str, value: &str) -> Result<PathBuf, String> {
 fn number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("`{key}` must be a whole number from {min} to {max}, not `{value}`")),
+        _ => Err(format!(
+            "`{key}` must be a whole number from {min} to {max}, not `{value}`"
+        )),
     }
 }
 
@@ -281,7 +308,9 @@ mod tests {
         let a = args("verify config=/tmp/m.toml window=2 reuse=never require").unwrap();
         assert_eq!(a.phase, Phase::Verify);
         assert_eq!(a.config_path, PathBuf::from("/tmp/m.toml"));
-        let s = a.settings("window = 3\nstate_dir = \"/srv/state\"\n").unwrap();
+        let s = a
+            .settings("window = 3\nstate_dir = \"/srv/state\"\n")
+            .unwrap();
         assert_eq!(s.window, 2);
         assert_eq!(s.reuse, Reuse::Never);
         assert!(s.require);
@@ -329,6 +358,9 @@ mod tests {
 
     #[test]
     fn an_empty_file_means_defaults() {
-        assert_eq!(Settings::from_toml("", Path::new("/x")).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::from_toml("", Path::new("/x")).unwrap(),
+            Settings::default()
+        );
     }
 }

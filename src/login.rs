@@ -66,7 +66,10 @@ impl Login {
         if !raw.iter().all(|&b| is_allowed(b)) {
             return Err(LoginError::BadCharacter);
         }
-        let name: String = raw.iter().map(|&b| char::from(b.to_ascii_lowercase())).collect();
+        let name: String = raw
+            .iter()
+            .map(|&b| char::from(b.to_ascii_lowercase()))
+            .collect();
         Ok(Login(name))
     }
 

@@ -58,7 +58,8 @@ impl Call<'_> {
             _ => libc::LOG_INFO,
         };
         self.handle.log(priority, &line.to_string());
-        self.handle.putenv(&format!("{REASON_ENV}={}", reason.name()));
+        self.handle
+            .putenv(&format!("{REASON_ENV}={}", reason.name()));
         match result {
             Outcome::Pass => pam::PAM_IGNORE,
             Outcome::Continue | Outcome::Accept => pam::PAM_SUCCESS,
@@ -148,7 +149,10 @@ fn split(call: &Call<'_>, login: Login, settings: &Settings, store: &FileStore) 
             if call.handle.set_authtok(password).is_err() {
                 return call.fault(Reason::PamError, "pam_set_item(PAM_AUTHTOK) failed");
             }
-            let kept = Kept { login, mfa: record.map(|r| (r, Zeroizing::new(code.to_vec()))) };
+            let kept = Kept {
+                login,
+                mfa: record.map(|r| (r, Zeroizing::new(code.to_vec()))),
+            };
             match call.handle.keep(kept) {
                 Ok(()) => call.answer(Outcome::Continue, Reason::CodeSplit, None),
                 Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
@@ -168,7 +172,11 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore
     let Some((record, code)) = &kept.mfa else {
         return call.answer(Outcome::Pass, Reason::NoMfa, None);
     };
-    let attempt = Attempt { code, client: &call.rhost, now: unix_now() };
+    let attempt = Attempt {
+        code,
+        client: &call.rhost,
+        now: unix_now(),
+    };
     let mut verdict = None;
     let load = store.update_state(login, &mut |state| {
         let v = auth::decide_verify(record, state, attempt, settings);

@@ -53,8 +53,12 @@ impl Params<'_> {
     pub fn code(&self, step: u64) -> Zeroizing<Vec<u8>> {
         let mac = self.hmac(&step.to_be_bytes());
         let offset = usize::from(mac[mac.len() - 1] & 0x0f);
-        let bin = u32::from_be_bytes([mac[offset], mac[offset + 1], mac[offset + 2], mac[offset + 3]])
-            & 0x7fff_ffff;
+        let bin = u32::from_be_bytes([
+            mac[offset],
+            mac[offset + 1],
+            mac[offset + 2],
+            mac[offset + 3],
+        ]) & 0x7fff_ffff;
         let value = bin % 10u32.pow(self.digits);
         Zeroizing::new(format!("{value:0width$}", width = self.digits as usize).into_bytes())
     }
@@ -102,11 +106,15 @@ mod tests {
     // RFC 6238 Appendix B: the test secrets and the 8-digit codes at the listed times.
     const SHA1_KEY: &[u8] = b"12345678901234567890";
     const SHA256_KEY: &[u8] = b"12345678901234567890123456789012";
-    const SHA512_KEY: &[u8] =
-        b"1234567890123456789012345678901234567890123456789012345678901234";
+    const SHA512_KEY: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
 
     fn params(secret: &[u8], algorithm: Algorithm) -> Params<'_> {
-        Params { secret, algorithm, digits: 8, period: 30 }
+        Params {
+            secret,
+            algorithm,
+            digits: 8,
+            period: 30,
+        }
     }
 
     #[test]
@@ -130,7 +138,10 @@ mod tests {
 
     #[test]
     fn matching_step_says_which_step_matched() {
-        let p = Params { digits: 6, ..params(SHA1_KEY, Algorithm::SHA1) };
+        let p = Params {
+            digits: 6,
+            ..params(SHA1_KEY, Algorithm::SHA1)
+        };
         let now = 1_000_000_000;
         let step = p.step_at(now);
         for matched in [step - 1, step, step + 1] {

@@ -144,7 +144,9 @@ impl Record {
             return Err(RecordError("`digits` must be 6 or 8".to_string()));
         }
         if !(15..=300).contains(&self.period) {
-            return Err(RecordError("`period` must be 15 to 300 seconds".to_string()));
+            return Err(RecordError(
+                "`period` must be 15 to 300 seconds".to_string(),
+            ));
         }
         Ok(())
     }
@@ -193,7 +195,11 @@ fn decode_secret(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     while clean.ends_with('=') {
         clean.pop();
     }
-    if clean.is_empty() || !clean.bytes().all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7')) {
+    if clean.is_empty()
+        || !clean
+            .bytes()
+            .all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7'))
+    {
         return None;
     }
     base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &clean).map(Zeroizing::new)
@@ -230,7 +236,10 @@ mod tests {
         ];
         for text in cases {
             let err = Record::parse(text).unwrap_err().to_string();
-            assert!(!err.contains("GEZDGNBV") && !err.contains("123456789"), "{err}");
+            assert!(
+                !err.contains("GEZDGNBV") && !err.contains("123456789"),
+                "{err}"
+            );
         }
     }
 

@@ -110,7 +110,11 @@ mod tests {
             step_clients: vec!["127.0.0.1".into()],
             last_success: Some(210),
             last_client: Some("127.0.0.1".into()),
-            failures: vec![Failure { client: "::1".into(), at: 5, fingerprint: "ab".into() }],
+            failures: vec![Failure {
+                client: "::1".into(),
+                at: 5,
+                fingerprint: "ab".into(),
+            }],
         };
         assert_eq!(State::parse(&s.to_toml()).unwrap(), s);
         assert_eq!(State::parse("").unwrap(), State::default());
@@ -118,7 +122,12 @@ mod tests {
 
     #[test]
     fn damaged_state_is_an_error() {
-        for text in ["last_step = \"x\"", "junk = 1", "version = 9", "last_step = 1\n[[failures]]\nat = 1"] {
+        for text in [
+            "last_step = \"x\"",
+            "junk = 1",
+            "version = 9",
+            "last_step = 1\n[[failures]]\nat = 1",
+        ] {
             assert!(State::parse(text).is_err(), "{text}");
         }
     }

@@ -67,7 +67,9 @@ pub fn strerror(code: c_int) -> String {
         return format!("PAM error {code}");
     }
     // SAFETY: a static NUL-terminated string.
-    unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 struct Conversation {
@@ -116,7 +118,9 @@ unsafe extern "C" fn converse(
             String::new()
         } else {
             // SAFETY: message text is a NUL-terminated string.
-            unsafe { CStr::from_ptr(m.msg) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(m.msg) }
+                .to_string_lossy()
+                .into_owned()
         };
         let answer = match m.msg_style {
             sys::PAM_PROMPT_ECHO_OFF => malloc_cstring(&conv.password),
@@ -136,10 +140,13 @@ unsafe extern "C" fn converse(
 
 /// Runs one login through the PAM stack of `request.service`.
 pub fn login(request: &Request<'_>) -> Result<Response, ClientError> {
-    let service = CString::new(request.service).map_err(|_| ClientError("service name holds NUL".into()))?;
+    let service =
+        CString::new(request.service).map_err(|_| ClientError("service name holds NUL".into()))?;
     let user = CString::new(request.user).map_err(|_| ClientError("user name holds NUL".into()))?;
     if request.password.contains(&0) {
-        return Err(ClientError("a password cannot hold NUL (a C string ends there)".into()));
+        return Err(ClientError(
+            "a password cannot hold NUL (a C string ends there)".into(),
+        ));
     }
     let confdir = request
         .confdir
@@ -165,7 +172,13 @@ pub fn login(request: &Request<'_>) -> Result<Response, ClientError> {
     // Conversation it points to live until after pam_end below.
     let rc = unsafe {
         match &confdir {
-            Some(dir) => sys::pam_start_confdir(service.as_ptr(), user.as_ptr(), &mut conv, dir.as_ptr(), &mut pamh),
+            Some(dir) => sys::pam_start_confdir(
+                service.as_ptr(),
+                user.as_ptr(),
+                &mut conv,
+                dir.as_ptr(),
+                &mut pamh,
+            ),
             None => sys::pam_start(service.as_ptr(), user.as_ptr(), &mut conv, &mut pamh),
         }
     };
@@ -185,7 +198,12 @@ pub fn login(request: &Request<'_>) -> Result<Response, ClientError> {
         let reason = (!env.is_null()).then(|| CStr::from_ptr(env).to_string_lossy().into_owned());
         let status = account.unwrap_or(authenticate);
         sys::pam_end(pamh, status);
-        Response { authenticate, account, reason, messages: std::mem::take(&mut conversation.messages) }
+        Response {
+            authenticate,
+            account,
+            reason,
+            messages: std::mem::take(&mut conversation.messages),
+        }
     };
     Ok(response)
 }

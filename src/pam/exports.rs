@@ -21,7 +21,9 @@ unsafe fn arguments(argc: c_int, argv: *const *const c_char) -> Vec<String> {
         .map(|i| {
             // SAFETY: the caller guarantees argc valid pointers to C strings.
             let arg = unsafe { CStr::from_ptr(*argv.add(i)) };
-            arg.to_str().map(str::to_string).unwrap_or_else(|_| "\u{fffd}".to_string())
+            arg.to_str()
+                .map(str::to_string)
+                .unwrap_or_else(|_| "\u{fffd}".to_string())
         })
         .collect()
 }

@@ -32,7 +32,11 @@ impl Handle {
         // SAFETY: valid handle; libpam stores a pointer it owns into `user`.
         let rc = unsafe { sys::pam_get_user(self.raw, &mut user, std::ptr::null()) };
         if rc != sys::PAM_SUCCESS || user.is_null() {
-            return Err(if rc == sys::PAM_SUCCESS { sys::PAM_SYSTEM_ERR } else { rc });
+            return Err(if rc == sys::PAM_SUCCESS {
+                sys::PAM_SYSTEM_ERR
+            } else {
+                rc
+            });
         }
         // SAFETY: libpam returned a NUL-terminated string that lives until the next call.
         Ok(unsafe { CStr::from_ptr(user) }.to_bytes().to_vec())
@@ -43,14 +47,19 @@ impl Handle {
     pub fn authtok(&self) -> Result<Zeroizing<Vec<u8>>, PamCode> {
         let mut tok: *const c_char = std::ptr::null();
         // SAFETY: valid handle; libpam stores a pointer it owns into `tok`.
-        let rc = unsafe {
-            sys::pam_get_authtok(self.raw, sys::PAM_AUTHTOK, &mut tok, std::ptr::null())
-        };
+        let rc =
+            unsafe { sys::pam_get_authtok(self.raw, sys::PAM_AUTHTOK, &mut tok, std::ptr::null()) };
         if rc != sys::PAM_SUCCESS || tok.is_null() {
-            return Err(if rc == sys::PAM_SUCCESS { sys::PAM_AUTHTOK_ERR } else { rc });
+            return Err(if rc == sys::PAM_SUCCESS {
+                sys::PAM_AUTHTOK_ERR
+            } else {
+                rc
+            });
         }
         // SAFETY: libpam returned a NUL-terminated string that lives until the item changes.
-        Ok(Zeroizing::new(unsafe { CStr::from_ptr(tok) }.to_bytes().to_vec()))
+        Ok(Zeroizing::new(
+            unsafe { CStr::from_ptr(tok) }.to_bytes().to_vec(),
+        ))
     }
 
     /// Replaces PAM_AUTHTOK with `password` (libpam copies it; our copy is zeroed).
@@ -79,7 +88,9 @@ impl Handle {
             return String::new();
         }
         // SAFETY: see above.
-        unsafe { CStr::from_ptr(value.cast()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(value.cast()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Keeps `value` in the handle until `pam_end` (`pam_set_data`), replacing what was kept.
@@ -88,11 +99,19 @@ impl Handle {
             // SAFETY: `data` is the Box<T> leaked by `keep::<T>` below, freed exactly once here.
             drop(unsafe { Box::from_raw(data.cast::<T>()) });
         }
-        let data = Box::into_raw(Box::new(Kept { type_id: std::any::TypeId::of::<T>(), value }));
+        let data = Box::into_raw(Box::new(Kept {
+            type_id: std::any::TypeId::of::<T>(),
+            value,
+        }));
         // SAFETY: valid handle and name; libpam owns `data` from now on and frees it with the
         // matching cleanup (which drops the Kept<T> it was made from).
         let rc = unsafe {
-            sys::pam_set_data(self.raw, KEPT_NAME.as_ptr(), data.cast(), cleanup::<Kept<T>>)
+            sys::pam_set_data(
+                self.raw,
+                KEPT_NAME.as_ptr(),
+                data.cast(),
+                cleanup::<Kept<T>>,
+            )
         };
         if rc != sys::PAM_SUCCESS {
             // SAFETY: libpam did not take `data`.

@@ -62,7 +62,10 @@ impl FileStore {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| StoreError::Lock { path: path.to_path_buf(), why: e.to_string() })
+            .map_err(|e| StoreError::Lock {
+                path: path.to_path_buf(),
+                why: e.to_string(),
+            })
     }
 
     fn check_dir(&self, dir: &Path, reason: Reason) -> Result<(), StoreError> {
@@ -140,7 +143,12 @@ impl Store for FileStore {
             Ok(Some(text)) => text,
             Ok(None) => return Ok(None),
             Err(Refusal::Unsafe(why)) => return Err(StoreError::Unsafe { path, why }),
-            Err(Refusal::Io(e)) => return Err(StoreError::Unreadable { path, why: e.to_string() }),
+            Err(Refusal::Io(e)) => {
+                return Err(StoreError::Unreadable {
+                    path,
+                    why: e.to_string(),
+                })
+            }
         };
         Record::parse(&text)
             .map(Some)
@@ -155,14 +163,19 @@ impl Store for FileStore {
         self.check_dir(&self.state_dir, Reason::StateDirUnusable)?;
         let lock_path = self.lock_path(login);
         let lock = self.open_lock(&lock_path)?;
-        lock.lock()
-            .map_err(|e| StoreError::Lock { path: lock_path, why: e.to_string() })?;
+        lock.lock().map_err(|e| StoreError::Lock {
+            path: lock_path,
+            why: e.to_string(),
+        })?;
         let (mut state, load) = self.read_state_unlocked(login)?;
         if decide(&mut state) || matches!(load, StateLoad::Rebuilt(_)) {
             let name = format!("{login}.state");
-            write_atomic(&self.state_dir, &name, state.to_toml().as_bytes(), false).map_err(|e| {
-                StoreError::Write { path: self.state_dir.join(&name), why: e.to_string() }
-            })?;
+            write_atomic(&self.state_dir, &name, state.to_toml().as_bytes(), false).map_err(
+                |e| StoreError::Write {
+                    path: self.state_dir.join(&name),
+                    why: e.to_string(),
+                },
+            )?;
         }
         // The lock is released when `lock` is dropped (closed), after the rename.
         drop(lock);
@@ -180,28 +193,42 @@ impl Store for FileStore {
     fn write_record(&self, login: &Login, record: &Record) -> Result<(), StoreError> {
         self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
         let name = format!("{login}.toml");
-        write_atomic(&self.record_dir, &name, record.to_toml().as_bytes(), true)
-            .map_err(|e| StoreError::Write { path: self.record_dir.join(&name), why: e.to_string() })
+        write_atomic(&self.record_dir, &name, record.to_toml().as_bytes(), true).map_err(|e| {
+            StoreError::Write {
+                path: self.record_dir.join(&name),
+                why: e.to_string(),
+            }
+        })
     }
 
     fn remove_user(&self, login: &Login) -> Result<bool, StoreError> {
         self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
         let path = self.record_path(login);
-        let had = remove_if_present(&path)
-            .map_err(|e| StoreError::Write { path: path.clone(), why: e.to_string() })?;
+        let had = remove_if_present(&path).map_err(|e| StoreError::Write {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
         File::open(&self.record_dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| StoreError::Write { path: self.record_dir.clone(), why: e.to_string() })?;
+            .map_err(|e| StoreError::Write {
+                path: self.record_dir.clone(),
+                why: e.to_string(),
+            })?;
         // The state goes under the same lock the module takes, so a login in flight cannot
         // write it back afterwards. The empty lock file stays: removing it would let two
         // processes lock two different files.
         if secure::check_dir(&self.state_dir, self.euid).is_ok() {
             let lock_path = self.lock_path(login);
             let lock = self.open_lock(&lock_path)?;
-            lock.lock()
-                .map_err(|e| StoreError::Lock { path: lock_path, why: e.to_string() })?;
+            lock.lock().map_err(|e| StoreError::Lock {
+                path: lock_path,
+                why: e.to_string(),
+            })?;
             let path = self.state_path(login);
-            remove_if_present(&path).map_err(|e| StoreError::Write { path, why: e.to_string() })?;
+            remove_if_present(&path).map_err(|e| StoreError::Write {
+                path,
+                why: e.to_string(),
+            })?;
         }
         Ok(had)
     }
@@ -217,7 +244,9 @@ impl Store for FileStore {
             .filter_map(|e| {
                 let name = e.file_name();
                 let stem = name.to_str()?.strip_suffix(".toml")?.to_string();
-                Login::parse(stem.as_bytes()).ok().filter(|l| l.as_str() == stem)
+                Login::parse(stem.as_bytes())
+                    .ok()
+                    .filter(|l| l.as_str() == stem)
             })
             .collect();
         logins.sort();

@@ -93,7 +93,9 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Dir { path, why, .. } => write!(f, "{}: {why}", path.display()),
             StoreError::Unsafe { path, why } => write!(f, "{}: {why}", path.display()),
-            StoreError::Unreadable { path, why } => write!(f, "{}: cannot read: {why}", path.display()),
+            StoreError::Unreadable { path, why } => {
+                write!(f, "{}: cannot read: {why}", path.display())
+            }
             StoreError::BadRecord { path, error } => write!(f, "{}: {error}", path.display()),
             StoreError::Lock { path, why } => write!(f, "{}: cannot lock: {why}", path.display()),
             StoreError::Write { path, why } => write!(f, "{}: cannot write: {why}", path.display()),

@@ -42,7 +42,9 @@ pub fn check_owner_and_mode(meta: &Metadata, euid: u32) -> Result<(), Refusal> {
 pub fn check_dir(path: &Path, euid: u32) -> Result<(), Refusal> {
     let meta = std::fs::symlink_metadata(path).map_err(Refusal::Io)?;
     if meta.file_type().is_symlink() {
-        return Err(Refusal::Unsafe("is a symlink: use the real directory".to_string()));
+        return Err(Refusal::Unsafe(
+            "is a symlink: use the real directory".to_string(),
+        ));
     }
     if !meta.is_dir() {
         return Err(Refusal::Unsafe("is not a directory".to_string()));
@@ -60,7 +62,9 @@ pub fn open_checked(path: &Path, euid: u32) -> Result<Option<File>, Refusal> {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(Refusal::Unsafe("is a symlink: replace it with the file itself".to_string()))
+            return Err(Refusal::Unsafe(
+                "is a symlink: replace it with the file itself".to_string(),
+            ))
         }
         Err(e) => return Err(Refusal::Io(e)),
     };
