@@ -357,6 +357,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_states_the_defaults() {
+        let text = include_str!("../mailmfa.toml.example");
+        assert_eq!(Settings::from_toml(text, Path::new("x")).unwrap(), Settings::default());
+    }
+
+    #[test]
     fn an_empty_file_means_defaults() {
         assert_eq!(
             Settings::from_toml("", Path::new("/x")).unwrap(),

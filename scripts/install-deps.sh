@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing mailmfa need (idempotent).
+#
+# Used by scripts/test.sh and scripts/demo.sh. Needs root when something is missing. Package
+# scripts must not start the real daemons on their default ports: a policy-rc.d that denies
+# it is put in place when the machine has none (Debian's documented mechanism).
+set -euo pipefail
+
+packages=(
+  libpam0g-dev pamtester openssl binutils
+  dovecot-core dovecot-imapd dovecot-pop3d
+  postfix sasl2-bin libsasl2-modules
+  libpam-pwdfile libpam-oath oathtool libpam-google-authenticator
+  zbar-tools fail2ban util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+  echo "install-deps: run as root, or: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\n# mailmfa tests: keep package scripts from starting daemons.\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 0755 /usr/sbin/policy-rc.d
+fi
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: installed ${missing[*]}"
