@@ -5,12 +5,23 @@
 //! values and a fake clock.
 
 use crate::config::{Reuse, Settings};
+use crate::credential;
 use crate::log::Reason;
 use crate::otp::constant_time_eq;
 use crate::record::Record;
-use crate::split::split;
-use crate::state::{Failure, State, MAX_STEP_CLIENTS};
+use crate::split::{classify, Supplied};
+use crate::state::{AppPasswordUse, Failure, Session, State, MAX_STEP_CLIENTS};
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+
+/// The kind of code `split` kept for `verify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeKind {
+    /// A TOTP code.
+    Totp,
+    /// A one-time recovery code.
+    Recovery,
+}
 
 /// What `split` does with the supplied string.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,26 +32,93 @@ pub enum SplitDecision {
     Code {
         /// Length of the password part.
         password_len: usize,
+        /// What the rest is.
+        kind: CodeKind,
+    },
+    /// The whole string is this app password, valid here and now: the login succeeds
+    /// without the password module.
+    AppPassword {
+        /// The app password's name.
+        name: String,
     },
     /// Refuse the login.
     Deny(Reason),
 }
 
+/// What `split` is asked.
+#[derive(Clone, Copy, Debug)]
+pub struct SplitRequest<'a> {
+    /// The string the client sent.
+    pub supplied: &'a [u8],
+    /// PAM_SERVICE (app passwords may be limited to some services).
+    pub service: &'a str,
+    /// Unix time (app passwords may expire).
+    pub now: u64,
+}
+
 /// Decides `split` for a login whose record lookup gave `record` (`None`: no record).
 pub fn decide_split(
     record: Option<&Record>,
-    supplied: &[u8],
+    request: SplitRequest<'_>,
     settings: &Settings,
 ) -> SplitDecision {
-    match record {
-        None if settings.require => SplitDecision::Deny(Reason::MfaRequired),
-        None => SplitDecision::NoMfa,
-        Some(record) => match split(supplied, record.digits as usize) {
-            Some(parts) => SplitDecision::Code {
-                password_len: parts.password.len(),
-            },
-            None => SplitDecision::Deny(Reason::NoCode),
+    let Some(record) = record else {
+        return if settings.require {
+            SplitDecision::Deny(Reason::MfaRequired)
+        } else {
+            SplitDecision::NoMfa
+        };
+    };
+    match classify(request.supplied, record.digits as usize) {
+        Supplied::Totp(parts) => SplitDecision::Code {
+            password_len: parts.password.len(),
+            kind: CodeKind::Totp,
         },
+        Supplied::Recovery(parts) => SplitDecision::Code {
+            password_len: parts.password.len(),
+            kind: CodeKind::Recovery,
+        },
+        Supplied::AppPassword(letters) => check_app_password(record, &letters, request),
+        Supplied::NoCode => SplitDecision::Deny(Reason::NoCode),
+    }
+}
+
+fn check_app_password(record: &Record, letters: &[u8], request: SplitRequest<'_>) -> SplitDecision {
+    let Some(app) = record
+        .app_passwords
+        .iter()
+        .find(|a| credential::verify(&a.hash, letters))
+    else {
+        return SplitDecision::Deny(Reason::BadAppPassword);
+    };
+    if app.expires.is_some_and(|expires| request.now >= expires) {
+        return SplitDecision::Deny(Reason::AppPasswordExpired);
+    }
+    if !app.services.is_empty() && !app.services.iter().any(|s| s == request.service) {
+        return SplitDecision::Deny(Reason::AppPasswordWrongService);
+    }
+    SplitDecision::AppPassword {
+        name: app.name.clone(),
+    }
+}
+
+/// Records the use of app password `name` in the state; returns whether the state changed.
+pub fn record_app_password_use(state: &mut State, name: &str, client: &str, now: u64) -> bool {
+    let used = AppPasswordUse {
+        name: name.to_string(),
+        at: now,
+        client: client.to_string(),
+    };
+    match state.app_password_uses.iter_mut().find(|u| u.name == name) {
+        Some(u) if *u == used => false,
+        Some(u) => {
+            *u = used;
+            true
+        }
+        None => {
+            state.app_password_uses.push(used);
+            true
+        }
     }
 }
 
@@ -49,6 +127,8 @@ pub fn decide_split(
 pub struct Attempt<'a> {
     /// The code kept by `split`.
     pub code: &'a [u8],
+    /// TOTP or recovery code.
+    pub kind: CodeKind,
     /// PAM_RHOST ("" when the service sets none: then no reuse is possible).
     pub client: &'a str,
     /// Unix time of the attempt.
@@ -58,7 +138,7 @@ pub struct Attempt<'a> {
 /// What `verify` decided, and whether `state` changed and must be written.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// `Ok` or `Reused` accept the login; every other reason denies it.
+    /// `Ok`, `Reused` and `RecoveryCode` accept the login; every other reason denies it.
     pub reason: Reason,
     /// The state was changed and must be written back before the answer is given.
     pub state_changed: bool,
@@ -67,11 +147,31 @@ pub struct Verdict {
 impl Verdict {
     /// Whether the login is accepted.
     pub fn accepted(&self) -> bool {
-        matches!(self.reason, Reason::Ok | Reason::Reused)
+        is_acceptance(self.reason)
     }
 }
 
-/// Decides `verify`: throttle, code, replay; updates `state` in place.
+fn is_acceptance(reason: Reason) -> bool {
+    matches!(reason, Reason::Ok | Reason::Reused | Reason::RecoveryCode)
+}
+
+/// The key a client address is known by: an IPv4 address as it is, an IPv6 address by its
+/// /64 (one host's or one site's privacy addresses share it), anything else as it is.
+pub fn client_key(rhost: &str) -> String {
+    match rhost.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => rhost.to_string(),
+    }
+}
+
+/// Decides `verify`: throttle, code, replay and reuse; updates `state` in place.
 pub fn decide_verify(
     record: &Record,
     state: &mut State,
@@ -79,52 +179,110 @@ pub fn decide_verify(
     settings: &Settings,
 ) -> Verdict {
     let before = state.clone();
-    let oldest = attempt.now.saturating_sub(settings.fail_interval);
+    let client = client_key(attempt.client);
+    let now = attempt.now;
+    let oldest = now.saturating_sub(settings.fail_interval);
     state.failures.retain(|f| f.at > oldest);
+    state
+        .sessions
+        .retain(|s| settings.reuse_for > 0 && s.at.saturating_add(settings.reuse_for) > now);
 
-    let from_client = state
-        .failures
-        .iter()
-        .filter(|f| f.client == attempt.client)
-        .count();
+    let from_client = state.failures.iter().filter(|f| f.client == client).count();
     if from_client >= settings.max_failures as usize
         || state.failures.len() >= settings.max_failures_user as usize
     {
         return finish(Reason::Throttled, state, &before);
     }
 
-    let params = record.params();
-    let reason = match params.matching_step(attempt.code, attempt.now, settings.window) {
-        None => Reason::BadCode,
-        Some(step) => match state.last_step {
-            Some(last) if step < last => Reason::Replayed,
-            Some(last) if step == last => {
-                let same_client = settings.reuse == Reuse::SameClient
-                    && !attempt.client.is_empty()
-                    && state.step_clients.iter().any(|c| c == attempt.client);
-                if same_client {
-                    Reason::Reused
-                } else {
-                    Reason::Replayed
-                }
-            }
-            _ => {
-                state.last_step = Some(step);
-                state.step_clients = vec![attempt.client.to_string()];
-                state.last_success = Some(attempt.now);
-                state.last_client = Some(attempt.client.to_string());
-                state.failures.retain(|f| f.client != attempt.client);
-                Reason::Ok
-            }
-        },
+    let reason = match attempt.kind {
+        CodeKind::Totp => check_totp(record, state, attempt.code, &client, now, settings),
+        CodeKind::Recovery => check_recovery(record, state, attempt.code, &client, now),
     };
-    if reason != Reason::Ok && reason != Reason::Reused {
-        record_failure(state, record, attempt);
+    if !is_acceptance(reason) {
+        record_failure(state, record, attempt.code, &client, now);
     }
     if state.step_clients.len() > MAX_STEP_CLIENTS {
         state.step_clients.remove(0);
     }
     finish(reason, state, &before)
+}
+
+fn check_totp(
+    record: &Record,
+    state: &mut State,
+    code: &[u8],
+    client: &str,
+    now: u64,
+    settings: &Settings,
+) -> Reason {
+    let fingerprint = fingerprint(record, code);
+    let in_session = !client.is_empty()
+        && state.sessions.iter().any(|s| {
+            s.client == client && constant_time_eq(s.fingerprint.as_bytes(), fingerprint.as_bytes())
+        });
+    if in_session {
+        return Reason::Reused;
+    }
+    let Some(step) = record.params().matching_step(code, now, settings.window) else {
+        return Reason::BadCode;
+    };
+    match state.last_step {
+        Some(last) if step < last => Reason::Replayed,
+        Some(last) if step == last => {
+            let same_client = settings.reuse == Reuse::SameClient
+                && !client.is_empty()
+                && state.step_clients.iter().any(|c| c == client);
+            if same_client {
+                Reason::Reused
+            } else {
+                Reason::Replayed
+            }
+        }
+        _ => {
+            state.last_step = Some(step);
+            state.step_clients = vec![client.to_string()];
+            note_success(state, client, now);
+            if settings.reuse_for > 0 && !client.is_empty() {
+                state.sessions.retain(|s| s.client != client);
+                state.sessions.push(Session {
+                    client: client.to_string(),
+                    at: now,
+                    fingerprint,
+                });
+            }
+            Reason::Ok
+        }
+    }
+}
+
+fn check_recovery(
+    record: &Record,
+    state: &mut State,
+    code: &[u8],
+    client: &str,
+    now: u64,
+) -> Reason {
+    let letters = credential::recovery_letters(code);
+    let unused = record
+        .recovery_codes
+        .iter()
+        .find(|h| credential::verify(h, &letters))
+        .map(|h| credential::hash_id(h))
+        .filter(|id| !state.used_recovery.contains(id));
+    match unused {
+        Some(id) => {
+            state.used_recovery.push(id);
+            note_success(state, client, now);
+            Reason::RecoveryCode
+        }
+        None => Reason::BadRecoveryCode,
+    }
+}
+
+fn note_success(state: &mut State, client: &str, now: u64) {
+    state.last_success = Some(now);
+    state.last_client = Some(client.to_string());
+    state.failures.retain(|f| f.client != client);
 }
 
 fn finish(reason: Reason, state: &State, before: &State) -> Verdict {
@@ -135,27 +293,26 @@ fn finish(reason: Reason, state: &State, before: &State) -> Verdict {
 }
 
 /// Counts a failed code, once per distinct code and client within the interval.
-fn record_failure(state: &mut State, record: &Record, attempt: Attempt<'_>) {
-    let fingerprint = fingerprint(record, attempt.code);
+fn record_failure(state: &mut State, record: &Record, code: &[u8], client: &str, now: u64) {
+    let fingerprint = fingerprint(record, code);
     let repeat = state.failures.iter().any(|f| {
-        f.client == attempt.client
-            && constant_time_eq(f.fingerprint.as_bytes(), fingerprint.as_bytes())
+        f.client == client && constant_time_eq(f.fingerprint.as_bytes(), fingerprint.as_bytes())
     });
     if !repeat {
         state.failures.push(Failure {
-            client: attempt.client.to_string(),
-            at: attempt.now,
+            client: client.to_string(),
+            at: now,
             fingerprint,
         });
     }
 }
 
-/// A fingerprint of a failed code, keyed with the user's secret so that the state file (which
+/// A fingerprint of a code, keyed with the user's secret so that the state file (which
 /// holds no secret) cannot be searched for the code: 64 bits of SHA-256(secret, label, code).
 pub fn fingerprint(record: &Record, code: &[u8]) -> String {
     let mut hash = Sha256::new();
     hash.update(record.params().secret);
-    hash.update(b"\0mailmfa failed code\0");
+    hash.update(b"\0mailmfa code\0");
     hash.update(code);
     hash.finalize()[..8]
         .iter()
@@ -174,6 +331,14 @@ mod tests {
         Record::new(b"12345678901234567890".to_vec(), Algorithm::SHA1, 6, 30, 0).unwrap()
     }
 
+    fn req(supplied: &[u8]) -> SplitRequest<'_> {
+        SplitRequest {
+            supplied,
+            service: "imap",
+            now: NOW,
+        }
+    }
+
     fn code_at(r: &Record, t: u64) -> Vec<u8> {
         r.params().code(t / 30).to_vec()
     }
@@ -186,14 +351,25 @@ mod tests {
         now: u64,
         s: &Settings,
     ) -> Reason {
-        decide_verify(r, state, Attempt { code, client, now }, s).reason
+        decide_verify(
+            r,
+            state,
+            Attempt {
+                code,
+                kind: CodeKind::Totp,
+                client,
+                now,
+            },
+            s,
+        )
+        .reason
     }
 
     #[test]
     fn split_passes_logins_without_mfa_untouched() {
         let s = Settings::default();
         assert_eq!(
-            decide_split(None, b"password123456", &s),
+            decide_split(None, req(b"password123456"), &s),
             SplitDecision::NoMfa
         );
         let required = Settings {
@@ -201,7 +377,7 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            decide_split(None, b"pw", &required),
+            decide_split(None, req(b"pw"), &required),
             SplitDecision::Deny(Reason::MfaRequired)
         );
     }
@@ -211,15 +387,18 @@ mod tests {
         let r = record();
         let s = Settings::default();
         assert_eq!(
-            decide_split(Some(&r), b"pw123456", &s),
-            SplitDecision::Code { password_len: 2 }
+            decide_split(Some(&r), req(b"pw123456"), &s),
+            SplitDecision::Code {
+                password_len: 2,
+                kind: CodeKind::Totp
+            }
         );
         assert_eq!(
-            decide_split(Some(&r), b"pw", &s),
+            decide_split(Some(&r), req(b"pw"), &s),
             SplitDecision::Deny(Reason::NoCode)
         );
         assert_eq!(
-            decide_split(Some(&r), b"123456", &s),
+            decide_split(Some(&r), req(b"123456"), &s),
             SplitDecision::Deny(Reason::NoCode)
         );
     }
@@ -260,6 +439,7 @@ mod tests {
             &mut state,
             Attempt {
                 code: &code,
+                kind: CodeKind::Totp,
                 client: "10.0.0.1",
                 now: NOW + 1,
             },
@@ -399,5 +579,196 @@ mod tests {
         let mut state = State::default();
         verify(&r, &mut state, b"123456", "c1", NOW, &s);
         assert!(!state.to_toml().contains("123456"));
+    }
+
+    fn with_app_password(services: &[&str], expires: Option<u64>) -> Record {
+        let mut r = record();
+        r.app_passwords.push(crate::record::AppPassword {
+            name: "phone".into(),
+            hash: credential::hash(b"abcdefghijklmnopqrst", &[1; 16]),
+            services: services.iter().map(|s| s.to_string()).collect(),
+            created: 0,
+            expires,
+        });
+        r
+    }
+
+    #[test]
+    fn app_passwords_work_only_for_their_services_and_until_they_expire() {
+        let s = Settings::default();
+        let r = with_app_password(&["imap"], Some(NOW + 10));
+        let name = SplitDecision::AppPassword {
+            name: "phone".into(),
+        };
+        assert_eq!(
+            decide_split(Some(&r), req(b"abcde-fghij-klmno-pqrst"), &s),
+            name
+        );
+        assert_eq!(
+            decide_split(Some(&r), req(b"ABCDEFGHIJKLMNOPQRST"), &s),
+            name
+        );
+        assert_eq!(
+            decide_split(Some(&r), req(b"abcde-fghij-klmno-pqrss"), &s),
+            SplitDecision::Deny(Reason::BadAppPassword)
+        );
+        let smtp = SplitRequest {
+            supplied: b"abcdefghijklmnopqrst",
+            service: "smtp",
+            now: NOW,
+        };
+        assert_eq!(
+            decide_split(Some(&r), smtp, &s),
+            SplitDecision::Deny(Reason::AppPasswordWrongService)
+        );
+        let later = SplitRequest {
+            supplied: b"abcdefghijklmnopqrst",
+            service: "imap",
+            now: NOW + 10,
+        };
+        assert_eq!(
+            decide_split(Some(&r), later, &s),
+            SplitDecision::Deny(Reason::AppPasswordExpired)
+        );
+    }
+
+    #[test]
+    fn an_app_password_client_reconnects_all_day() {
+        // A day of reconnects every 5 minutes on a fake clock: always accepted, use recorded.
+        let s = Settings::default();
+        let r = with_app_password(&[], None);
+        let mut state = State::default();
+        for i in 0..288u64 {
+            let now = NOW + i * 300;
+            let request = SplitRequest {
+                supplied: b"abcdefghijklmnopqrst",
+                service: "smtp",
+                now,
+            };
+            assert_eq!(
+                decide_split(Some(&r), request, &s),
+                SplitDecision::AppPassword {
+                    name: "phone".into()
+                }
+            );
+            assert!(record_app_password_use(
+                &mut state, "phone", "10.0.0.1", now
+            ));
+        }
+        assert_eq!(state.app_password_uses[0].at, NOW + 287 * 300);
+    }
+
+    #[test]
+    fn reuse_for_accepts_the_same_code_from_the_same_client_for_its_duration() {
+        let r = record();
+        let s = Settings {
+            reuse_for: 8 * 3600,
+            ..Settings::default()
+        };
+        let mut state = State::default();
+        let code = code_at(&r, NOW);
+        assert_eq!(
+            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
+            Reason::Ok
+        );
+        // Reconnects every 2 minutes for 8 hours, long after the code's 30 s.
+        for i in 1..240u64 {
+            assert_eq!(
+                verify(&r, &mut state, &code, "10.0.0.1", NOW + i * 120, &s),
+                Reason::Reused,
+                "{i}"
+            );
+            assert_eq!(
+                verify(&r, &mut state, &code, "10.0.0.2", NOW + i * 120, &s),
+                Reason::BadCode
+            );
+        }
+        assert_eq!(
+            verify(&r, &mut state, &code, "10.0.0.1", NOW + 8 * 3600 + 1, &s),
+            Reason::BadCode
+        );
+    }
+
+    #[test]
+    fn reuse_for_treats_an_ipv6_64_as_one_client_and_a_new_code_starts_a_new_period() {
+        let r = record();
+        let s = Settings {
+            reuse_for: 3600,
+            ..Settings::default()
+        };
+        let mut state = State::default();
+        let first = code_at(&r, NOW);
+        assert_eq!(
+            verify(&r, &mut state, &first, "2001:db8:1:2::10", NOW, &s),
+            Reason::Ok
+        );
+        assert_eq!(
+            verify(
+                &r,
+                &mut state,
+                &first,
+                "2001:db8:1:2:aaaa::1",
+                NOW + 600,
+                &s
+            ),
+            Reason::Reused
+        );
+        assert_eq!(
+            verify(&r, &mut state, &first, "2001:db8:1:3::10", NOW + 600, &s),
+            Reason::BadCode
+        );
+        let second = code_at(&r, NOW + 3000);
+        assert_eq!(
+            verify(&r, &mut state, &second, "2001:db8:1:2::10", NOW + 3000, &s),
+            Reason::Ok
+        );
+        assert_eq!(
+            verify(&r, &mut state, &first, "2001:db8:1:2::10", NOW + 3010, &s),
+            Reason::BadCode
+        );
+        assert_eq!(
+            verify(&r, &mut state, &second, "2001:db8:1:2::10", NOW + 6500, &s),
+            Reason::Reused
+        );
+    }
+
+    #[test]
+    fn a_recovery_code_works_once() {
+        let mut r = record();
+        r.recovery_codes
+            .push(credential::hash(b"abcdefghijkl", &[2; 16]));
+        let s = Settings::default();
+        let mut state = State::default();
+        let attempt = |now| Attempt {
+            code: b"abcd-efgh-ijkl",
+            kind: CodeKind::Recovery,
+            client: "c",
+            now,
+        };
+        assert_eq!(
+            decide_verify(&r, &mut state, attempt(NOW), &s).reason,
+            Reason::RecoveryCode
+        );
+        assert_eq!(
+            decide_verify(&r, &mut state, attempt(NOW + 1), &s).reason,
+            Reason::BadRecoveryCode
+        );
+        let wrong = Attempt {
+            code: b"abcd-efgh-ijkk",
+            ..attempt(NOW)
+        };
+        assert_eq!(
+            decide_verify(&r, &mut state, wrong, &s).reason,
+            Reason::BadRecoveryCode
+        );
+        assert!(!state.to_toml().contains("abcd"));
+    }
+
+    #[test]
+    fn client_keys() {
+        assert_eq!(client_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("2001:db8::1"), "2001:db8:0:0::/64");
+        assert_eq!(client_key(""), "");
     }
 }

@@ -35,6 +35,9 @@ pub struct Settings {
     pub window: u64,
     /// Replay policy.
     pub reuse: Reuse,
+    /// Seconds after its first use during which the exact code that a client address used
+    /// is accepted again from that address (IPv6: its /64), past the code's own 30 s; 0: off.
+    pub reuse_for: u64,
     /// Deny logins that have no record (MFA mandatory).
     pub require: bool,
     /// Failed codes (after a right password) from one client address within `fail_interval`
@@ -60,6 +63,7 @@ impl Default for Settings {
             state_dir: PathBuf::from("/var/lib/mailmfa/state"),
             window: 1,
             reuse: Reuse::SameClient,
+            reuse_for: 0,
             require: false,
             max_failures: 5,
             max_failures_user: 20,
@@ -246,6 +250,11 @@ impl Settings {
                     }
                 }
             }
+            "reuse_for" => {
+                self.reuse_for = parse_duration(value)
+                    .filter(|d| *d <= MAX_REUSE_FOR)
+                    .ok_or_else(|| format!("`reuse_for` must be a duration up to 30d (e.g. 0, 900, 15m, 8h), not `{value}`"))?
+            }
             "require" => self.require = boolean(key, value)?,
             "max_failures" => self.max_failures = number(key, value, 1, 1000)? as u32,
             "max_failures_user" => self.max_failures_user = number(key, value, 1, 10000)? as u32,
@@ -268,6 +277,29 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Longest `reuse_for`: 30 days.
+pub const MAX_REUSE_FOR: u64 = 30 * 86400;
+
+/// Parses a duration: whole seconds (`900`) or a number with one unit `s`, `m`, `h`, `d`
+/// (`15m`, `8h`, `90d`). `None` when it is not one.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let (number, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(scale)
 }
 
 fn absolute_path(key: &str, value: &str) -> Result<PathBuf, String> {
@@ -359,7 +391,30 @@ mod tests {
     #[test]
     fn the_shipped_example_states_the_defaults() {
         let text = include_str!("../mailmfa.toml.example");
-        assert_eq!(Settings::from_toml(text, Path::new("x")).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::from_toml(text, Path::new("x")).unwrap(),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("900"), Some(900));
+        assert_eq!(parse_duration("15m"), Some(900));
+        assert_eq!(parse_duration("8h"), Some(28800));
+        assert_eq!(parse_duration("90d"), Some(90 * 86400));
+        for bad in ["", "h", "1.5h", "-1", "10w", "1 h", "99999999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert!(args("verify reuse_for=31d").is_err());
+        assert_eq!(
+            args("verify reuse_for=8h")
+                .unwrap()
+                .settings("")
+                .unwrap()
+                .reuse_for,
+            28800
+        );
     }
 
     #[test]

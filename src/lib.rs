@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod credential;
 pub mod log;
 pub mod login;
 pub mod module;

@@ -18,8 +18,20 @@ pub enum Reason {
     Ok,
     /// The code's step was already accepted from this same client address (`reuse=same-client`).
     Reused,
+    /// An app password was accepted (in `split`; the password module is skipped).
+    AppPassword,
+    /// A recovery code was accepted and used up.
+    RecoveryCode,
     /// The supplied string does not end in a code.
     NoCode,
+    /// The string has the shape of an app password but matches none of the login's.
+    BadAppPassword,
+    /// The app password has expired.
+    AppPasswordExpired,
+    /// The app password is not valid for this PAM service.
+    AppPasswordWrongService,
+    /// The recovery code is not one of the login's, or was used already.
+    BadRecoveryCode,
     /// The code matches no step in the window.
     BadCode,
     /// The code's step was already used (from another client, or an older step).
@@ -64,7 +76,13 @@ impl Reason {
             Reason::CodeSplit => "code_split",
             Reason::Ok => "ok",
             Reason::Reused => "reused",
+            Reason::AppPassword => "app_password",
+            Reason::RecoveryCode => "recovery_code",
             Reason::NoCode => "no_code",
+            Reason::BadAppPassword => "bad_app_password",
+            Reason::AppPasswordExpired => "app_password_expired",
+            Reason::AppPasswordWrongService => "app_password_wrong_service",
+            Reason::BadRecoveryCode => "bad_recovery_code",
             Reason::BadCode => "bad_code",
             Reason::Replayed => "replayed",
             Reason::Throttled => "throttled",
@@ -91,9 +109,9 @@ impl Reason {
 pub enum Outcome {
     /// PAM_IGNORE: this module has no say (login without MFA).
     Pass,
-    /// PAM_SUCCESS from `split`: the stack goes on to the password module.
+    /// PAM_IGNORE from `split`: a code was taken off; the stack goes on to the password module.
     Continue,
-    /// PAM_SUCCESS from `verify`: the code was accepted.
+    /// PAM_SUCCESS: the code (`verify`) or app password (`split`) was accepted.
     Accept,
     /// PAM_AUTH_ERR (or PAM_SYSTEM_ERR for faults): the login is refused.
     Deny,

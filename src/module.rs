@@ -5,13 +5,14 @@
 //! `split` keeps what `verify` needs in the PAM handle ([`Kept`]); `verify` refuses to run
 //! without it, so a stack that forgot `split` denies every login instead of skipping the code.
 
-use crate::auth::{self, Attempt, SplitDecision};
+use crate::auth::{self, Attempt, CodeKind, SplitDecision, SplitRequest};
 use crate::config::{ModuleArgs, Phase, Settings};
 use crate::log::{Line, Outcome, Reason};
 use crate::login::{self, Login};
 use crate::pam::handle::Handle;
 use crate::pam::sys::effective_uid;
 use crate::record::Record;
+use crate::state::State;
 use crate::store::files::FileStore;
 use crate::store::secure::{self, Refusal};
 use crate::store::{StateLoad, Store};
@@ -28,7 +29,14 @@ pub const REASON_ENV: &str = "MAILMFA_REASON";
 struct Kept {
     login: Login,
     /// `None`: the login has no MFA.
-    mfa: Option<(Record, Zeroizing<Vec<u8>>)>,
+    mfa: Option<Mfa>,
+}
+
+/// The record and the code of a login with MFA.
+struct Mfa {
+    record: Record,
+    code: Zeroizing<Vec<u8>>,
+    kind: CodeKind,
 }
 
 /// The context of one call, for its log line.
@@ -41,8 +49,8 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// Logs the decision, publishes its reason and returns the PAM code for it.
-    fn answer(&self, result: Outcome, reason: Reason, detail: Option<&str>) -> c_int {
+    /// Writes the log line of a decision (or of a warning such as `state_rebuilt`).
+    fn log(&self, result: Outcome, reason: Reason, detail: Option<&str>) {
         let line = Line {
             phase: self.phase,
             user: &self.user,
@@ -55,14 +63,25 @@ impl Call<'_> {
         let priority = match (result, detail) {
             (Outcome::Deny, Some(_)) => libc::LOG_ERR,
             (Outcome::Deny, None) => libc::LOG_NOTICE,
+            (_, Some(_)) => libc::LOG_WARNING,
             _ => libc::LOG_INFO,
         };
         self.handle.log(priority, &line.to_string());
+    }
+
+    /// Logs the decision, publishes its reason and returns the PAM code for it.
+    ///
+    /// `split` answers PAM_IGNORE when the stack must go on to the password module (no MFA,
+    /// or a code was taken off), so that PAM_SUCCESS from `split` always means "an app
+    /// password was accepted" — which `[success=done ...]` on the pam.d line turns into the
+    /// end of the stack.
+    fn answer(&self, result: Outcome, reason: Reason, detail: Option<&str>) -> c_int {
+        self.log(result, reason, detail);
         self.handle
             .putenv(&format!("{REASON_ENV}={}", reason.name()));
         match result {
-            Outcome::Pass => pam::PAM_IGNORE,
-            Outcome::Continue | Outcome::Accept => pam::PAM_SUCCESS,
+            Outcome::Pass | Outcome::Continue => pam::PAM_IGNORE,
+            Outcome::Accept => pam::PAM_SUCCESS,
             Outcome::Deny if detail.is_some() => pam::PAM_SYSTEM_ERR,
             Outcome::Deny => pam::PAM_AUTH_ERR,
         }
@@ -128,7 +147,8 @@ fn load_settings(args: &ModuleArgs) -> Result<Settings, String> {
     args.settings(&text).map_err(|e| e.to_string())
 }
 
-/// `split`: look the login up, take the code off the password, keep it for `verify`.
+/// `split`: look the login up, take the code off the password, keep it for `verify`; or
+/// accept an app password outright.
 fn split(call: &Call<'_>, login: Login, settings: &Settings, store: &FileStore) -> c_int {
     let record = match store.read_record(&login) {
         Ok(record) => record,
@@ -138,22 +158,38 @@ fn split(call: &Call<'_>, login: Login, settings: &Settings, store: &FileStore) 
         Ok(tok) => tok,
         Err(_) => return call.fault(Reason::PamError, "pam_get_authtok failed"),
     };
-    match auth::decide_split(record.as_ref(), &supplied, settings) {
+    let now = unix_now();
+    let request = SplitRequest {
+        supplied: &supplied,
+        service: &call.service,
+        now,
+    };
+    match auth::decide_split(record.as_ref(), request, settings) {
         SplitDecision::Deny(reason) => call.answer(Outcome::Deny, reason, None),
         SplitDecision::NoMfa => match call.handle.keep(Kept { login, mfa: None }) {
             Ok(()) => call.answer(Outcome::Pass, Reason::NoMfa, None),
             Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
         },
-        SplitDecision::Code { password_len } => {
+        SplitDecision::AppPassword { name } => {
+            let client = auth::client_key(&call.rhost);
+            let mut note_use =
+                |state: &mut State| auth::record_app_password_use(state, &name, &client, now);
+            match with_state(call, store, &login, &mut note_use) {
+                Ok(()) => call.answer(Outcome::Accept, Reason::AppPassword, None),
+                Err(code) => code,
+            }
+        }
+        SplitDecision::Code { password_len, kind } => {
             let (password, code) = supplied.split_at(password_len);
             if call.handle.set_authtok(password).is_err() {
                 return call.fault(Reason::PamError, "pam_set_item(PAM_AUTHTOK) failed");
             }
-            let kept = Kept {
-                login,
-                mfa: record.map(|r| (r, Zeroizing::new(code.to_vec()))),
-            };
-            match call.handle.keep(kept) {
+            let mfa = record.map(|record| Mfa {
+                record,
+                code: Zeroizing::new(code.to_vec()),
+                kind,
+            });
+            match call.handle.keep(Kept { login, mfa }) {
                 Ok(()) => call.answer(Outcome::Continue, Reason::CodeSplit, None),
                 Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
             }
@@ -169,45 +205,47 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore
             "no `pam_mailmfa.so split` ran before `verify` for this login in this stack",
         );
     };
-    let Some((record, code)) = &kept.mfa else {
+    let Some(mfa) = &kept.mfa else {
         return call.answer(Outcome::Pass, Reason::NoMfa, None);
     };
     let attempt = Attempt {
-        code,
+        code: &mfa.code,
+        kind: mfa.kind,
         client: &call.rhost,
         now: unix_now(),
     };
     let mut verdict = None;
-    let load = store.update_state(login, &mut |state| {
-        let v = auth::decide_verify(record, state, attempt, settings);
+    let mut decide = |state: &mut State| {
+        let v = auth::decide_verify(&mfa.record, state, attempt, settings);
         let changed = v.state_changed;
         verdict = Some(v);
         changed
-    });
-    match load {
-        Err(e) => call.fault(e.reason(), &e.to_string()),
-        Ok(load) => {
-            if let StateLoad::Rebuilt(why) = load {
-                call.handle.log(
-                    libc::LOG_WARNING,
-                    &Line {
-                        phase: call.phase,
-                        user: &call.user,
-                        service: &call.service,
-                        rhost: &call.rhost,
-                        result: Outcome::Continue,
-                        reason: Reason::StateRebuilt,
-                        detail: Some(&why),
-                    }
-                    .to_string(),
-                );
-            }
-            match verdict {
-                Some(v) if v.accepted() => call.answer(Outcome::Accept, v.reason, None),
-                Some(v) => call.answer(Outcome::Deny, v.reason, None),
-                None => call.fault(Reason::InternalError, "the state update did not run"),
-            }
+    };
+    if let Err(code) = with_state(call, store, login, &mut decide) {
+        return code;
+    }
+    match verdict {
+        Some(v) if v.accepted() => call.answer(Outcome::Accept, v.reason, None),
+        Some(v) => call.answer(Outcome::Deny, v.reason, None),
+        None => call.fault(Reason::InternalError, "the state update did not run"),
+    }
+}
+
+/// Runs `decide` on the login's state under the store's lock. A rebuilt state is logged as a
+/// warning; a store error is answered as a fault (the `Err` holds the PAM code to return).
+fn with_state(
+    call: &Call<'_>,
+    store: &FileStore,
+    login: &Login,
+    decide: &mut dyn FnMut(&mut State) -> bool,
+) -> Result<(), c_int> {
+    match store.update_state(login, decide) {
+        Err(e) => Err(call.fault(e.reason(), &e.to_string())),
+        Ok(StateLoad::Rebuilt(why)) => {
+            call.log(Outcome::Continue, Reason::StateRebuilt, Some(&why));
+            Ok(())
         }
+        Ok(_) => Ok(()),
     }
 }
 

@@ -12,8 +12,17 @@
 //! period = 30                                 # seconds, 15..=300
 //! created = 1796013213                        # Unix time of the confirmation
 //! label = "alice's phone"                     # optional, free text
+//! recovery_codes = ["sha256$<salt>$<digest>"] # optional: hashes of one-time recovery codes
+//!
+//! [[app_passwords]]                           # optional, one table per app password
+//! name = "thunderbird"
+//! hash = "sha256$<salt>$<digest>"
+//! services = ["dovecot", "smtp"]              # PAM services it is valid for; [] = all
+//! created = 1796013213
+//! expires = 1803789213                        # optional Unix time
 //! ```
 
+use crate::credential;
 use crate::otp::{Algorithm, Params};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -39,6 +48,36 @@ pub struct Record {
     pub created: u64,
     /// Free text naming the device, shown by `mailmfa status`.
     pub label: Option<String>,
+    /// App passwords (hashed).
+    pub app_passwords: Vec<AppPassword>,
+    /// Hashes of the current set of recovery codes (used ones are marked in the state).
+    pub recovery_codes: Vec<String>,
+}
+
+/// One app password: a generated password for one device, valid without a code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPassword {
+    /// The owner's name for it (unique per login): letters, digits, `.`, `_`, `-`.
+    pub name: String,
+    /// Salted hash (`credential::hash`).
+    pub hash: String,
+    /// PAM services it is valid for (PAM_SERVICE); empty means every service.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Unix time it was made.
+    pub created: u64,
+    /// Unix time it stops working, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+}
+
+/// Whether `name` can name an app password (1-64 of letters, digits, `.`, `_`, `-`).
+pub fn is_valid_app_password_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 impl fmt::Debug for Record {
@@ -76,6 +115,10 @@ struct RecordFile {
     created: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     label: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    recovery_codes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    app_passwords: Vec<AppPassword>,
 }
 
 impl Drop for RecordFile {
@@ -100,6 +143,8 @@ impl Record {
             period,
             created,
             label: None,
+            app_passwords: Vec::new(),
+            recovery_codes: Vec::new(),
         };
         record.validate()?;
         Ok(record)
@@ -131,6 +176,8 @@ impl Record {
             period: file.period,
             created: file.created,
             label: file.label.clone(),
+            app_passwords: file.app_passwords.clone(),
+            recovery_codes: file.recovery_codes.clone(),
         };
         record.validate()?;
         Ok(record)
@@ -148,6 +195,41 @@ impl Record {
                 "`period` must be 15 to 300 seconds".to_string(),
             ));
         }
+        if !self
+            .recovery_codes
+            .iter()
+            .all(|h| credential::is_valid_hash(h))
+        {
+            return Err(RecordError(
+                "a `recovery_codes` entry is not a valid hash".to_string(),
+            ));
+        }
+        for (i, app) in self.app_passwords.iter().enumerate() {
+            if !is_valid_app_password_name(&app.name)
+                || self.app_passwords[..i].iter().any(|a| a.name == app.name)
+            {
+                return Err(RecordError(format!(
+                    "app password {}: invalid or repeated name",
+                    i + 1
+                )));
+            }
+            if !credential::is_valid_hash(&app.hash) {
+                return Err(RecordError(format!(
+                    "app password `{}`: invalid hash",
+                    app.name
+                )));
+            }
+            if app
+                .services
+                .iter()
+                .any(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                return Err(RecordError(format!(
+                    "app password `{}`: invalid service name",
+                    app.name
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -161,6 +243,8 @@ impl Record {
             period: self.period,
             created: self.created,
             label: self.label.clone(),
+            recovery_codes: self.recovery_codes.clone(),
+            app_passwords: self.app_passwords.clone(),
         };
         Zeroizing::new(toml::to_string(&file).expect("a record always serialises"))
     }

@@ -13,6 +13,18 @@
 //! last_success = 1798013213
 //! last_client = "127.0.0.1"
 //!
+//! used_recovery = ["3f1a09c2d4e5b6a7"]   # ids of recovery codes already used
+//!
+//! [[sessions]]                  # reuse_for: the code each client address may reuse
+//! client = "2001:db8:1:2::/64"
+//! at = 1798013213               # first use
+//! fingerprint = "5d0c4be31f9a2e77"
+//!
+//! [[app_password_uses]]         # last use of each app password
+//! name = "thunderbird"
+//! at = 1798013213
+//! client = "192.0.2.7"
+//!
 //! [[failures]]                  # failed codes after a right password, within fail_interval
 //! client = "192.0.2.7"
 //! at = 1798013100
@@ -47,9 +59,42 @@ pub struct State {
     /// Client address of the last successful code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_client: Option<String>,
+    /// Ids ([`crate::credential::hash_id`]) of recovery codes already used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_recovery: Vec<String>,
+    /// `reuse_for` sessions: which code each client address may reuse, since when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<Session>,
+    /// Last use of each app password.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_password_uses: Vec<AppPasswordUse>,
     /// Failed codes still inside `fail_interval`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<Failure>,
+}
+
+/// A client's right to reuse the code it logged in with (`reuse_for`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// Client key: the IPv4 address, or the /64 of an IPv6 address.
+    pub client: String,
+    /// Unix time of the code's first use.
+    pub at: u64,
+    /// Keyed fingerprint of the code.
+    pub fingerprint: String,
+}
+
+/// When and from where an app password was last used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPasswordUse {
+    /// The app password's name.
+    pub name: String,
+    /// Unix time of the last use.
+    pub at: u64,
+    /// Client address of the last use.
+    pub client: String,
 }
 
 /// One failed code (sent with a right password).
@@ -77,6 +122,9 @@ impl Default for State {
             step_clients: Vec::new(),
             last_success: None,
             last_client: None,
+            used_recovery: Vec::new(),
+            sessions: Vec::new(),
+            app_password_uses: Vec::new(),
             failures: Vec::new(),
         }
     }
@@ -110,6 +158,17 @@ mod tests {
             step_clients: vec!["127.0.0.1".into()],
             last_success: Some(210),
             last_client: Some("127.0.0.1".into()),
+            used_recovery: vec!["ab".into()],
+            sessions: vec![Session {
+                client: "::/64".into(),
+                at: 1,
+                fingerprint: "cd".into(),
+            }],
+            app_password_uses: vec![AppPasswordUse {
+                name: "tb".into(),
+                at: 2,
+                client: "".into(),
+            }],
             failures: vec![Failure {
                 client: "::1".into(),
                 at: 5,

@@ -1,0 +1,161 @@
+//! The `mailmfa` command, one file per subcommand. It reuses the library (config, login rule,
+//! record and state formats, store, code check) and adds only argument parsing, prompts, QR
+//! rendering and output.
+//!
+//! - [`enable`] — turn MFA on: interactive, or `--begin`/`--confirm` for panels.
+//! - [`disable`] — turn MFA off with a current code (or `--force`).
+//! - [`status`] — `status LOGIN` and `list`: on/off/pending, last login, throttle; no secret.
+//! - [`check`] — run a PAM service's whole stack like Dovecot and print the module's reason.
+//! - [`code`] — checking a current code like a login does (replay rules, throttle).
+//! - [`qr`] and [`png`] — the QR code in the terminal, as SVG and as PNG.
+//! - [`args`], [`help`], [`exit`], [`prompt`], [`output`], [`audit`] — the plumbing.
+//!
+//! This file holds what every subcommand starts with: the settings, the login, the checks of
+//! the directories it reads or writes, and the clock.
+
+pub mod args;
+pub mod audit;
+pub mod check;
+pub mod code;
+pub mod disable;
+pub mod enable;
+pub mod exit;
+pub mod help;
+pub mod output;
+pub mod png;
+pub mod prompt;
+pub mod qr;
+pub mod status;
+
+use exit::{Exit, Failure};
+use mailmfa::config::{Settings, DEFAULT_CONFIG_PATH};
+use mailmfa::login::Login;
+use mailmfa::pam::sys::effective_uid;
+use mailmfa::store::files::FileStore;
+use mailmfa::store::pending::PendingStore;
+use mailmfa::store::secure::{self, Refusal};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a subcommand works with: the settings read from `--config`, who runs it, and when.
+pub struct Context {
+    /// The settings, exactly as the module reads them from the same file.
+    pub settings: Settings,
+    /// The effective uid of this process.
+    pub euid: u32,
+    /// Unix time when the command started.
+    pub now: u64,
+}
+
+impl Context {
+    /// Reads `--config PATH` (or the default) with the checks the module applies to it.
+    pub fn load(config: Option<&str>) -> Result<Context, Failure> {
+        let config_path = PathBuf::from(config.unwrap_or(DEFAULT_CONFIG_PATH));
+        let euid = effective_uid();
+        let shown = config_path.display();
+        let text = match secure::read_checked(&config_path, euid) {
+            Ok(Some(text)) => text,
+            Ok(None) => {
+                return Err(Failure::new(
+                    Exit::Error,
+                    format!(
+                        "{shown}: does not exist. The module needs it too; an empty file means the \
+                         defaults: `install -m 0644 -o root /dev/null {shown}`"
+                    ),
+                ))
+            }
+            Err(Refusal::Unsafe(why)) => {
+                return Err(Failure::new(
+                    Exit::NotPermitted,
+                    format!("{shown}: {why} (the module refuses it too)"),
+                ))
+            }
+            Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(Failure::new(
+                    Exit::NotPermitted,
+                    format!("{shown}: {e}: run mailmfa as root"),
+                ))
+            }
+            Err(Refusal::Io(e)) => return Err(Failure::new(Exit::Error, format!("{shown}: {e}"))),
+        };
+        let settings = Settings::from_toml(&text, &config_path)
+            .map_err(|e| Failure::new(Exit::Error, e.to_string()))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .map_err(|_| Failure::new(Exit::Error, "the system clock is before 1970"))?;
+        Ok(Context {
+            settings,
+            euid,
+            now,
+        })
+    }
+
+    /// The store of records and state named in the settings.
+    pub fn store(&self) -> FileStore {
+        FileStore::new(&self.settings, self.euid)
+    }
+
+    /// The store of pending enrolments.
+    pub fn pending(&self) -> PendingStore {
+        PendingStore::new(&self.settings, self.euid)
+    }
+
+    /// Checks `record_dir` and `state_dir` before anything is read or written: they exist, are
+    /// safe by the module's rules, and this process may use them.
+    pub fn check_dirs(&self) -> Result<(), Failure> {
+        for dir in [&self.settings.record_dir, &self.settings.state_dir] {
+            check_dir(dir, self.euid)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks one directory the way the module does, with a message that says how to fix it.
+pub fn check_dir(dir: &Path, euid: u32) -> Result<(), Failure> {
+    let shown = dir.display();
+    match secure::check_dir(dir, euid) {
+        Ok(()) => {}
+        Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Failure::new(
+                Exit::Error,
+                format!(
+                    "{shown}: does not exist: create it with `install -d -m 0700 -o root {shown}`"
+                ),
+            ))
+        }
+        Err(Refusal::Io(e)) => return Err(Failure::new(Exit::Error, format!("{shown}: {e}"))),
+        Err(Refusal::Unsafe(why)) => {
+            return Err(Failure::new(
+                Exit::NotPermitted,
+                format!(
+                    "{shown}: {why}; mailmfa refuses to use what the module would refuse to read"
+                ),
+            ))
+        }
+    }
+    let meta =
+        std::fs::metadata(dir).map_err(|e| Failure::new(Exit::Error, format!("{shown}: {e}")))?;
+    if euid != 0 && meta.uid() != euid {
+        return Err(Failure::new(
+            Exit::NotPermitted,
+            format!(
+                "{shown} is owned by uid {}: run mailmfa as root (you are uid {euid})",
+                meta.uid()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a login by the library's one normalisation rule.
+pub fn parse_login(raw: &str) -> Result<Login, Failure> {
+    Login::parse(raw.as_bytes()).map_err(|e| {
+        Failure::usage(format!(
+            "`{}`: {e}",
+            mailmfa::login::printable(raw.as_bytes())
+        ))
+    })
+}

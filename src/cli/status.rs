@@ -1,0 +1,211 @@
+//! `mailmfa status LOGIN` and `mailmfa list`: on, off or pending; since when; the last
+//! successful code and its client; whether the throttle refuses codes now. Never a secret:
+//! only the record's parameters are shown, never its key.
+
+use super::args::{Parsed, Spec};
+use super::code;
+use super::exit::{CliResult, Exit, Failure};
+use super::output::{print_json, utc, utc_or_dash};
+use super::{parse_login, Context};
+use mailmfa::login::Login;
+use mailmfa::store::pending::PendingStore;
+use mailmfa::store::Store;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// What `status` accepts.
+pub const STATUS_SPEC: Spec = Spec {
+    command: "status",
+    flags: &["json"],
+    values: &[],
+    positionals: &["LOGIN"],
+};
+
+/// What `list` accepts.
+pub const LIST_SPEC: Spec = Spec {
+    command: "list",
+    flags: &["json"],
+    values: &[],
+    positionals: &[],
+};
+
+/// What is known about one login, without its secret.
+struct Info {
+    login: Login,
+    /// `on`, `pending` or `off`.
+    mfa: &'static str,
+    created: Option<u64>,
+    label: Option<String>,
+    params: Option<(String, u32, u64)>,
+    last_success: Option<u64>,
+    last_client: Option<String>,
+    throttled: bool,
+    recent_failures: usize,
+    /// (expires_at, expired, replace)
+    pending: Option<(u64, bool, bool)>,
+}
+
+impl Info {
+    fn json(&self) -> Value {
+        json!({
+            "login": self.login.as_str(),
+            "mfa": self.mfa,
+            "created": self.created,
+            "label": self.label,
+            "algorithm": self.params.as_ref().map(|p| p.0.clone()),
+            "digits": self.params.as_ref().map(|p| p.1),
+            "period": self.params.as_ref().map(|p| p.2),
+            "last_success": self.last_success,
+            "last_client": self.last_client,
+            "throttled": self.throttled,
+            "recent_failures": self.recent_failures,
+            "pending": self.pending.map(|(expires_at, expired, replace)| json!({
+                "expires_at": expires_at, "expired": expired, "replace": replace,
+            })),
+        })
+    }
+}
+
+fn describe(
+    ctx: &Context,
+    store: &dyn Store,
+    pending_store: &PendingStore,
+    login: &Login,
+) -> Result<Info, Failure> {
+    let record = store.read_record(login)?;
+    let state = store.read_state(login)?.unwrap_or_default();
+    let pending = pending_store
+        .read(login)?
+        .map(|p| (p.expires_at, p.expired(ctx.now), p.replace));
+    let mfa = match (&record, pending) {
+        (Some(_), _) => "on",
+        (None, Some((_, false, _))) => "pending",
+        (None, _) => "off",
+    };
+    Ok(Info {
+        login: login.clone(),
+        mfa,
+        created: record.as_ref().map(|r| r.created),
+        label: record.as_ref().and_then(|r| r.label.clone()),
+        params: record
+            .as_ref()
+            .map(|r| (r.algorithm.name().to_string(), r.digits, r.period)),
+        last_success: state.last_success,
+        last_client: state.last_client.clone(),
+        throttled: code::throttled(ctx, &state),
+        recent_failures: code::recent_failures(ctx, &state),
+        pending,
+    })
+}
+
+/// Runs `status LOGIN`.
+pub fn status(ctx: &Context, p: &Parsed) -> CliResult {
+    let login = parse_login(&p.positionals[0])?;
+    ctx.check_dirs()?;
+    let info = describe(ctx, &ctx.store(), &ctx.pending(), &login)?;
+    if p.flag("json") {
+        print_json(&info.json());
+        return Ok(());
+    }
+    println!("login:       {}", info.login);
+    match info.created {
+        Some(created) => println!("mfa:         on (since {})", utc(created)),
+        None => println!("mfa:         {}", info.mfa),
+    }
+    if let Some(label) = &info.label {
+        println!("label:       {label}");
+    }
+    if let Some((alg, digits, period)) = &info.params {
+        println!("codes:       {alg}, {digits} digits, every {period} s");
+    }
+    match (&info.last_success, &info.last_client) {
+        (Some(t), Some(c)) if !c.is_empty() => println!("last code:   {} from {c}", utc(*t)),
+        (Some(t), _) => println!("last code:   {}", utc(*t)),
+        _ => println!("last code:   -"),
+    }
+    println!(
+        "throttled:   {} ({} failed {} in the last {} min)",
+        if info.throttled { "yes" } else { "no" },
+        info.recent_failures,
+        if info.recent_failures == 1 {
+            "code"
+        } else {
+            "codes"
+        },
+        ctx.settings.fail_interval.div_ceil(60)
+    );
+    if let Some((expires_at, expired, replace)) = info.pending {
+        let what = if replace {
+            "a new secret to replace the active one"
+        } else {
+            "a new secret"
+        };
+        if expired {
+            println!("pending:     {what}, expired at {}", utc(expires_at));
+        } else {
+            println!("pending:     {what}, to confirm before {}", utc(expires_at));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `list`: every login with a record or a pending enrolment.
+pub fn list(ctx: &Context, p: &Parsed) -> CliResult {
+    ctx.check_dirs()?;
+    let store = ctx.store();
+    let pending_store = ctx.pending();
+    let mut logins: BTreeSet<Login> = store.list_logins()?.into_iter().collect();
+    logins.extend(pending_store.list()?);
+    let mut errors = 0;
+    let mut rows = Vec::new();
+    for login in &logins {
+        match describe(ctx, &store, &pending_store, login) {
+            Ok(info) => rows.push(Ok(info)),
+            Err(failure) => {
+                errors += 1;
+                rows.push(Err((login.clone(), failure.message)));
+            }
+        }
+    }
+    if p.flag("json") {
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|row| match row {
+                Ok(info) => info.json(),
+                Err((login, error)) => {
+                    json!({ "login": login.as_str(), "mfa": "error", "error": error })
+                }
+            })
+            .collect();
+        print_json(&Value::Array(items));
+    } else {
+        println!(
+            "{:<32} {:<8} {:<21} {:<21} {:<16} THROTTLED",
+            "LOGIN", "MFA", "SINCE", "LAST CODE", "FROM"
+        );
+        for row in &rows {
+            match row {
+                Ok(info) => println!(
+                    "{:<32} {:<8} {:<21} {:<21} {:<16} {}",
+                    info.login.as_str(),
+                    info.mfa,
+                    utc_or_dash(info.created),
+                    utc_or_dash(info.last_success),
+                    info.last_client
+                        .as_deref()
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or("-"),
+                    if info.throttled { "yes" } else { "no" }
+                ),
+                Err((login, error)) => println!("{:<32} error    {error}", login.as_str()),
+            }
+        }
+    }
+    if errors > 0 {
+        return Err(Failure::new(
+            Exit::Error,
+            format!("{errors} login(s) could not be read (see above)"),
+        ));
+    }
+    Ok(())
+}

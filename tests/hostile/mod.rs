@@ -1,0 +1,516 @@
+//! Support for the hostile tests (issue 7), shared by `tests/hostile_*.rs`: prerequisites that
+//! fail under `CI=true` and are loudly skipped elsewhere; re-running one test of the current
+//! binary as a child (inside a private mount namespace, or as a worker process); a private
+//! `/dev` whose `/dev/log` is a datagram socket the test reads; tmpfs and read-only mounts
+//! that exist only inside that namespace; and child processes that are killed when a test
+//! fails. Nothing here touches the machine's /dev, /etc/pam.d or mount table: every mount is
+//! made after checking that the process runs in its own mount namespace, and dies with it.
+#![allow(dead_code)]
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Environment variable telling a re-executed test binary which part to play.
+pub const ROLE: &str = "MAILMFA_HOSTILE_ROLE";
+/// Role of a child that runs inside a private mount namespace.
+pub const IN_NAMESPACE: &str = "namespace";
+/// Role of a worker process (one login, a login loop...).
+pub const WORKER: &str = "worker";
+
+/// Whether the run is in CI (`CI=true`), where a missing prerequisite fails the test.
+pub fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// `true` when `ok`; otherwise fails the test under `CI=true` and prints a loud SKIPPED line
+/// (and returns `false`) elsewhere.
+pub fn prerequisite(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    let msg = format!("SKIPPED: {what}");
+    assert!(
+        !ci(),
+        "{msg} (CI=true: a missing prerequisite fails the run)"
+    );
+    eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+    false
+}
+
+/// The role this process was started for, if it is a re-executed child.
+pub fn role() -> Option<String> {
+    std::env::var(ROLE).ok()
+}
+
+/// A value passed to a child through the environment.
+pub fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("child without ${name}"))
+}
+
+/// Whether we may create private mount namespaces here (root, `unshare` present and working).
+pub fn namespaces_work() -> bool {
+    let root = mailmfa::pam::sys::effective_uid() == 0;
+    root && Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The command that re-runs test `name` (its full path inside the test binary) of this binary.
+pub fn self_command(name: &str, role: &str) -> Command {
+    let exe = std::env::current_exe().expect("test executable");
+    let mut cmd = Command::new(exe);
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(ROLE, role);
+    cmd
+}
+
+/// Re-runs test `name` inside a private mount namespace (`unshare -m`, private propagation),
+/// with `env`, and fails if the child fails. Returns `false` (loudly skipped) when namespaces
+/// are not available outside CI.
+pub fn rerun_in_namespace(name: &str, env: &[(&str, String)]) -> bool {
+    if !prerequisite(
+        namespaces_work(),
+        &format!("{name} needs root and a working `unshare -m` (util-linux)"),
+    ) {
+        return false;
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private"])
+        .arg(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(ROLE, IN_NAMESPACE);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = Killer::spawn(&mut cmd);
+    let status = child.wait();
+    assert!(
+        status.success(),
+        "the namespaced child of {name} failed ({status}); its output is above"
+    );
+    true
+}
+
+/// A child process that is killed (SIGKILL) and reaped if it is still running when dropped,
+/// so a failing test never leaves one behind.
+pub struct Killer(Option<Child>);
+
+impl Killer {
+    /// Spawns `cmd`.
+    pub fn spawn(cmd: &mut Command) -> Killer {
+        Killer(Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
+        ))
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+
+    /// The child itself (for its pipes).
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+
+    /// Waits for the child to end.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("running");
+        child.wait().expect("wait for child")
+    }
+
+    /// Waits for the child and returns its stdout (it must have been spawned with a piped
+    /// stdout).
+    pub fn output(mut self) -> (std::process::ExitStatus, String) {
+        let child = self.0.take().expect("running");
+        let out = child.wait_with_output().expect("wait for child");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// Kills the child with SIGKILL (by its own pid) and reaps it.
+    pub fn kill(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("running");
+        let _ = child.kill();
+        child.wait().expect("wait for child")
+    }
+}
+
+impl Drop for Killer {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Lines a worker prints for its parent start with this.
+pub const RESULT_PREFIX: &str = "HOSTILE-RESULT ";
+
+/// The `HOSTILE-RESULT` lines of a worker's stdout, without the prefix.
+pub fn results(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(RESULT_PREFIX))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Panics unless this process runs in a mount namespace of its own (not the one of PID 1):
+/// the guard in front of every mount this module makes.
+pub fn assert_private_mount_namespace() {
+    let mine = fs::read_link("/proc/self/ns/mnt").expect("/proc/self/ns/mnt");
+    let init = fs::read_link("/proc/1/ns/mnt").expect("/proc/1/ns/mnt");
+    assert_ne!(
+        mine, init,
+        "refusing to mount: this process shares PID 1's mount namespace"
+    );
+    assert_eq!(role().as_deref(), Some(IN_NAMESPACE));
+}
+
+fn c_path(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).expect("path without NUL")
+}
+
+fn sys_mount(source: &str, target: &Path, fstype: Option<&str>, flags: u64, data: Option<&str>) {
+    assert_private_mount_namespace();
+    let source = CString::new(source).unwrap();
+    let target_c = c_path(target);
+    let fstype = fstype.map(|t| CString::new(t).unwrap());
+    let data = data.map(|d| CString::new(d).unwrap());
+    // SAFETY: all pointers are NUL-terminated strings that outlive the call (or null).
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target_c.as_ptr(),
+            fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
+            flags as libc::c_ulong,
+            data.as_ref()
+                .map_or(std::ptr::null(), |d| d.as_ptr().cast()),
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "mount {source:?} on {}: {}",
+        target.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// A mount inside the private namespace, detached again when dropped.
+pub struct Mount(PathBuf);
+
+impl Mount {
+    /// A size-limited tmpfs (`size_kib` KiB, root-owned, mode 0700) on `path`.
+    pub fn tmpfs(path: &Path, size_kib: u64) -> Mount {
+        fs::create_dir_all(path).unwrap();
+        sys_mount(
+            "mailmfa-test",
+            path,
+            Some("tmpfs"),
+            (libc::MS_NOSUID | libc::MS_NODEV) as u64,
+            Some(&format!("size={size_kib}k,mode=0700,uid=0,gid=0")),
+        );
+        Mount(path.to_path_buf())
+    }
+
+    /// `path` bind-mounted onto itself read-only (as root, a read-only *directory* is still
+    /// writable; a read-only *mount* is not).
+    pub fn read_only(path: &Path) -> Mount {
+        sys_mount(
+            &path.display().to_string(),
+            path,
+            None,
+            libc::MS_BIND as u64,
+            None,
+        );
+        let mount = Mount(path.to_path_buf());
+        sys_mount(
+            "none",
+            path,
+            None,
+            (libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY) as u64,
+            None,
+        );
+        mount
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let target = c_path(&self.0);
+        // SAFETY: a valid NUL-terminated path.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// Fills the file system holding `dir` until a write fails with ENOSPC; returns the filler.
+pub fn fill_up(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut file = fs::File::create(&filler).unwrap();
+    let block = vec![0x5a_u8; 4096];
+    loop {
+        match file.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling {}: {e}", dir.display()),
+        }
+    }
+    // A last byte-sized write must fail too, so the disk is really full.
+    let mut last = Ok(0);
+    for _ in 0..4 {
+        last = file.write(b"x");
+        if last.is_err() {
+            break;
+        }
+    }
+    assert!(last.is_err(), "{} did not fill up", dir.display());
+    filler
+}
+
+/// Lines received on this namespace's `/dev/log`.
+pub struct LogSink {
+    shared: Arc<(Mutex<Vec<Vec<u8>>>, Condvar)>,
+    next_marker: Mutex<u64>,
+    path: PathBuf,
+}
+
+const MARKER: &[u8] = b"mailmfa-hostile-marker ";
+
+/// Gives this private namespace a `/dev` of its own: a small tmpfs holding bind mounts of
+/// null, zero, full, random, urandom and tty, `fd` and the std streams as symlinks, and
+/// `/dev/log` as a Unix datagram socket read by a thread of this process. The machine's /dev
+/// is not touched; everything disappears with the namespace.
+pub fn private_dev_log() -> LogSink {
+    assert_private_mount_namespace();
+    let stage = tempfile::tempdir().unwrap();
+    let newdev = stage.path().join("dev");
+    fs::create_dir(&newdev).unwrap();
+    sys_mount(
+        "mailmfa-dev",
+        &newdev,
+        Some("tmpfs"),
+        libc::MS_NOSUID as u64,
+        Some("size=256k,mode=0755"),
+    );
+    for node in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let target = newdev.join(node);
+        fs::write(&target, b"").unwrap();
+        sys_mount(
+            &format!("/dev/{node}"),
+            &target,
+            None,
+            libc::MS_BIND as u64,
+            None,
+        );
+    }
+    std::os::unix::fs::symlink("/proc/self/fd", newdev.join("fd")).unwrap();
+    for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
+        std::os::unix::fs::symlink(format!("/proc/self/fd/{i}"), newdev.join(name)).unwrap();
+    }
+    sys_mount(
+        &newdev.display().to_string(),
+        Path::new("/dev"),
+        None,
+        libc::MS_MOVE as u64,
+        None,
+    );
+    drop(stage);
+    let path = PathBuf::from("/dev/log");
+    let socket = UnixDatagram::bind(&path).expect("bind /dev/log inside the namespace");
+    let shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let reader = Arc::clone(&shared);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let Ok(n) = socket.recv(&mut buf) else { return };
+            let (lines, ready) = &*reader;
+            lines.lock().unwrap().push(buf[..n].to_vec());
+            ready.notify_all();
+        }
+    });
+    LogSink {
+        shared,
+        next_marker: Mutex::new(0),
+        path,
+    }
+}
+
+impl LogSink {
+    /// Every datagram received since the last call (a marker sent through the same socket
+    /// guarantees that all lines sent before it were read).
+    pub fn take(&self) -> Vec<Vec<u8>> {
+        let mut seq = self.next_marker.lock().unwrap();
+        *seq += 1;
+        let marker = [MARKER, seq.to_string().as_bytes()].concat();
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(&marker, &self.path).expect("send marker");
+        let (lines, ready) = &*self.shared;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut guard = lines.lock().unwrap();
+        loop {
+            if let Some(pos) = guard.iter().position(|l| l == &marker) {
+                let mut taken: Vec<Vec<u8>> = guard.drain(..=pos).collect();
+                taken.pop();
+                taken.retain(|l| !l.starts_with(MARKER));
+                return taken;
+            }
+            assert!(Instant::now() < deadline, "the /dev/log reader is stuck");
+            guard = ready
+                .wait_timeout(guard, Duration::from_millis(100))
+                .unwrap()
+                .0;
+        }
+    }
+}
+
+/// The message of a syslog datagram: what follows `<PRI>TIMESTAMP IDENT: ` (glibc's format;
+/// the timestamp's colons are never followed by a space).
+pub fn message(line: &[u8]) -> &[u8] {
+    line.windows(2)
+        .position(|w| w == b": ")
+        .map(|p| &line[p + 2..])
+        .unwrap_or(line)
+}
+
+/// Whether `haystack` contains `needle`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The mailmfa decision lines among `lines` (their messages).
+pub fn mailmfa_lines(lines: &[Vec<u8>]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| message(l))
+        .filter(|m| contains(m, b" phase=") || m.starts_with(b"phase="))
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect()
+}
+
+/// The `key=value` fields of a mailmfa line (after its `pam_syslog` prefix); panics when the
+/// line is not exactly the documented fields, each once, in order.
+pub fn fields(line: &str) -> Vec<(String, String)> {
+    let start = line.find("phase=").expect("a phase= field");
+    let body = &line[start..];
+    let (plain, detail) = match body.find(" detail=\"") {
+        Some(p) => (&body[..p], Some(&body[p + 1..])),
+        None => (body, None),
+    };
+    let mut out: Vec<(String, String)> = plain
+        .split(' ')
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not key=value: {kv:?} in {line:?}"));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let keys: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["phase", "user", "service", "rhost", "result", "reason"],
+        "fields of {line:?}"
+    );
+    if let Some(detail) = detail {
+        let value = detail
+            .strip_prefix("detail=\"")
+            .and_then(|d| d.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("detail not quoted to the end: {line:?}"));
+        assert!(!value.contains('"'), "quote inside detail: {line:?}");
+        out.push(("detail".to_string(), value.to_string()));
+    }
+    out
+}
+
+/// The value of `key` in a mailmfa line.
+pub fn field(line: &str, key: &str) -> String {
+    fields(line)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// Creates a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let p = c_path(path);
+    // SAFETY: a valid NUL-terminated path.
+    let rc = unsafe { libc::mkfifo(p.as_ptr(), 0o600) };
+    assert_eq!(rc, 0, "mkfifo {}", path.display());
+}
+
+/// Reads a child's stdout line by line until one starts with `prefix`; returns it.
+pub fn read_until(child: &mut Child, prefix: &str) -> String {
+    let out = child.stdout.as_mut().expect("piped stdout");
+    let mut reader = BufReader::new(out);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("child ended before printing {prefix:?}");
+        }
+        if line.starts_with(prefix) {
+            return line.trim_end().to_string();
+        }
+    }
+}
+
+/// A small deterministic pseudo-random generator (xorshift), so that failures reproduce from
+/// the printed seed without another dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `seed` (0 is replaced).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// A seed from the clock and the pid.
+    pub fn seed() -> u64 {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        t ^ (u64::from(std::process::id()) << 32)
+    }
+
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
