@@ -157,3 +157,187 @@ fn replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// What a case must end in.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Refused; the reason mailmfa published and logged last.
+    Deny(&'static str),
+    /// Let in, with this reason (`ok` or `reused`).
+    Accept(&'static str),
+    /// A mailbox without MFA: mailmfa steps aside (`no_mfa`) and the password module decides
+    /// (`true`: it accepts the password).
+    Pass(bool),
+}
+
+/// Reasons logged at LOG_ERR with a `detail=` and answered with PAM_SYSTEM_ERR.
+const FAULTS: &[&str] = &[
+    "bad_record",
+    "record_unreadable",
+    "unsafe_record",
+    "record_dir_unusable",
+    "state_dir_unusable",
+    "state_lock_failed",
+    "state_write_failed",
+    "bad_config",
+    "no_split",
+    "pam_error",
+    "internal_error",
+];
+
+/// Every reason of `docs/configuration.md`.
+const REASONS: &[&str] = &[
+    "no_mfa",
+    "code_split",
+    "ok",
+    "reused",
+    "no_code",
+    "bad_code",
+    "replayed",
+    "throttled",
+    "invalid_login",
+    "mfa_required",
+    "bad_record",
+    "record_unreadable",
+    "unsafe_record",
+    "record_dir_unusable",
+    "state_dir_unusable",
+    "state_rebuilt",
+    "state_lock_failed",
+    "state_write_failed",
+    "bad_config",
+    "no_split",
+    "pam_error",
+    "internal_error",
+];
+
+type Hook = Box<dyn Fn(&World)>;
+
+struct Case {
+    name: String,
+    /// As the client sent it (the login cuts it at a NUL, as a C server does).
+    user: Vec<u8>,
+    /// Template: `{pw}` alice's password, `{code}` / `{code-2}` / `{code+1}` her codes,
+    /// `{arabic}` / `{fullwidth}` / `{mathbold}` her current code in other digits.
+    password: Vec<u8>,
+    rhost: Option<String>,
+    args: String,
+    setup: Hook,
+    after: Hook,
+    expect: Expect,
+}
+
+fn case(name: &str) -> Case {
+    Case {
+        name: name.to_string(),
+        user: ALICE.as_bytes().to_vec(),
+        password: b"{pw}{code}".to_vec(),
+        rhost: Some(IP1.to_string()),
+        args: String::new(),
+        setup: Box::new(|_| {}),
+        after: Box::new(|_| {}),
+        expect: Expect::Accept("ok"),
+    }
+}
+
+impl Case {
+    fn user(mut self, user: impl AsRef<[u8]>) -> Case {
+        self.user = user.as_ref().to_vec();
+        self
+    }
+    fn pw(mut self, password: impl AsRef<[u8]>) -> Case {
+        self.password = password.as_ref().to_vec();
+        self
+    }
+    fn bob(self) -> Case {
+        self.user(BOB).pw(BOB_PW)
+    }
+    fn rhost(mut self, rhost: Option<&str>) -> Case {
+        self.rhost = rhost.map(str::to_string);
+        self
+    }
+    fn args(mut self, args: &str) -> Case {
+        self.args = args.to_string();
+        self
+    }
+    fn setup(mut self, f: impl Fn(&World) + 'static) -> Case {
+        self.setup = Box::new(f);
+        self
+    }
+    fn after(mut self, f: impl Fn(&World) + 'static) -> Case {
+        self.after = Box::new(f);
+        self
+    }
+    fn deny(mut self, reason: &'static str) -> Case {
+        self.expect = Expect::Deny(reason);
+        self
+    }
+    fn accept(mut self, reason: &'static str) -> Case {
+        self.expect = Expect::Accept(reason);
+        self
+    }
+    fn pass(mut self, password_ok: bool) -> Case {
+        self.expect = Expect::Pass(password_ok);
+        self
+    }
+}
+
+/// A digit string in another script: `zero` is that script's digit zero.
+fn other_digits(code: &str, zero: char) -> String {
+    code.chars()
+        .map(|c| char::from_u32(zero as u32 + c.to_digit(10).unwrap()).unwrap())
+        .collect()
+}
+
+fn code_at(record: &Record, steps: i64) -> String {
+    fixture::code(record, steps)
+}
+
+fn fill(template: &[u8], w: &World) -> Vec<u8> {
+    let code = code_at(&w.alice, 0);
+    let mut out = replace(template, b"{pw}", PW.as_bytes());
+    for steps in [-2i64, -1, 1, 2] {
+        let tag = format!("{{code{steps:+}}}");
+        out = replace(&out, tag.as_bytes(), code_at(&w.alice, steps).as_bytes());
+    }
+    out = replace(&out, b"{code}", code.as_bytes());
+    out = replace(&out, b"{arabic}", other_digits(&code, '\u{0660}').as_bytes());
+    out = replace(&out, b"{fullwidth}", other_digits(&code, '\u{ff10}').as_bytes());
+    out = replace(&out, b"{mathbold}", other_digits(&code, '\u{1d7ce}').as_bytes());
+    out
+}
+
+/// A pseudo-random printable password of `len` bytes that does not end in a digit.
+fn long_password(len: usize) -> Vec<u8> {
+    let mut rng = hostile::Rng::new(0x5eed);
+    let mut pw: Vec<u8> = (0..len)
+        .map(|_| b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ!$&*"[rng.below(53) as usize])
+        .collect();
+    if let Some(last) = pw.last_mut() {
+        *last = b'z';
+    }
+    pw
+}
+
+const GOOD_RECORD: &str = "version = 1\nsecret = \"QLEAKCANARYQAAAAAAAAAAAAAAAAAAAA\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\ncreated = 1\n";
+
+fn record_text(w: &World, text: &str) {
+    fs::write(w.record(), text).unwrap();
+    fs::set_permissions(w.record(), fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn chown_foreign(path: &std::path::Path) {
+    std::os::unix::fs::lchown(path, Some(12345), Some(12345)).unwrap();
+}
+
+/// What a file looked like: its type, and its bytes when it is a regular file.
+fn snapshot(path: &std::path::Path) -> Option<(String, Option<Vec<u8>>)> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    let kind = format!("{:?}", meta.file_type());
+    let bytes = meta.is_file().then(|| fs::read(path).unwrap());
+    Some((kind, bytes))
+}
