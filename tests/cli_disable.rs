@@ -10,7 +10,13 @@ fn disable_with_a_current_code_turns_mfa_off() {
     let env = Env::new();
     let (record, step) = env.enabled("alice");
     assert!(env.state_path("alice").exists());
-    let run = env.run(&["disable", "alice", "--code", &code(&record, step + 1), "--json"]);
+    let run = env.run(&[
+        "disable",
+        "alice",
+        "--code",
+        &code(&record, step + 1),
+        "--json",
+    ]);
     run.assert_code(0);
     assert_eq!(run.json()["mfa"], "off");
     assert!(!env.record_path("alice").exists());
@@ -27,11 +33,9 @@ fn disable_with_a_replayed_code_fails() {
         .assert_code(3)
         .assert_stderr("already used");
     assert!(env.record("alice").is_some());
-    // Nor can a code that disabled once be used again after a re-enable... of the same
-    // step: use the next code once, then again.
-    let next = code(&record, step + 1);
-    env.run(&["enable", "bob", "--begin"]).assert_code(0);
-    env.run(&["disable", "alice", "--code", &next]).assert_code(0);
+    // The next code does.
+    env.run(&["disable", "alice", "--code", &code(&record, step + 1)])
+        .assert_code(0);
 }
 
 #[test]
@@ -48,11 +52,17 @@ fn a_code_that_logged_in_cannot_disable() {
         client: "192.0.2.7",
         now: now(),
     };
-    let verdict =
-        mailmfa::auth::decide_verify(&record, &mut state, attempt, &mailmfa::config::Settings::default());
+    let verdict = mailmfa::auth::decide_verify(
+        &record,
+        &mut state,
+        attempt,
+        &mailmfa::config::Settings::default(),
+    );
     assert!(verdict.accepted());
     std::fs::write(env.state_path("alice"), state.to_toml()).unwrap();
-    env.run(&["disable", "alice", "--code", &next]).assert_code(3).assert_stderr("already used");
+    env.run(&["disable", "alice", "--code", &next])
+        .assert_code(3)
+        .assert_stderr("already used");
     assert!(env.record("alice").is_some());
 }
 
@@ -70,7 +80,9 @@ fn a_wrong_code_says_how_many_tries_are_left() {
     env.run(&["disable", "alice", "--code", &wrong_code(&record, 2)])
         .assert_code(3)
         .assert_stderr("3 tries left");
-    env.run(&["disable", "alice", "--code", "12345"]).assert_code(3).assert_stderr("6 digits");
+    env.run(&["disable", "alice", "--code", "12345"])
+        .assert_code(3)
+        .assert_stderr("6 digits");
     assert!(env.record("alice").is_some());
 }
 
@@ -79,7 +91,8 @@ fn the_throttle_stops_disable_even_with_a_right_code() {
     let env = Env::with_settings("max_failures = 2\n");
     let (record, step) = env.enabled("alice");
     for n in 1..=2 {
-        env.run(&["disable", "alice", "--code", &wrong_code(&record, n)]).assert_code(3);
+        env.run(&["disable", "alice", "--code", &wrong_code(&record, n)])
+            .assert_code(3);
     }
     env.run(&["disable", "alice", "--code", &code(&record, step + 1)])
         .assert_code(3)
@@ -94,11 +107,17 @@ fn the_throttle_stops_disable_even_with_a_right_code() {
 fn disable_reads_the_code_from_stdin_when_not_given() {
     let env = Env::new();
     let (record, step) = env.enabled("alice");
-    env.run_with_input(&["disable", "alice"], &format!("{}\n", code(&record, step + 1))).assert_code(0);
+    env.run_with_input(
+        &["disable", "alice"],
+        &format!("{}\n", code(&record, step + 1)),
+    )
+    .assert_code(0);
     assert!(env.record("alice").is_none());
 
     let (_, _) = env.enabled("bob");
-    env.run(&["disable", "bob"]).assert_code(3).assert_stderr("no code given");
+    env.run(&["disable", "bob"])
+        .assert_code(3)
+        .assert_stderr("no code given");
     assert!(env.record("bob").is_some());
 }
 
@@ -106,7 +125,8 @@ fn disable_reads_the_code_from_stdin_when_not_given() {
 fn disable_force_needs_no_code_and_removes_everything() {
     let env = Env::new();
     env.enabled("alice");
-    env.run(&["enable", "alice", "--begin", "--replace", "--force"]).assert_code(0);
+    env.run(&["enable", "alice", "--begin", "--replace", "--force"])
+        .assert_code(0);
     assert!(env.pending("alice").is_some());
     env.run(&["disable", "alice", "--force"]).assert_code(0);
     assert!(env.record("alice").is_none());
@@ -118,7 +138,9 @@ fn disable_force_needs_no_code_and_removes_everything() {
 fn disable_force_removes_a_damaged_record() {
     let env = Env::new();
     std::fs::write(env.record_path("alice"), "version = 1\nsecret = 1\n").unwrap();
-    env.run(&["disable", "alice", "--code", "123456"]).assert_code(1).assert_stderr("--force");
+    env.run(&["disable", "alice", "--code", "123456"])
+        .assert_code(1)
+        .assert_stderr("--force");
     env.run(&["disable", "alice", "--force"]).assert_code(0);
     assert!(!env.record_path("alice").exists());
 }
@@ -126,10 +148,13 @@ fn disable_force_removes_a_damaged_record() {
 #[test]
 fn disable_without_mfa_says_so() {
     let env = Env::new();
-    env.run(&["disable", "alice", "--code", "123456"]).assert_code(4).assert_stderr("not on");
+    env.run(&["disable", "alice", "--code", "123456"])
+        .assert_code(4)
+        .assert_stderr("not on");
     // A pending enrolment alone is removed.
     env.run(&["enable", "alice", "--begin"]).assert_code(0);
     env.run(&["disable", "alice", "--force"]).assert_code(0);
     assert!(env.pending("alice").is_none());
-    env.run(&["disable", "alice", "--code", "1", "--force"]).assert_code(2);
+    env.run(&["disable", "alice", "--code", "1", "--force"])
+        .assert_code(2);
 }

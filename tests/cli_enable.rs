@@ -18,14 +18,31 @@ fn interactive_enable_writes_the_record_only_after_a_right_code() {
         format!("{}\n", code(record, current_step(record)))
     });
     run.assert_code(0);
-    assert!(run.stdout.contains("MFA is on for alice@example.com"), "{}", run.stdout);
-    assert!(uri.starts_with("otpauth://totp/Example%20Mail:alice%40example.com?secret="), "{uri}");
-    assert!(uri.ends_with("&issuer=Example%20Mail&algorithm=SHA1&digits=6&period=30"), "{uri}");
-    assert_eq!(secret_of_uri(&uri).len(), 32, "160 bits in base32 without padding");
+    assert!(
+        run.stdout.contains("MFA is on for alice@example.com"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        uri.starts_with("otpauth://totp/Example%20Mail:alice%40example.com?secret="),
+        "{uri}"
+    );
+    assert!(
+        uri.ends_with("&issuer=Example%20Mail&algorithm=SHA1&digits=6&period=30"),
+        "{uri}"
+    );
+    assert_eq!(
+        secret_of_uri(&uri).len(),
+        32,
+        "160 bits in base32 without padding"
+    );
 
     let record = env.record("alice@example.com").expect("a record");
     assert_eq!(record.secret_base32().as_str(), secret_of_uri(&uri));
-    let mode = fs::metadata(env.record_path("alice@example.com")).unwrap().permissions().mode();
+    let mode = fs::metadata(env.record_path("alice@example.com"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(record.created + 60 > now());
 }
@@ -52,9 +69,15 @@ fn the_confirming_code_counts_as_used() {
 fn a_wrong_confirming_code_leaves_mfa_off_and_no_record() {
     let env = Env::new();
     let (run, _) = env.enable_interactively("alice", &[], |record| {
-        format!("{}\n{}\nnot a code\n", wrong_code(record, 1), wrong_code(record, 2))
+        format!(
+            "{}\n{}\nnot a code\n",
+            wrong_code(record, 1),
+            wrong_code(record, 2)
+        )
     });
-    run.assert_code(3).assert_stderr("wrong code").assert_stderr("MFA stays as it was");
+    run.assert_code(3)
+        .assert_stderr("wrong code")
+        .assert_stderr("MFA stays as it was");
     assert!(!env.record_path("alice").exists());
     assert!(!env.state_path("alice").exists());
     env.run(&["status", "alice", "--json"]).assert_code(0);
@@ -84,11 +107,17 @@ fn panel_flow_begin_json_then_confirm() {
     begin.assert_code(0);
     let json = begin.json();
     let uri = json["uri"].as_str().unwrap();
-    assert!(uri.starts_with("otpauth://totp/Example%20Mail:alice?secret="), "{uri}");
+    assert!(
+        uri.starts_with("otpauth://totp/Example%20Mail:alice?secret="),
+        "{uri}"
+    );
     assert_eq!(json["secret"].as_str().unwrap(), secret_of_uri(uri));
     assert_eq!(json["login"], "alice");
     let expires_at = json["expires_at"].as_u64().unwrap();
-    assert!((now() + 590..=now() + 600).contains(&expires_at), "{expires_at}");
+    assert!(
+        (now() + 590..=now() + 600).contains(&expires_at),
+        "{expires_at}"
+    );
     assert!(json["qr_svg"].as_str().unwrap().contains("<svg"));
 
     // Pending: MFA still off, no record for the module.
@@ -96,16 +125,34 @@ fn panel_flow_begin_json_then_confirm() {
     let pending = env.pending("alice").unwrap();
     assert_eq!(pending.expires_at, expires_at);
     assert_eq!(pending.record.secret_base32().as_str(), secret_of_uri(uri));
-    let mode = fs::metadata(env.pending_path("alice")).unwrap().permissions().mode();
+    let mode = fs::metadata(env.pending_path("alice"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(env.run(&["status", "alice", "--json"]).json()["mfa"], "pending");
+    assert_eq!(
+        env.run(&["status", "alice", "--json"]).json()["mfa"],
+        "pending"
+    );
 
     let record = record_of_uri(uri);
-    let confirm = env.run(&["enable", "alice", "--confirm", &code(&record, current_step(&record)), "--json"]);
+    let confirm = env.run(&[
+        "enable",
+        "alice",
+        "--confirm",
+        &code(&record, current_step(&record)),
+        "--json",
+    ]);
     confirm.assert_code(0);
     assert_eq!(confirm.json()["mfa"], "on");
-    assert_eq!(env.record("alice").unwrap().secret_base32().as_str(), secret_of_uri(uri));
-    assert!(env.pending("alice").is_none(), "the pending enrolment is gone");
+    assert_eq!(
+        env.record("alice").unwrap().secret_base32().as_str(),
+        secret_of_uri(uri)
+    );
+    assert!(
+        env.pending("alice").is_none(),
+        "the pending enrolment is gone"
+    );
     assert_eq!(env.run(&["status", "alice", "--json"]).json()["mfa"], "on");
 }
 
@@ -117,13 +164,27 @@ fn a_second_begin_replaces_the_first() {
     assert_ne!(first["uri"], second["uri"]);
     assert_eq!(second["replaced_pending"], true);
     let old = record_of_uri(first["uri"].as_str().unwrap());
-    env.run(&["enable", "alice", "--confirm", &code(&old, current_step(&old))])
-        .assert_code(3)
-        .assert_stderr("wrong code");
+    env.run(&[
+        "enable",
+        "alice",
+        "--confirm",
+        &code(&old, current_step(&old)),
+    ])
+    .assert_code(3)
+    .assert_stderr("wrong code");
     assert!(env.record("alice").is_none());
     let new = record_of_uri(second["uri"].as_str().unwrap());
-    env.run(&["enable", "alice", "--confirm", &code(&new, current_step(&new))]).assert_code(0);
-    assert_eq!(env.record("alice").unwrap().secret_base32(), new.secret_base32());
+    env.run(&[
+        "enable",
+        "alice",
+        "--confirm",
+        &code(&new, current_step(&new)),
+    ])
+    .assert_code(0);
+    assert_eq!(
+        env.record("alice").unwrap().secret_base32(),
+        new.secret_base32()
+    );
 }
 
 #[test]
@@ -132,36 +193,91 @@ fn an_active_record_is_replaced_only_with_replace_and_an_old_code_or_force() {
     let (old, step) = env.enabled("alice");
 
     // Without --replace: refused, nothing pending.
-    env.run(&["enable", "alice", "--begin", "--json"]).assert_code(4).assert_stderr("--replace");
+    env.run(&["enable", "alice", "--begin", "--json"])
+        .assert_code(4)
+        .assert_stderr("--replace");
     assert!(env.pending("alice").is_none());
     env.run(&["enable", "alice"]).assert_code(4);
 
     // --replace with a wrong code of the old secret: refused, record unchanged.
-    env.run(&["enable", "alice", "--begin", "--replace", "--code", &wrong_code(&old, 1)])
-        .assert_code(3)
-        .assert_stderr("tries left");
+    env.run(&[
+        "enable",
+        "alice",
+        "--begin",
+        "--replace",
+        "--code",
+        &wrong_code(&old, 1),
+    ])
+    .assert_code(3)
+    .assert_stderr("tries left");
     // --replace with a code of the old secret that was already used (the confirming one).
-    env.run(&["enable", "alice", "--begin", "--replace", "--code", &code(&old, step)])
-        .assert_code(3)
-        .assert_stderr("already used");
-    assert_eq!(env.record("alice").unwrap().secret_base32(), old.secret_base32());
+    env.run(&[
+        "enable",
+        "alice",
+        "--begin",
+        "--replace",
+        "--code",
+        &code(&old, step),
+    ])
+    .assert_code(3)
+    .assert_stderr("already used");
+    assert_eq!(
+        env.record("alice").unwrap().secret_base32(),
+        old.secret_base32()
+    );
 
     // --replace with a current code of the old secret: a pending replacement; the old secret
     // stays active until it is confirmed.
-    let begin = env.run(&["enable", "alice", "--begin", "--replace", "--code", &code(&old, step + 1), "--json"]);
+    let begin = env.run(&[
+        "enable",
+        "alice",
+        "--begin",
+        "--replace",
+        "--code",
+        &code(&old, step + 1),
+        "--json",
+    ]);
     begin.assert_code(0);
     assert_eq!(begin.json()["replace"], true);
-    assert_eq!(env.record("alice").unwrap().secret_base32(), old.secret_base32());
+    assert_eq!(
+        env.record("alice").unwrap().secret_base32(),
+        old.secret_base32()
+    );
     let new = record_of_uri(begin.json()["uri"].as_str().unwrap());
-    env.run(&["enable", "alice", "--confirm", &code(&new, current_step(&new))]).assert_code(0);
-    assert_eq!(env.record("alice").unwrap().secret_base32(), new.secret_base32());
+    env.run(&[
+        "enable",
+        "alice",
+        "--confirm",
+        &code(&new, current_step(&new)),
+    ])
+    .assert_code(0);
+    assert_eq!(
+        env.record("alice").unwrap().secret_base32(),
+        new.secret_base32()
+    );
 
     // --replace --force (admin): no old code needed.
-    let begin = env.run(&["enable", "alice", "--begin", "--replace", "--force", "--json"]);
+    let begin = env.run(&[
+        "enable",
+        "alice",
+        "--begin",
+        "--replace",
+        "--force",
+        "--json",
+    ]);
     begin.assert_code(0);
     let newer = record_of_uri(begin.json()["uri"].as_str().unwrap());
-    env.run(&["enable", "alice", "--confirm", &code(&newer, current_step(&newer))]).assert_code(0);
-    assert_eq!(env.record("alice").unwrap().secret_base32(), newer.secret_base32());
+    env.run(&[
+        "enable",
+        "alice",
+        "--confirm",
+        &code(&newer, current_step(&newer)),
+    ])
+    .assert_code(0);
+    assert_eq!(
+        env.record("alice").unwrap().secret_base32(),
+        newer.secret_base32()
+    );
 }
 
 #[test]
@@ -172,7 +288,11 @@ fn interactive_replace_with_force() {
         format!("{}\n", code(record, current_step(record)))
     });
     run.assert_code(0);
-    assert!(run.stdout.contains("old secret stays active"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("old secret stays active"),
+        "{}",
+        run.stdout
+    );
     let record = env.record("alice").unwrap();
     assert_ne!(record.secret_base32(), old.secret_base32());
     assert_eq!(record.secret_base32().as_str(), secret_of_uri(&uri));
@@ -188,16 +308,24 @@ fn an_expired_enrolment_is_refused_and_removed() {
     let past = now() - 1;
     fs::write(
         env.pending_path("alice"),
-        text.replace(&format!("expires_at = {}", pending.expires_at), &format!("expires_at = {past}")),
+        text.replace(
+            &format!("expires_at = {}", pending.expires_at),
+            &format!("expires_at = {past}"),
+        ),
     )
     .unwrap();
     assert_eq!(env.pending("alice").unwrap().expires_at, past);
     assert_eq!(env.run(&["status", "alice", "--json"]).json()["mfa"], "off");
 
     let record = pending.record;
-    env.run(&["enable", "alice", "--confirm", &code(&record, current_step(&record))])
-        .assert_code(5)
-        .assert_stderr("expired");
+    env.run(&[
+        "enable",
+        "alice",
+        "--confirm",
+        &code(&record, current_step(&record)),
+    ])
+    .assert_code(5)
+    .assert_stderr("expired");
     assert!(env.pending("alice").is_none());
     assert!(env.record("alice").is_none());
 }
@@ -217,7 +345,13 @@ fn too_many_wrong_confirming_codes_cancel_the_enrolment() {
         .assert_code(5)
         .assert_stderr("cancelled");
     assert!(env.pending("alice").is_none());
-    env.run(&["enable", "alice", "--confirm", &code(&record, current_step(&record))]).assert_code(4);
+    env.run(&[
+        "enable",
+        "alice",
+        "--confirm",
+        &code(&record, current_step(&record)),
+    ])
+    .assert_code(4);
     assert!(env.record("alice").is_none());
 }
 
@@ -247,4 +381,64 @@ fn enable_refuses_bad_command_lines_and_logins() {
         env.run(args).assert_code(2);
     }
     assert!(!env.users.join("pending").exists());
+}
+
+#[test]
+fn replacing_the_secret_keeps_app_passwords_and_used_recovery_codes() {
+    use mailmfa::credential;
+    use mailmfa::record::AppPassword;
+    let env = Env::new();
+    let (mut record, _) = env.enabled("alice");
+    record.app_passwords.push(AppPassword {
+        name: "thunderbird".into(),
+        hash: credential::hash(b"abcdefghijklmnopqrst", &[7; 16]),
+        services: vec![],
+        created: 1,
+        expires: None,
+    });
+    let recovery: Vec<String> = ["aaaabbbbcccc", "ddddeeeeffff"]
+        .iter()
+        .map(|c| credential::hash(c.as_bytes(), &[9; 16]))
+        .collect();
+    record.recovery_codes = recovery.clone();
+    fs::write(env.record_path("alice"), record.to_toml().as_bytes()).unwrap();
+    let mut state = State::parse(&fs::read_to_string(env.state_path("alice")).unwrap()).unwrap();
+    state.used_recovery.push(credential::hash_id(&recovery[0]));
+    fs::write(env.state_path("alice"), state.to_toml()).unwrap();
+    let before = env.run(&["status", "alice", "--json"]).json();
+    assert_eq!(before["app_passwords"], 1);
+    assert_eq!(before["recovery_codes_left"], 1);
+
+    let begin = env.run(&[
+        "enable",
+        "alice",
+        "--begin",
+        "--replace",
+        "--force",
+        "--json",
+    ]);
+    begin.assert_code(0);
+    let new = record_of_uri(begin.json()["uri"].as_str().unwrap());
+    env.run(&[
+        "enable",
+        "alice",
+        "--confirm",
+        &code(&new, current_step(&new)),
+    ])
+    .assert_code(0);
+
+    let replaced = env.record("alice").unwrap();
+    assert_eq!(replaced.secret_base32(), new.secret_base32());
+    assert_eq!(replaced.app_passwords, record.app_passwords);
+    assert_eq!(replaced.recovery_codes, recovery);
+    let state = State::parse(&fs::read_to_string(env.state_path("alice")).unwrap()).unwrap();
+    assert_eq!(
+        state.used_recovery,
+        [credential::hash_id(&recovery[0])],
+        "a used recovery code stays used"
+    );
+    assert_eq!(
+        env.run(&["status", "alice", "--json"]).json()["recovery_codes_left"],
+        1
+    );
 }

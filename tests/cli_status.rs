@@ -8,9 +8,13 @@ use cli_support::*;
 fn status_and_list_show_on_pending_and_off_without_secrets() {
     let env = Env::new();
     let (alice, _) = env.enabled("alice");
-    env.run(&["enable", "bob", "--begin", "--label", "bob's phone"]).assert_code(0);
+    env.run(&["enable", "bob", "--begin", "--label", "bob's phone"])
+        .assert_code(0);
     let bob = env.pending("bob").unwrap().record;
-    let secrets = [alice.secret_base32().to_string(), bob.secret_base32().to_string()];
+    let secrets = [
+        alice.secret_base32().to_string(),
+        bob.secret_base32().to_string(),
+    ];
 
     let a = env.run(&["status", "alice", "--json"]);
     a.assert_code(0);
@@ -33,7 +37,12 @@ fn status_and_list_show_on_pending_and_off_without_secrets() {
     let list = env.run(&["list", "--json"]);
     list.assert_code(0);
     let list = list.json();
-    let logins: Vec<&str> = list.as_array().unwrap().iter().map(|u| u["login"].as_str().unwrap()).collect();
+    let logins: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["login"].as_str().unwrap())
+        .collect();
     assert_eq!(logins, ["alice", "bob"]);
 
     let mut outputs = String::new();
@@ -50,10 +59,16 @@ fn status_and_list_show_on_pending_and_off_without_secrets() {
         outputs.push_str(&run.stdout);
         outputs.push_str(&run.stderr);
     }
-    assert!(outputs.contains("alice") && outputs.contains("pending"), "{outputs}");
+    assert!(
+        outputs.contains("alice") && outputs.contains("pending"),
+        "{outputs}"
+    );
     for secret in &secrets {
         assert!(!outputs.contains(secret.as_str()), "a secret was shown");
-        assert!(!outputs.contains(&secret[..8]), "part of a secret was shown");
+        assert!(
+            !outputs.contains(&secret[..8]),
+            "part of a secret was shown"
+        );
     }
 }
 
@@ -77,7 +92,11 @@ fn status_text_names_the_last_client() {
     env.enabled("alice");
     let run = env.run(&["status", "alice"]);
     run.assert_code(0);
-    assert!(run.stdout.contains("mfa:         on (since "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("mfa:         on (since "),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("from mailmfa-enable"), "{}", run.stdout);
     assert!(run.stdout.contains("throttled:   no"), "{}", run.stdout);
 }

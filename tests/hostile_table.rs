@@ -225,6 +225,8 @@ struct Case {
     setup: Hook,
     after: Hook,
     expect: Expect,
+    /// Reasons that must be logged too (before the decision).
+    also: Vec<&'static str>,
 }
 
 fn case(name: &str) -> Case {
@@ -237,6 +239,7 @@ fn case(name: &str) -> Case {
         setup: Box::new(|_| {}),
         after: Box::new(|_| {}),
         expect: Expect::Accept("ok"),
+        also: Vec::new(),
     }
 }
 
@@ -268,6 +271,10 @@ impl Case {
         self.after = Box::new(f);
         self
     }
+    fn logs(mut self, reason: &'static str) -> Case {
+        self.also.push(reason);
+        self
+    }
     fn deny(mut self, reason: &'static str) -> Case {
         self.expect = Expect::Deny(reason);
         self
@@ -293,6 +300,15 @@ fn code_at(record: &Record, steps: i64) -> String {
     fixture::code(record, steps)
 }
 
+/// A code that is valid at no step near now.
+fn wrong_code(w: &World) -> String {
+    let near: Vec<String> = (-3..=3).map(|s| code_at(&w.alice, s)).collect();
+    (0..10u32)
+        .map(|d| format!("{d}{d}{d}{d}{d}{d}"))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
 fn fill(template: &[u8], w: &World) -> Vec<u8> {
     let code = code_at(&w.alice, 0);
     let mut out = replace(template, b"{pw}", PW.as_bytes());
@@ -301,6 +317,8 @@ fn fill(template: &[u8], w: &World) -> Vec<u8> {
         out = replace(&out, tag.as_bytes(), code_at(&w.alice, steps).as_bytes());
     }
     out = replace(&out, b"{code}", code.as_bytes());
+    out = replace(&out, b"{code5}", &code.as_bytes()[..5]);
+    out = replace(&out, b"{wrong}", wrong_code(w).as_bytes());
     out = replace(&out, b"{arabic}", other_digits(&code, '\u{0660}').as_bytes());
     out = replace(&out, b"{fullwidth}", other_digits(&code, '\u{ff10}').as_bytes());
     out = replace(&out, b"{mathbold}", other_digits(&code, '\u{1d7ce}').as_bytes());
@@ -340,4 +358,557 @@ fn snapshot(path: &std::path::Path) -> Option<(String, Option<Vec<u8>>)> {
     let kind = format!("{:?}", meta.file_type());
     let bytes = meta.is_file().then(|| fs::read(path).unwrap());
     Some((kind, bytes))
+}
+
+/// The table. Names say what the attacker or the broken machine does.
+fn cases() -> Vec<Case> {
+    let mut t = vec![
+        // ---- the baseline: the same world lets the right string in ----
+        case("baseline: right password and code").accept("ok"),
+        case("baseline: a mailbox without MFA").bob().pass(true),
+        // ---- login names: variants of a login with MFA never skip the code ----
+        case("name: upper-case variant of an MFA login").user("ALICE@EXAMPLE.COM").pw("{pw}").deny("no_code"),
+        case("name: mixed-case variant of an MFA login").user("Alice@Example.COM").pw("{pw}").deny("no_code"),
+        case("name: case variant known to the password module shares alice's state")
+            .user("alice@EXAMPLE.com")
+            .setup(|w| {
+                w.f.add_password("alice@EXAMPLE.com", PW);
+                let pw = fill(b"{pw}{code}", w);
+                assert!(w.login(ALICE.as_bytes(), &pw, Some(IP2)).success());
+            })
+            .deny("replayed"),
+        case("name: Cyrillic a look-alike").user("\u{0430}lice@example.com").deny("invalid_login"),
+        case("name: Cyrillic a look-alike in the domain").user("alice@ex\u{0430}mple.com").deny("invalid_login"),
+        case("name: full-width a").user("\u{ff41}lice@example.com").deny("invalid_login"),
+        case("name: Kelvin sign (lower-cases to k in Unicode)").user("\u{212a}ate@example.com").deny("invalid_login"),
+        case("name: dotless i").user("al\u{0131}ce@example.com").deny("invalid_login"),
+        case("name: zero-width space appended").user("alice@example.com\u{200b}").deny("invalid_login"),
+        case("name: combining accent").user("alice\u{0301}@example.com").deny("invalid_login"),
+        case("name: leading space").user(" alice@example.com").deny("invalid_login"),
+        case("name: trailing space").user("alice@example.com ").deny("invalid_login"),
+        case("name: trailing tab").user("alice@example.com\t").deny("invalid_login"),
+        case("name: ../ prefix").user("../alice@example.com").deny("invalid_login"),
+        case("name: ../../ into /etc").user("../../../../etc/shadow").deny("invalid_login"),
+        case("name: a path through the record dir").user("users/alice@example.com").deny("invalid_login"),
+        case("name: absolute path").user("/etc/passwd").deny("invalid_login"),
+        case("name: trailing slash").user("alice@example.com/").deny("invalid_login"),
+        case("name: dot").user(".").deny("invalid_login"),
+        case("name: dot-dot").user("..").deny("invalid_login"),
+        case("name: dot-file of alice (the temp file stem)").user(".alice@example.com.state").deny("invalid_login"),
+        case("name: option-like").user("-alice@example.com").deny("invalid_login"),
+        case("name: NUL after an MFA login reaches libpam as that login")
+            .user(b"alice@example.com\0bob@example.com")
+            .pw("{pw}")
+            .deny("no_code"),
+        case("name: NUL first reaches libpam as an empty name").user(b"\0alice@example.com").deny("invalid_login"),
+        case("name: newline and a forged log field").user("alice@example.com\nphase=verify result=accept").deny("invalid_login"),
+        case("name: CR LF").user("alice@example.com\r\n").deny("invalid_login"),
+        case("name: ANSI escape").user("\x1b[31malice@example.com").deny("invalid_login"),
+        case("name: DEL").user("alice\x7f@example.com").deny("invalid_login"),
+        case("name: %2e%2e%2f").user("%2e%2e%2falice@example.com").deny("invalid_login"),
+        case("name: %00 inside").user("alice%00@example.com").deny("invalid_login"),
+        case("name: printf conversions").user("alice%s%n%x%p@example.com").deny("invalid_login"),
+        case("name: 4 KiB").user("a".repeat(4096)).deny("invalid_login"),
+        case("name: 241 bytes").user("a".repeat(241)).deny("invalid_login"),
+        case("name: 240 bytes, no record: passes to the password module")
+            .user("b".repeat(240))
+            .pw("longname-password")
+            .setup(|w| w.f.add_password(&"b".repeat(240), "longname-password"))
+            .pass(true),
+        case("name: non-UTF-8 bytes").user(b"alice\xff\xfe@example.com").deny("invalid_login"),
+        case("name: overlong UTF-8 dot").user(b"alice\xc0\xae@example.com").deny("invalid_login"),
+        case("name: Latin-1").user(b"alic\xe9@example.com").deny("invalid_login"),
+        case("name: empty").user("").deny("invalid_login"),
+        case("name: upper-case variant of a login without MFA passes through")
+            .user("BOB@EXAMPLE.COM")
+            .pw(BOB_PW)
+            .pass(false),
+        // ---- passwords ----
+        case("password: empty").pw("").deny("no_code"),
+        case("password: empty, no MFA").bob().pw("").pass(false),
+        case("password: only digits (six)").pw("123456").deny("no_code"),
+        case("password: exactly the right code, no password").pw("{code}").deny("no_code"),
+        case("password: code one digit short").pw("12345").deny("no_code"),
+        case("password: password + code one digit short")
+            .pw("{pw}{code5}")
+            .deny("no_code"),
+        case("password: one digit too many (the extra digit is the password's)")
+            .pw("{pw}7{code}")
+            .deny("code_split")
+            .after(|w| assert!(!w.state().exists(), "verify must not run")),
+        case("password: Arabic-Indic digits").pw("{pw}{arabic}").deny("no_code"),
+        case("password: full-width digits").pw("{pw}{fullwidth}").deny("no_code"),
+        case("password: mathematical bold digits").pw("{pw}{mathbold}").deny("no_code"),
+        case("password: trailing newline").pw("{pw}{code}\n").deny("no_code"),
+        case("password: trailing CR LF").pw("{pw}{code}\r\n").deny("no_code"),
+        case("password: trailing space").pw("{pw}{code} ").deny("no_code"),
+        case("password: space inside the code").pw("{pw}123 456").deny("no_code"),
+        case("password: signed code").pw("{pw}+12345").deny("no_code"),
+        case("password: right code, wrong password: the code is not consumed")
+            .pw("WRONG{code}")
+            .deny("code_split")
+            .after(|w| assert!(!w.state().exists(), "no state written")),
+        case("password: wrong code").pw("{pw}{wrong}").deny("bad_code"),
+        case("password: code of two steps ago").pw("{pw}{code-2}").deny("bad_code"),
+        case("password: 64 KiB + code").pw([long_password(65536), b"{code}".to_vec()].concat()).deny("code_split"),
+        case("password: 64 KiB without a code").pw(long_password(65536)).deny("no_code"),
+        case("password: 64 KiB, no MFA").bob().pw(long_password(65536)).pass(false),
+        case("password: non-UTF-8 password + code is split byte for byte")
+            .pw(b"\xff\xfepw\xc0{code}")
+            .setup(|w| {
+                // alice's password is the non-UTF-8 one in this world.
+                fs::write(&w.f.pwdfile, "").unwrap();
+                w.add_password_bytes(ALICE, b"\xff\xfepw\xc0");
+            })
+            .accept("ok"),
+        case("password: non-UTF-8 bytes in place of the code").pw(b"{pw}12345\xb9").deny("no_code"),
+        case("password: NUL before the code reaches libpam without the code").pw(b"{pw}\0{code}").deny("no_code"),
+        case("password: NUL after the code: libpam gets password + code").pw(b"{pw}{code}\0junk").accept("ok"),
+        case("password: printf conversions").pw("%s%n%x%p{code}").deny("code_split"),
+        case("password: the same string again from the same client").setup(|w| {
+            let pw = fill(b"{pw}{code}", w);
+            assert!(w.login(ALICE.as_bytes(), &pw, Some(IP1)).success());
+        })
+        .accept("reused"),
+        case("password: the same string from another client").setup(|w| {
+            let pw = fill(b"{pw}{code}", w);
+            assert!(w.login(ALICE.as_bytes(), &pw, Some(IP2)).success());
+        })
+        .deny("replayed"),
+        case("password: the same string without a client address").setup(|w| {
+            let pw = fill(b"{pw}{code}", w);
+            assert!(w.login(ALICE.as_bytes(), &pw, None).success());
+        })
+        .rhost(None)
+        .deny("replayed"),
+        // ---- client addresses (PAM_RHOST) cannot break a log line ----
+        case("rhost: newline and a forged log field").rhost(Some("192.0.2.1\nphase=verify result=accept")).accept("ok"),
+        case("rhost: 4 KiB").rhost(Some(&format!("host-{}", "x".repeat(4091)))).accept("ok"),
+        // ---- the record file ----
+        case("record: missing (no MFA for this mailbox)").setup(|w| fs::remove_file(w.record()).unwrap()).pw(PW).pass(true),
+        case("record: missing with require").args("require").setup(|w| fs::remove_file(w.record()).unwrap()).pw(PW).deny("mfa_required"),
+        case("record: empty").setup(|w| record_text(w, "")).deny("bad_record"),
+        case("record: truncated TOML").setup(|w| record_text(w, &GOOD_RECORD[..GOOD_RECORD.len() / 2])).deny("bad_record"),
+        case("record: cut inside the secret").setup(|w| record_text(w, &GOOD_RECORD[..30])).deny("bad_record"),
+        case("record: wrong type").setup(|w| record_text(w, &GOOD_RECORD.replace("digits = 6", "digits = \"6\""))).deny("bad_record"),
+        case("record: unknown key").setup(|w| record_text(w, &format!("{GOOD_RECORD}backdoor = true\n"))).deny("bad_record"),
+        case("record: missing key").setup(|w| record_text(w, &GOOD_RECORD.replace("period = 30\n", ""))).deny("bad_record"),
+        case("record: duplicated key").setup(|w| record_text(w, &format!("{GOOD_RECORD}digits = 8\n"))).deny("bad_record"),
+        case("record: secret not base32").setup(|w| record_text(w, &GOOD_RECORD.replace(CANARY_SECRET, "QLEAKCANARY1890!"))).deny("bad_record"),
+        case("record: secret of 80 bits").setup(|w| record_text(w, &GOOD_RECORD.replace(CANARY_SECRET, "QLEAKCANARYQAAAA"))).deny("bad_record"),
+        case("record: empty secret").setup(|w| record_text(w, &GOOD_RECORD.replace(CANARY_SECRET, ""))).deny("bad_record"),
+        case("record: unknown version").setup(|w| record_text(w, &GOOD_RECORD.replace("version = 1", "version = 2"))).deny("bad_record"),
+        case("record: seven digits").setup(|w| record_text(w, &GOOD_RECORD.replace("digits = 6", "digits = 7"))).deny("bad_record"),
+        case("record: period 0").setup(|w| record_text(w, &GOOD_RECORD.replace("period = 30", "period = 0"))).deny("bad_record"),
+        case("record: algorithm MD5").setup(|w| record_text(w, &GOOD_RECORD.replace("SHA1", "MD5"))).deny("bad_record"),
+        case("record: NUL bytes").setup(|w| record_text(w, &GOOD_RECORD.replace("version = 1", "version = 1\0"))).deny("bad_record"),
+        case("record: nested arrays 60000 deep").setup(|w| record_text(w, &format!("{}label = {}", GOOD_RECORD, "[".repeat(60_000)))).deny("bad_record"),
+        case("record: larger than 64 KiB").setup(|w| record_text(w, &format!("{GOOD_RECORD}label = \"{}\"\n", "x".repeat(70_000)))).deny("record_unreadable"),
+        case("record: not UTF-8").setup(|w| {
+            fs::write(w.record(), [GOOD_RECORD.as_bytes(), b"label = \"\xff\"\n"].concat()).unwrap();
+        })
+        .deny("record_unreadable"),
+        case("record: group-writable").setup(|w| chmod(&w.record(), 0o620)).deny("unsafe_record"),
+        case("record: world-writable").setup(|w| chmod(&w.record(), 0o602)).deny("unsafe_record"),
+        case("record: symlink to a good record").setup(|w| {
+            let elsewhere = w.f.dir.path().join("elsewhere.toml");
+            fs::rename(w.record(), &elsewhere).unwrap();
+            symlink(&elsewhere, w.record()).unwrap();
+        })
+        .deny("unsafe_record"),
+        case("record: dangling symlink").setup(|w| {
+            fs::remove_file(w.record()).unwrap();
+            symlink("/nonexistent/alice.toml", w.record()).unwrap();
+        })
+        .deny("unsafe_record"),
+        case("record: owned by uid 12345").setup(|w| chown_foreign(&w.record())).deny("unsafe_record"),
+        case("record: a directory").setup(|w| {
+            fs::remove_file(w.record()).unwrap();
+            fs::create_dir(w.record()).unwrap();
+        })
+        .deny("record_unreadable"),
+        case("record: a FIFO (must not hang)").setup(|w| {
+            fs::remove_file(w.record()).unwrap();
+            hostile::mkfifo(&w.record());
+        })
+        .deny("record_unreadable"),
+        case("record dir: missing").setup(|w| fs::remove_dir_all(w.record_dir()).unwrap()).bob().deny("record_dir_unusable"),
+        case("record dir: world-writable").setup(|w| chmod(&w.record_dir(), 0o777)).deny("record_dir_unusable"),
+        case("record dir: owned by uid 12345").setup(|w| chown_foreign(&w.record_dir())).deny("record_dir_unusable"),
+        case("record dir: a symlink").setup(|w| {
+            let real = w.f.dir.path().join("users-real");
+            fs::rename(w.record_dir(), &real).unwrap();
+            symlink(&real, w.record_dir()).unwrap();
+        })
+        .deny("record_dir_unusable"),
+        case("record dir: a file").setup(|w| {
+            fs::remove_dir_all(w.record_dir()).unwrap();
+            fs::write(w.record_dir(), "").unwrap();
+        })
+        .bob()
+        .deny("record_dir_unusable"),
+        // ---- the state file and directory ----
+        case("state dir: missing").setup(|w| fs::remove_dir_all(w.state_dir()).unwrap()).deny("state_dir_unusable"),
+        case("state dir: missing, no MFA still passes").setup(|w| fs::remove_dir_all(w.state_dir()).unwrap()).bob().pass(true),
+        case("state dir: world-writable").setup(|w| chmod(&w.state_dir(), 0o777)).deny("state_dir_unusable"),
+        case("state dir: owned by uid 12345").setup(|w| chown_foreign(&w.state_dir())).deny("state_dir_unusable"),
+        case("state dir: read-only mount").setup(|w| w.mount(Mount::read_only(&w.state_dir()))).deny("state_lock_failed"),
+        case("state dir: read-only mount, lock file already there")
+            .setup(|w| {
+                fs::write(w.state_dir().join("alice@example.com.lock"), "").unwrap();
+                chmod(&w.state_dir().join("alice@example.com.lock"), 0o600);
+                w.mount(Mount::read_only(&w.state_dir()));
+            })
+            .deny("state_lock_failed"),
+        case("state: damaged TOML is rebuilt").setup(|w| fs::write(w.state(), "last_step = [").unwrap()).logs("state_rebuilt").accept("ok"),
+        case("state: wrong types are rebuilt").setup(|w| fs::write(w.state(), "last_step = \"x\"\n").unwrap()).logs("state_rebuilt").accept("ok"),
+        case("state: negative step is rebuilt").setup(|w| fs::write(w.state(), "last_step = -1\n").unwrap()).logs("state_rebuilt").accept("ok"),
+        case("state: nested arrays 60000 deep are rebuilt").setup(|w| fs::write(w.state(), format!("x = {}", "[".repeat(60_000))).unwrap()).logs("state_rebuilt").accept("ok"),
+        case("state: larger than 64 KiB is rebuilt").setup(|w| fs::write(w.state(), format!("# {}\n", "x".repeat(70_000))).unwrap()).logs("state_rebuilt").accept("ok"),
+        case("state: a later step already used (the clock stepped back)")
+            .setup(|w| {
+                let step = w.alice.params().step_at(fixture::now()) + 1;
+                fs::write(w.state(), format!("version = 1\nlast_step = {step}\nstep_clients = [\"{IP1}\"]\n")).unwrap();
+                chmod(&w.state(), 0o600);
+            })
+            .deny("replayed"),
+        case("state: world-writable state is rebuilt and replaced").setup(|w| {
+            fs::write(w.state(), "").unwrap();
+            chmod(&w.state(), 0o666);
+        })
+        .accept("ok")
+        .after(|w| {
+            let mode = fs::metadata(w.state()).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "the rebuilt state has mode 0600");
+        }),
+        case("state: symlink to a victim file is replaced, the victim untouched")
+            .setup(|w| {
+                let victim = w.f.dir.path().join("victim");
+                fs::write(&victim, "precious\n").unwrap();
+                symlink(&victim, w.state()).unwrap();
+            })
+            .accept("ok")
+            .after(|w| {
+                assert_eq!(fs::read_to_string(w.f.dir.path().join("victim")).unwrap(), "precious\n");
+                assert!(fs::symlink_metadata(w.state()).unwrap().is_file());
+            }),
+        case("state: a FIFO (must not hang) is replaced").setup(|w| hostile::mkfifo(&w.state())).accept("ok"),
+        case("state: a directory in its place").setup(|w| fs::create_dir(w.state()).unwrap()).deny("state_write_failed"),
+        case("state: temp name is a symlink to a victim file")
+            .setup(|w| {
+                let victim = w.f.dir.path().join("victim");
+                fs::write(&victim, "precious\n").unwrap();
+                symlink(&victim, w.state_dir().join(".alice@example.com.state.tmp")).unwrap();
+            })
+            .deny("state_write_failed")
+            .after(|w| assert_eq!(fs::read_to_string(w.f.dir.path().join("victim")).unwrap(), "precious\n")),
+        case("state: lock file is a symlink to a victim file")
+            .setup(|w| {
+                let victim = w.f.dir.path().join("victim");
+                fs::write(&victim, "precious\n").unwrap();
+                symlink(&victim, w.state_dir().join("alice@example.com.lock")).unwrap();
+            })
+            .deny("state_lock_failed")
+            .after(|w| assert_eq!(fs::read_to_string(w.f.dir.path().join("victim")).unwrap(), "precious\n")),
+        case("state: lock file is a directory").setup(|w| fs::create_dir(w.state_dir().join("alice@example.com.lock")).unwrap()).deny("state_lock_failed"),
+        // ---- the config file ----
+        case("config: missing").setup(|w| fs::remove_file(&w.f.config).unwrap()).bob().deny("bad_config"),
+        case("config: truncated TOML").setup(|w| fs::write(&w.f.config, "record_dir = \"/tmp").unwrap()).bob().deny("bad_config"),
+        case("config: wrong type").setup(|w| w.config("window = \"wide\"")).bob().deny("bad_config"),
+        case("config: table value").setup(|w| w.config("window = { a = 1 }")).bob().deny("bad_config"),
+        case("config: unknown key").setup(|w| w.config("windw = 1")).bob().deny("bad_config"),
+        case("config: duplicated key").setup(|w| w.config("window = 1\nwindow = 2")).bob().deny("bad_config"),
+        case("config: window out of range").setup(|w| w.config("window = 11")).bob().deny("bad_config"),
+        case("config: negative number").setup(|w| w.config("max_failures = -1")).bob().deny("bad_config"),
+        case("config: number beyond u64").setup(|w| w.config("fail_interval = 99999999999999999999999")).bob().deny("bad_config"),
+        case("config: relative state_dir").setup(|w| fs::write(&w.f.config, "state_dir = \"state\"\n").unwrap()).bob().deny("bad_config"),
+        case("config: a pam.d-only key").setup(|w| w.config("split = true")).bob().deny("bad_config"),
+        case("config: nested arrays 60000 deep").setup(|w| w.config(&format!("issuer = {}", "[".repeat(60_000)))).bob().deny("bad_config"),
+        case("config: world-writable").setup(|w| chmod(&w.f.config, 0o666)).bob().deny("bad_config"),
+        case("config: owned by uid 12345").setup(|w| chown_foreign(&w.f.config)).bob().deny("bad_config"),
+        case("config: a symlink").setup(|w| {
+            let real = w.f.dir.path().join("real.toml");
+            fs::rename(&w.f.config, &real).unwrap();
+            symlink(&real, &w.f.config).unwrap();
+        })
+        .bob()
+        .deny("bad_config"),
+        case("config: a directory").setup(|w| {
+            fs::remove_file(&w.f.config).unwrap();
+            fs::create_dir(&w.f.config).unwrap();
+        })
+        .bob()
+        .deny("bad_config"),
+        case("config: a FIFO (must not hang)").setup(|w| {
+            fs::remove_file(&w.f.config).unwrap();
+            hostile::mkfifo(&w.f.config);
+        })
+        .bob()
+        .deny("bad_config"),
+        // ---- module arguments ----
+        case("args: unknown").args("windw=2").bob().deny("bad_config"),
+        case("args: duplicated").args("window=1 window=1").bob().deny("bad_config"),
+        case("args: out of range").args("window=11").bob().deny("bad_config"),
+        case("args: zero max_failures").args("max_failures=0").bob().deny("bad_config"),
+        case("args: max_failures_user out of range").args("max_failures_user=10001").bob().deny("bad_config"),
+        case("args: fail_interval below 30").args("fail_interval=29").bob().deny("bad_config"),
+        case("args: hex number").args("window=0x1").bob().deny("bad_config"),
+        case("args: digits 7").args("digits=7").bob().deny("bad_config"),
+        case("args: reuse in upper case").args("reuse=NEVER").bob().deny("bad_config"),
+        case("args: require=yes").args("require=yes").bob().deny("bad_config"),
+        case("args: relative record_dir").args("record_dir=users").bob().deny("bad_config"),
+        case("args: both phases").args("verify").bob().deny("bad_config"),
+        case("args: no phase").setup(|w| w.raw_stack(b"{c}", b"verify {c}")).bob().deny("bad_config"),
+        case("args: duplicated config=").setup(|w| w.raw_stack(b"split {c} {c}", b"verify {c}")).bob().deny("bad_config"),
+        case("args: empty config=").setup(|w| w.raw_stack(b"split config=", b"verify {c}")).bob().deny("bad_config"),
+        case("args: config= a missing file").setup(|w| w.raw_stack(b"split config=/nonexistent/mailmfa.toml", b"verify {c}")).bob().deny("bad_config"),
+        case("args: non-UTF-8 argument").setup(|w| w.raw_stack(b"split {c} wind\xffow=1", b"verify {c}")).bob().deny("bad_config"),
+        case("args: verify without split").setup(|w| {
+            let m = fixture::module_path();
+            fs::write(
+                w.f.confdir.join("mail"),
+                format!(
+                    "auth requisite pam_pwdfile.so pwdfile={} nodelay\nauth required {} verify config={}\naccount required pam_permit.so\n",
+                    w.f.pwdfile.display(),
+                    m.display(),
+                    w.f.config.display()
+                ),
+            )
+            .unwrap();
+        })
+        .bob()
+        .deny("no_split"),
+        case("args: a valid override applies (window=0 refuses the previous step)").args("window=0").pw("{pw}{code-1}").deny("bad_code"),
+    ];
+    // The same wrong password with right codes keeps being refused before verify.
+    t.push(case("password: wrong password never reaches verify").pw("{pw}x{code}").deny("code_split"));
+    t
+}
+
+
+/// Secret-bearing strings that must appear in no log line of a case.
+fn forbidden(w: &World, password: &[u8]) -> Vec<Vec<u8>> {
+    let secret = w.alice.secret_base32().to_string();
+    let hex: String = w.alice.params().secret[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut out: Vec<Vec<u8>> = vec![
+        PW.into(),
+        BOB_PW.into(),
+        CANARY.into(),
+        secret.clone().into(),
+        secret[..16].into(),
+        secret[..16].to_ascii_lowercase().into(),
+        hex.into(),
+    ];
+    for steps in -2..=2 {
+        out.push(code_at(&w.alice, steps).into());
+    }
+    if password.len() >= 6 {
+        if password.len() <= 64 {
+            out.push(password.to_vec());
+        } else {
+            let n = password.len();
+            for start in [0, n / 2, n - 24] {
+                out.push(password[start..start + 24].to_vec());
+            }
+        }
+        let tail = &password[password.len() - 6..];
+        if tail.iter().all(u8::is_ascii_digit) {
+            out.push(tail.to_vec());
+        }
+    }
+    out
+}
+
+fn check_outcome(c: &Case, r: &Response) -> &'static str {
+    let expected = match c.expect {
+        Expect::Deny(reason) => {
+            assert!(!r.success(), "let in: {r:?}");
+            let code = if FAULTS.contains(&reason) {
+                libpam_sys::PAM_SYSTEM_ERR
+            } else {
+                libpam_sys::PAM_AUTH_ERR
+            };
+            assert_eq!(r.authenticate, code, "PAM code: {r:?}");
+            reason
+        }
+        Expect::Accept(reason) => {
+            assert!(r.success(), "not let in: {r:?}");
+            reason
+        }
+        Expect::Pass(password_ok) => {
+            assert_eq!(r.success(), password_ok, "{r:?}");
+            "no_mfa"
+        }
+    };
+    assert_eq!(r.reason.as_deref(), Some(expected), "published reason: {r:?}");
+    expected
+}
+
+fn check_logs(c: &Case, w: &World, password: &[u8], expected: &str, lines: &[Vec<u8>]) {
+    for line in lines {
+        let msg = message(line);
+        assert!(
+            !msg.contains(&b'\n') && !msg.contains(&b'\r'),
+            "a log line holds a line break: {:?}",
+            String::from_utf8_lossy(line)
+        );
+        for bad in forbidden(w, password) {
+            assert!(
+                !contains(msg, &bad),
+                "a log line holds a password, code or secret ({:?}): {:?}",
+                String::from_utf8_lossy(&bad),
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+    let ours = mailmfa_lines(lines);
+    assert!(!ours.is_empty(), "no mailmfa line logged; got {lines:?}");
+    for line in &ours {
+        let f = fields(line);
+        let get = |k: &str| f.iter().find(|(key, _)| key == k).unwrap().1.clone();
+        assert!(REASONS.contains(&get("reason").as_str()), "{line}");
+        assert!(
+            ["pass", "continue", "accept", "deny"].contains(&get("result").as_str()),
+            "{line}"
+        );
+        assert_eq!(get("service"), "mail", "{line}");
+        let user = get("user");
+        assert!(user.len() <= 128, "{line}");
+        assert!(
+            user.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._-+@=?".contains(ch)),
+            "{line}"
+        );
+    }
+    let decisions: Vec<&String> = ours
+        .iter()
+        .filter(|l| field(l, "reason") != "state_rebuilt")
+        .collect();
+    let last = decisions.last().expect("a decision line");
+    assert_eq!(field(last, "reason"), expected, "last decision: {ours:#?}");
+    let result = field(last, "result");
+    let want = match (c.expect, expected) {
+        (_, "code_split") => "continue",
+        (_, "no_mfa") => "pass",
+        (Expect::Accept(_), _) => "accept",
+        _ => "deny",
+    };
+    assert_eq!(result, want, "{last}");
+    let has_detail = fields(last).iter().any(|(k, _)| k == "detail");
+    assert_eq!(
+        has_detail,
+        FAULTS.contains(&expected),
+        "faults (and only faults) carry a detail: {last}"
+    );
+    if expected == "code_split" {
+        assert!(
+            ours.iter().all(|l| field(l, "phase") != "verify"),
+            "verify ran after a refused password: {ours:#?}"
+        );
+    }
+    for also in &c.also {
+        assert!(
+            ours.iter().any(|l| field(l, "reason") == *also),
+            "`{also}` not logged: {ours:#?}"
+        );
+    }
+}
+
+fn run_case(c: &Case, logs: &LogSink) {
+    wait_for_step_margin(3);
+    let w = World::new(&c.args);
+    (c.setup)(&w);
+    let record_before = snapshot(&w.record());
+    let _ = logs.take();
+    let password = fill(&c.password, &w);
+    let r = w.login(&c.user, &password, c.rhost.as_deref());
+    let lines = logs.take();
+    if std::env::var_os("HOSTILE_SHOW_LOGS").is_some() {
+        for l in &lines {
+            println!("        log: {}", String::from_utf8_lossy(l));
+        }
+    }
+    let expected = check_outcome(c, &r);
+    let sent = &password[..password.iter().position(|&b| b == 0).unwrap_or(password.len())];
+    check_logs(c, &w, sent, expected, &lines);
+    assert_eq!(
+        snapshot(&w.record()),
+        record_before,
+        "alice's record changed during the login"
+    );
+    (c.after)(&w);
+}
+
+/// The table, run inside the private namespace.
+fn run_table() {
+    let logs = hostile::private_dev_log();
+    let cases = cases();
+    let names: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names.len(), cases.len(), "case names are unique");
+    let mut failed = Vec::new();
+    for c in &cases {
+        let outcome = catch_unwind(AssertUnwindSafe(|| run_case(c, &logs)));
+        match outcome {
+            Ok(()) => println!("ok      {}", c.name),
+            Err(e) => {
+                let why = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                println!("FAILED  {}: {why}", c.name);
+                failed.push(c.name.clone());
+            }
+        }
+    }
+    println!("{} cases, {} failed", cases.len(), failed.len());
+    assert!(cases.len() >= 60, "the issue asks for at least 60 cases");
+    assert!(failed.is_empty(), "failed cases: {failed:#?}");
+}
+
+#[test]
+fn hostile_cases_through_libpam() {
+    match hostile::role().as_deref() {
+        Some(hostile::IN_NAMESPACE) => run_table(),
+        Some(other) => panic!("unknown role {other}"),
+        None => {
+            hostile::rerun_in_namespace("hostile_cases_through_libpam", &[]);
+        }
+    }
+}
+
+/// A C string ends at NUL, so libpam can never receive one inside a name or password; the
+/// name rule refuses NUL anyway, wherever it comes from.
+#[test]
+fn nul_cannot_reach_libpam_and_the_name_rule_refuses_it() {
+    for raw in [
+        &b"alice@example.com\0"[..],
+        b"\0",
+        b"\0alice@example.com",
+        b"alice\0@example.com",
+        b"alice@example.com\0bob",
+    ] {
+        assert!(Login::parse(raw).is_err(), "{raw:?}");
+    }
+    assert_eq!(Login::parse(b"a\0"), Err(LoginError::BadCharacter));
+    let f = Fixture::new();
+    let nul_user = client::login(&Request {
+        service: "mail",
+        user: b"alice\0x",
+        password: b"pw",
+        confdir: Some(&f.confdir),
+        rhost: None,
+    });
+    assert!(nul_user.is_err(), "the client refuses a name with NUL");
+    let nul_password = client::login(&Request {
+        service: "mail",
+        user: b"alice",
+        password: b"pw\0123456",
+        confdir: Some(&f.confdir),
+        rhost: None,
+    });
+    assert!(nul_password.is_err(), "the client refuses a password with NUL");
 }

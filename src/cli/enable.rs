@@ -89,15 +89,8 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         return confirm_pending(ctx, &login, typed, json);
     }
     let action = if begin { "enable-begin" } else { "enable" };
-    let replacing = authorise_replace(ctx, &login, p, action)?;
-    let replace = !matches!(replacing, Replacing::Nothing);
-    let mut record = new_record(ctx, p.value("label"))?;
-    if let Replacing::Record(old) = &replacing {
-        // A new phone does not change the mail clients' app passwords or the printed
-        // recovery codes: they stay (and the state keeps which recovery codes were used).
-        record.app_passwords = old.app_passwords.clone();
-        record.recovery_codes = old.recovery_codes.clone();
-    }
+    let replace = authorise_replace(ctx, &login, p, action)?;
+    let record = new_record(ctx, p.value("label"))?;
     let uri = qr::uri(&ctx.settings.issuer, &login, &record);
     let matrix = Matrix::new(&uri)?;
     if let Some(path) = p.value("qr-png") {
@@ -186,28 +179,20 @@ fn new_record(ctx: &Context, label: Option<&str>) -> Result<Record, Failure> {
     Ok(record)
 }
 
-/// What is being replaced.
-enum Replacing {
-    /// No active record.
-    Nothing,
-    /// An active record, readable: its app passwords and recovery codes carry over.
-    Record(Box<Record>),
-    /// A damaged record (`--force` only): nothing carries over.
-    Damaged,
-}
-
-/// Decides whether an active record may be replaced: there is none, or `--replace` with a
-/// current code of the old secret, or `--replace --force`.
+/// Decides whether an active record may be replaced: `Ok(false)` when there is none,
+/// `Ok(true)` with `--replace` and a current code of the old secret, or `--replace --force`
+/// (also for a damaged record). Its app passwords and recovery codes carry over when the new
+/// secret is confirmed (see [`activate`]).
 fn authorise_replace(
     ctx: &Context,
     login: &Login,
     p: &Parsed,
     action: &str,
-) -> Result<Replacing, Failure> {
+) -> Result<bool, Failure> {
     let store = ctx.store();
     let (replace, force) = (p.flag("replace"), p.flag("force"));
     let old = match store.read_record(login) {
-        Ok(None) => return Ok(Replacing::Nothing),
+        Ok(None) => return Ok(false),
         Ok(Some(old)) => Some(old),
         // A damaged record can only be replaced by force: no code of it can be checked.
         Err(StoreError::BadRecord { .. }) if replace && force => None,
@@ -227,10 +212,10 @@ fn authorise_replace(
         ));
     }
     let Some(old) = old else {
-        return Ok(Replacing::Damaged);
+        return Ok(true);
     };
     if force {
-        return Ok(Replacing::Record(Box::new(old)));
+        return Ok(true);
     }
     let typed = match p.value("code") {
         Some(typed) => zeroize::Zeroizing::new(typed.to_string()),
@@ -256,7 +241,7 @@ fn authorise_replace(
         );
         return Err(failure);
     }
-    Ok(Replacing::Record(Box::new(old)))
+    Ok(true)
 }
 
 /// `--begin`: stores the pending enrolment and shows the secret once.
@@ -470,6 +455,14 @@ fn activate(
 ) -> Result<(), Failure> {
     let mut result = None;
     let update = store.update_state(login, &mut |state| {
+        // A new phone does not change the mail clients' app passwords or the printed recovery
+        // codes: they carry over from the record being replaced, read now, under the lock.
+        let mut record = record.clone();
+        if let Ok(Some(current)) = store.read_record(login) {
+            record.app_passwords = current.app_passwords;
+            record.recovery_codes = current.recovery_codes;
+        }
+        let record = &record;
         let mut fresh = State::default();
         if !record.recovery_codes.is_empty() || !record.app_passwords.is_empty() {
             fresh.used_recovery = std::mem::take(&mut state.used_recovery);

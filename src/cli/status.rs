@@ -7,6 +7,7 @@ use super::code;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::{print_json, utc, utc_or_dash};
 use super::{parse_login, Context};
+use mailmfa::credential;
 use mailmfa::login::Login;
 use mailmfa::store::pending::PendingStore;
 use mailmfa::store::Store;
@@ -41,6 +42,10 @@ struct Info {
     last_client: Option<String>,
     throttled: bool,
     recent_failures: usize,
+    /// Number of app passwords in the record.
+    app_passwords: usize,
+    /// Recovery codes of the record not used yet.
+    recovery_codes_left: usize,
     /// (expires_at, expired, replace)
     pending: Option<(u64, bool, bool)>,
 }
@@ -59,6 +64,8 @@ impl Info {
             "last_client": self.last_client,
             "throttled": self.throttled,
             "recent_failures": self.recent_failures,
+            "app_passwords": self.app_passwords,
+            "recovery_codes_left": self.recovery_codes_left,
             "pending": self.pending.map(|(expires_at, expired, replace)| json!({
                 "expires_at": expires_at, "expired": expired, "replace": replace,
             })),
@@ -94,6 +101,13 @@ fn describe(
         last_client: state.last_client.clone(),
         throttled: code::throttled(ctx, &state),
         recent_failures: code::recent_failures(ctx, &state),
+        app_passwords: record.as_ref().map_or(0, |r| r.app_passwords.len()),
+        recovery_codes_left: record.as_ref().map_or(0, |r| {
+            r.recovery_codes
+                .iter()
+                .filter(|h| !state.used_recovery.contains(&credential::hash_id(h)))
+                .count()
+        }),
         pending,
     })
 }
@@ -117,6 +131,10 @@ pub fn status(ctx: &Context, p: &Parsed) -> CliResult {
     }
     if let Some((alg, digits, period)) = &info.params {
         println!("codes:       {alg}, {digits} digits, every {period} s");
+    }
+    if info.mfa == "on" {
+        println!("app pwds:    {}", info.app_passwords);
+        println!("recovery:    {} unused codes", info.recovery_codes_left);
     }
     match (&info.last_success, &info.last_client) {
         (Some(t), Some(c)) if !c.is_empty() => println!("last code:   {} from {c}", utc(*t)),

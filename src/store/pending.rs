@@ -95,12 +95,24 @@ impl Pending {
 
     /// The pending file's text (holds the secret: write it only to a 0600 file).
     pub fn to_toml(&self) -> Zeroizing<String> {
-        let mut text = Zeroizing::new(format!(
-            "# A pending enrolment written by `mailmfa enable --begin`; the module never reads it.\n\
-             expires_at = {}\nreplace = {}\nfailed = {}\n\n[record]\n",
-            self.expires_at, self.replace, self.failed
-        ));
-        text.push_str(&self.record.to_toml());
+        let record: toml::Table =
+            toml::from_str(&self.record.to_toml()).expect("a record's text is a TOML table");
+        let mut file = toml::Table::new();
+        file.insert(
+            "expires_at".into(),
+            toml::Value::Integer(self.expires_at as i64),
+        );
+        file.insert("replace".into(), toml::Value::Boolean(self.replace));
+        file.insert(
+            "failed".into(),
+            toml::Value::Integer(i64::from(self.failed)),
+        );
+        file.insert("record".into(), toml::Value::Table(record));
+        let mut text = Zeroizing::new(
+            "# A pending enrolment written by `mailmfa enable --begin`; the module never reads it.\n"
+                .to_string(),
+        );
+        text.push_str(&toml::to_string(&file).expect("a table always serialises"));
         text
     }
 
@@ -265,6 +277,22 @@ mod tests {
     #[test]
     fn a_pending_enrolment_round_trips() {
         let p = pending();
+        assert_eq!(Pending::parse(&p.to_toml()).unwrap(), p);
+    }
+
+    #[test]
+    fn a_pending_replacement_keeps_app_passwords_in_its_record() {
+        let mut p = pending();
+        p.record.app_passwords.push(crate::record::AppPassword {
+            name: "phone".into(),
+            hash: crate::credential::hash(b"abcdefghijklmnopqrst", &[1; 16]),
+            services: vec!["imap".into()],
+            created: 3,
+            expires: Some(9),
+        });
+        p.record
+            .recovery_codes
+            .push(crate::credential::hash(b"abcdabcdabcd", &[2; 16]));
         assert_eq!(Pending::parse(&p.to_toml()).unwrap(), p);
     }
 

@@ -54,7 +54,12 @@ impl Env {
         )
         .unwrap();
         fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
-        Env { dir, config, users, state }
+        Env {
+            dir,
+            config,
+            users,
+            state,
+        }
     }
 
     /// `mailmfa --config CFG ARGS...`, not yet run.
@@ -117,7 +122,8 @@ impl Env {
         begin.assert_code(0);
         let record = self.pending(login).unwrap().record;
         let step = current_step(&record);
-        self.run(&["enable", login, "--confirm", &code(&record, step)]).assert_code(0);
+        self.run(&["enable", login, "--confirm", &code(&record, step)])
+            .assert_code(0);
         (record, step)
     }
 
@@ -140,7 +146,10 @@ impl Env {
         let mut seen = String::new();
         let uri = loop {
             let mut line = String::new();
-            assert!(stdout.read_line(&mut line).unwrap() > 0, "no URI in: {seen}");
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "no URI in: {seen}"
+            );
             seen.push_str(&line);
             if let Some(uri) = line.trim().strip_prefix("URI:") {
                 break uri.trim().to_string();
@@ -181,25 +190,37 @@ impl From<Output> for Run {
 impl Run {
     /// Asserts the exit code, showing the output when it differs.
     pub fn assert_code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, code, "exit code\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Asserts that stderr mentions `text`.
     pub fn assert_stderr(&self, text: &str) -> &Run {
-        assert!(self.stderr.contains(text), "stderr lacks {text:?}: {}", self.stderr);
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}: {}",
+            self.stderr
+        );
         self
     }
 
     /// Stdout as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
 /// Unix time now.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The record's time step now.
@@ -215,7 +236,9 @@ pub fn code(record: &Record, step: u64) -> String {
 /// A code that matches no step near now.
 pub fn wrong_code(record: &Record, n: u32) -> String {
     let step = current_step(record);
-    let near: Vec<String> = (step.saturating_sub(3)..=step + 3).map(|s| code(record, s)).collect();
+    let near: Vec<String> = (step.saturating_sub(3)..=step + 3)
+        .map(|s| code(record, s))
+        .collect();
     (0..)
         .map(|i| format!("{:06}", (123_456 + 111_111 * u64::from(n) + i) % 1_000_000))
         .find(|c| !near.contains(c))
@@ -263,9 +286,20 @@ pub fn have_tool(name: &str) -> bool {
 
 /// What `zbarimg` reads from an image.
 pub fn zbar(image: &Path) -> String {
-    let out = Command::new("zbarimg").args(["--raw", "-q"]).arg(image).output().unwrap();
-    assert!(out.status.success(), "zbarimg found no code in {}", image.display());
-    String::from_utf8(out.stdout).unwrap().trim_end_matches('\n').to_string()
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zbarimg found no code in {}",
+        image.display()
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end_matches('\n')
+        .to_string()
 }
 
 /// Every file under `dir`, read as text (lossy), joined: to search for secrets.

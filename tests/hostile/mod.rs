@@ -90,7 +90,8 @@ pub fn rerun_in_namespace(name: &str, env: &[(&str, String)]) -> bool {
     cmd.args(["-m", "--propagation", "private"])
         .arg(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1", "-q"])
-        .env(ROLE, IN_NAMESPACE);
+        .env(ROLE, IN_NAMESPACE)
+        .env(PARENT_NS, mount_namespace());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -172,16 +173,26 @@ pub fn results(stdout: &str) -> Vec<String> {
         .collect()
 }
 
-/// Panics unless this process runs in a mount namespace of its own (not the one of PID 1):
-/// the guard in front of every mount this module makes.
+/// The parent's mount namespace, passed to a namespaced child.
+const PARENT_NS: &str = "MAILMFA_HOSTILE_PARENT_MNT_NS";
+
+fn mount_namespace() -> String {
+    fs::read_link("/proc/self/ns/mnt")
+        .expect("/proc/self/ns/mnt")
+        .display()
+        .to_string()
+}
+
+/// Panics unless this process was started by [`rerun_in_namespace`] and runs in a mount
+/// namespace other than its parent's: the guard in front of every mount this module makes.
 pub fn assert_private_mount_namespace() {
-    let mine = fs::read_link("/proc/self/ns/mnt").expect("/proc/self/ns/mnt");
-    let init = fs::read_link("/proc/1/ns/mnt").expect("/proc/1/ns/mnt");
-    assert_ne!(
-        mine, init,
-        "refusing to mount: this process shares PID 1's mount namespace"
-    );
     assert_eq!(role().as_deref(), Some(IN_NAMESPACE));
+    let parent = var(PARENT_NS);
+    assert_ne!(
+        mount_namespace(),
+        parent,
+        "refusing to mount: this process shares its parent's mount namespace"
+    );
 }
 
 fn c_path(path: &Path) -> CString {
@@ -513,4 +524,118 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+}
+
+/// Environment of a [`login_worker`]: the PAM confdir, service, user, password, client
+/// address (empty: none) and the file whose appearance starts the login.
+pub const W_CONFDIR: &str = "MAILMFA_W_CONFDIR";
+/// See [`W_CONFDIR`].
+pub const W_SERVICE: &str = "MAILMFA_W_SERVICE";
+/// See [`W_CONFDIR`].
+pub const W_USER: &str = "MAILMFA_W_USER";
+/// See [`W_CONFDIR`].
+pub const W_PASSWORD: &str = "MAILMFA_W_PASSWORD";
+/// See [`W_CONFDIR`].
+pub const W_RHOST: &str = "MAILMFA_W_RHOST";
+/// See [`W_CONFDIR`].
+pub const W_GO: &str = "MAILMFA_W_GO";
+
+/// Prints `READY`, waits for the go file, runs one login through libpam and prints
+/// `HOSTILE-RESULT <success> <reason> <rhost>`.
+pub fn login_worker() {
+    let confdir = PathBuf::from(var(W_CONFDIR));
+    let rhost = var(W_RHOST);
+    let go = PathBuf::from(var(W_GO));
+    println!("{RESULT_PREFIX}READY");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !go.exists() {
+        assert!(Instant::now() < deadline, "never got the go");
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let r = mailmfa::pam::client::login(&mailmfa::pam::client::Request {
+        service: &var(W_SERVICE),
+        user: var(W_USER).as_bytes(),
+        password: var(W_PASSWORD).as_bytes(),
+        confdir: Some(&confdir),
+        rhost: (!rhost.is_empty()).then_some(rhost.as_str()),
+    })
+    .expect("login starts");
+    println!(
+        "{RESULT_PREFIX}{} {} {}",
+        r.success(),
+        r.reason.as_deref().unwrap_or("-"),
+        rhost
+    );
+}
+
+/// One login of many run at once.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Whether it got in.
+    pub success: bool,
+    /// mailmfa's last reason.
+    pub reason: String,
+    /// The client address it came from.
+    pub rhost: String,
+}
+
+/// Runs `logins` (user, password, rhost) as separate processes of this test binary (test
+/// `name`, which must call [`login_worker`] in the worker role), all started first and then
+/// released at once; returns their outcomes in the same order.
+pub fn logins_at_once(
+    name: &str,
+    confdir: &Path,
+    service: &str,
+    logins: &[(String, String, String)],
+) -> Vec<Outcome> {
+    let gate = tempfile::tempdir().unwrap();
+    let go = gate.path().join("go");
+    let mut workers: Vec<Killer> = logins
+        .iter()
+        .map(|(user, password, rhost)| {
+            let mut cmd = self_command(name, WORKER);
+            cmd.env(W_CONFDIR, confdir)
+                .env(W_SERVICE, service)
+                .env(W_USER, user)
+                .env(W_PASSWORD, password)
+                .env(W_RHOST, rhost)
+                .env(W_GO, &go)
+                .stdout(Stdio::piped());
+            Killer::spawn(&mut cmd)
+        })
+        .collect();
+    // Wait until every worker is up, so the logins really overlap.
+    let mut readers: Vec<BufReader<std::process::ChildStdout>> = workers
+        .iter_mut()
+        .map(|w| BufReader::new(w.child().stdout.take().unwrap()))
+        .collect();
+    for r in &mut readers {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(r.read_line(&mut line).unwrap() > 0, "a worker died early");
+            if line.starts_with(&format!("{RESULT_PREFIX}READY")) {
+                break;
+            }
+        }
+    }
+    fs::write(&go, b"").unwrap();
+    let mut outcomes = Vec::new();
+    for (w, mut r) in workers.into_iter().zip(readers) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut r, &mut rest).unwrap();
+        let status = w.wait();
+        assert!(status.success(), "a worker failed: {status}\n{rest}");
+        let line = results(&rest)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no result from a worker: {rest}"));
+        let mut parts = line.splitn(3, ' ');
+        outcomes.push(Outcome {
+            success: parts.next() == Some("true"),
+            reason: parts.next().unwrap_or("").to_string(),
+            rhost: parts.next().unwrap_or("").to_string(),
+        });
+    }
+    outcomes
 }

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Owns the one command of the login benchmark (issue 5): on a fresh Debian 12, as root,
+#   scripts/bench.sh [--quick] [--no-million] [other options of benches/logins.rs]
+# installs the peers and tools from Debian (idempotent), builds the module in release, runs
+# the harness (`cargo bench --bench logins`), which also runs the callgrind measurement, and
+# writes the markdown tables to target/bench/logins.md (and prints them).
+#
+# --quick: scales 1, 1k, 100k, 3 rounds (about 3 minutes). Without it: scales 1, 1k, 100k, 1M,
+# 6 rounds (about 10 minutes on 2 cores; the 1M pools are 2M small files, about 8 GB of disk in
+# /var/tmp/mailmfa-bench, kept for the next run; --no-million leaves them out).
+# The benchmark asserts nothing about time; see docs/benchmarks.md for how to read it.
+set -eu
+
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "bench.sh: run as root (installs packages; the peers read root-owned files)" >&2
+    exit 1
+fi
+
+# Debian packages: libpam0g-dev to link the module, the two peers, pam_pwdfile for the
+# realistic password step, oathtool to cross-check codes, openssl for the password hashes,
+# valgrind for the instruction counts, util-linux for findmnt.
+packages="libpam0g-dev libpam-oath oathtool libpam-google-authenticator libpam-pwdfile valgrind openssl util-linux"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "bench.sh: installing$missing" >&2
+    # Package scripts must not start daemons on a machine without systemd.
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
+    apt-get update -q
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+fi
+
+command -v cargo >/dev/null 2>&1 || {
+    echo "bench.sh: cargo not found (install Rust >= 1.89, e.g. with rustup)" >&2
+    exit 1
+}
+
+# The module as installed (LTO, stripped, -z nodelete), then the harness (bench profile).
+cargo build --release --lib
+cargo bench --bench logins --no-run
+exec cargo bench --bench logins -- run --module target/release/libmailmfa.so "$@"

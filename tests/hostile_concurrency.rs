@@ -1,0 +1,310 @@
+//! Concurrency (issue 7, item 3): many processes logging in to one mailbox at the same moment,
+//! each a separate process of this test binary driving the real libpam with the built
+//! module, as Dovecot's auth workers do. Proves that the replay and reuse rules hold exactly
+//! (one client address wins the step; only that address's other connections are `reused`;
+//! every other address is `replayed`), also while the record is rewritten with
+//! `Store::write_record` (what `mailmfa` does); that no failed code is lost from the throttle
+//! when 50 arrive at once; and that state and record always parse meanwhile. Also owns the
+//! check that the throttle count survives a state file as large as the documented limits
+//! allow.
+
+mod fixture;
+mod hostile;
+
+use fixture::{code, login, wait_for_step_margin, Fixture};
+use hostile::{logins_at_once, Outcome};
+use mailmfa::auth::{decide_verify, Attempt, CodeKind};
+use mailmfa::config::Settings;
+use mailmfa::log::Reason;
+use mailmfa::record::Record;
+use mailmfa::state::State;
+use mailmfa::store::{StateLoad, Store};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const ALICE: &str = "alice@example.com";
+const PW: &str = "T9D3K!px";
+const PROCESSES: usize = 50;
+
+fn world(args: &str) -> (Fixture, Record) {
+    let f = Fixture::new();
+    f.install_example("dovecot-virtual", "mail", args);
+    f.add_password(ALICE, PW);
+    let rec = f.enable(ALICE);
+    (f, rec)
+}
+
+/// In the worker role, runs one login and returns `true`.
+fn worker() -> bool {
+    if hostile::role().as_deref() == Some(hostile::WORKER) {
+        hostile::login_worker();
+        return true;
+    }
+    false
+}
+
+/// Client address of process `i`: five addresses, ten processes each.
+fn client(i: usize) -> String {
+    format!("127.0.0.{}", 10 + i % 5)
+}
+
+/// The exact replay/reuse rules for one step used by many clients at once.
+fn assert_replay_rules(outcomes: &[Outcome], state: &State) {
+    let ok: Vec<&Outcome> = outcomes.iter().filter(|o| o.reason == "ok").collect();
+    assert_eq!(ok.len(), 1, "exactly one login wins the step: {outcomes:#?}");
+    let winner = &ok[0].rhost;
+    for o in outcomes {
+        if o.reason == "ok" {
+            continue;
+        }
+        if &o.rhost == winner {
+            assert_eq!(o.reason, "reused", "the winner's address reuses: {o:?}");
+            assert!(o.success, "{o:?}");
+        } else {
+            assert_eq!(o.reason, "replayed", "other addresses are refused: {o:?}");
+            assert!(!o.success, "{o:?}");
+        }
+    }
+    assert_eq!(state.step_clients, vec![winner.clone()]);
+    assert_eq!(state.last_client.as_deref(), Some(winner.as_str()));
+    // Each other address counts one failure (the same string repeated counts once).
+    let failed: BTreeSet<&str> = state.failures.iter().map(|f| f.client.as_str()).collect();
+    let others: BTreeSet<&str> = outcomes
+        .iter()
+        .map(|o| o.rhost.as_str())
+        .filter(|r| r != winner)
+        .collect();
+    assert_eq!(failed, others, "{state:#?}");
+    assert_eq!(state.failures.len(), others.len(), "{state:#?}");
+}
+
+/// Rewrites alice's record (same secret, new `created`) in a loop, and checks from another
+/// thread that the record and the state always parse, until `stop`. Returns the number of
+/// rewrites and checks.
+struct Rewriter {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<usize>>,
+}
+
+impl Rewriter {
+    fn start(f: &Fixture, rec: &Record) -> Rewriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let store = f.store();
+        let secret = rec.params().secret.to_vec();
+        let (algorithm, digits, period) = (rec.algorithm, rec.digits, rec.period);
+        let s = Arc::clone(&stop);
+        let writer = std::thread::spawn(move || {
+            let mut n = 0;
+            while !s.load(Ordering::SeqCst) {
+                let r = Record::new(secret.clone(), algorithm, digits, period, 1_000_000 + n as u64)
+                    .unwrap();
+                store.write_record(&login(ALICE), &r).expect("record rewrite");
+                n += 1;
+            }
+            n
+        });
+        let s = Arc::clone(&stop);
+        let record_path = f.record_path(ALICE);
+        let state_path = f.state_path(ALICE);
+        let want = rec.params().secret.to_vec();
+        let checker = std::thread::spawn(move || {
+            let mut n = 0;
+            while !s.load(Ordering::SeqCst) {
+                let text = fs::read_to_string(&record_path).expect("the record is always there");
+                let r = Record::parse(&text).expect("the record always parses");
+                assert_eq!(r.params().secret, want.as_slice());
+                match fs::read_to_string(&state_path) {
+                    Ok(text) => {
+                        State::parse(&text).expect("the state always parses");
+                    }
+                    Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+                }
+                n += 1;
+            }
+            n
+        });
+        Rewriter {
+            stop,
+            threads: vec![writer, checker],
+        }
+    }
+
+    fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut counts = self.threads.into_iter().map(|t| t.join().expect("thread"));
+        (counts.next().unwrap(), counts.next().unwrap())
+    }
+}
+
+fn same_code_logins(rec: &Record) -> Vec<(String, String, String)> {
+    let password = format!("{PW}{}", code(rec, 0));
+    (0..PROCESSES)
+        .map(|i| (ALICE.to_string(), password.clone(), client(i)))
+        .collect()
+}
+
+#[test]
+fn fifty_processes_one_code_several_clients() {
+    if worker() {
+        return;
+    }
+    let (f, rec) = world("");
+    wait_for_step_margin(10);
+    let outcomes = logins_at_once(
+        "fifty_processes_one_code_several_clients",
+        &f.confdir,
+        "mail",
+        &same_code_logins(&rec),
+    );
+    let state = f.state(ALICE).expect("state written");
+    assert_replay_rules(&outcomes, &state);
+}
+
+#[test]
+fn fifty_processes_while_the_record_is_rewritten() {
+    if worker() {
+        return;
+    }
+    let (f, rec) = world("");
+    wait_for_step_margin(10);
+    let logins = same_code_logins(&rec);
+    let rewriter = Rewriter::start(&f, &rec);
+    let outcomes = logins_at_once(
+        "fifty_processes_while_the_record_is_rewritten",
+        &f.confdir,
+        "mail",
+        &logins,
+    );
+    let (writes, checks) = rewriter.finish();
+    assert!(writes > 0 && checks > 0, "{writes} rewrites, {checks} checks");
+    let state = f.state(ALICE).expect("state written");
+    assert_replay_rules(&outcomes, &state);
+    Record::parse(&fs::read_to_string(f.record_path(ALICE)).unwrap()).unwrap();
+}
+
+/// Codes that are wrong at every step near now.
+fn wrong_codes(rec: &Record, n: usize) -> Vec<String> {
+    let near: BTreeSet<String> = (-3..=3).map(|s| code(rec, s)).collect();
+    (0..)
+        .map(|i: u64| format!("{:06}", (i * 7919 + 104_729) % 1_000_000))
+        .filter(|c| !near.contains(c))
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn fifty_distinct_failures_at_once_are_all_counted_while_the_record_is_rewritten() {
+    if worker() {
+        return;
+    }
+    let (f, rec) = world("max_failures_user=1000");
+    wait_for_step_margin(10);
+    let logins: Vec<(String, String, String)> = wrong_codes(&rec, PROCESSES)
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (ALICE.to_string(), format!("{PW}{c}"), format!("10.0.1.{i}")))
+        .collect();
+    let rewriter = Rewriter::start(&f, &rec);
+    let outcomes = logins_at_once(
+        "fifty_distinct_failures_at_once_are_all_counted_while_the_record_is_rewritten",
+        &f.confdir,
+        "mail",
+        &logins,
+    );
+    rewriter.finish();
+    let reasons: BTreeMap<&str, usize> = outcomes.iter().fold(BTreeMap::new(), |mut m, o| {
+        *m.entry(o.reason.as_str()).or_default() += 1;
+        m
+    });
+    assert_eq!(reasons, BTreeMap::from([("bad_code", PROCESSES)]));
+    let state = f.state(ALICE).expect("state written");
+    assert_eq!(state.failures.len(), PROCESSES, "no failure lost: {state:#?}");
+    let clients: BTreeSet<&str> = state.failures.iter().map(|f| f.client.as_str()).collect();
+    assert_eq!(clients.len(), PROCESSES);
+}
+
+/// The documented ranges allow `max_failures_user` up to 10000, and every failure is one
+/// entry in the state file; the module reads at most 64 KiB of it and rebuilds a larger state
+/// from empty. So an attacker who has the password and guesses codes from many addresses
+/// must still be throttled at `max_failures_user`, whatever size the state reaches.
+/// (Runs the module's own path: `FileStore::update_state` around `auth::decide_verify`.)
+#[test]
+fn the_throttle_count_survives_as_many_failures_as_the_limits_allow() {
+    let (f, rec) = world("");
+    let store = f.store();
+    let alice = login(ALICE);
+    // How many failures from ordinary IPv4 addresses make the state larger than 64 KiB?
+    let client = |i: usize| format!("198.51.{}.{}", i / 250, i % 250);
+    let mut probe = State::default();
+    let mut needed = 0;
+    while probe.to_toml().len() as u64 <= mailmfa::store::secure::MAX_FILE_BYTES {
+        probe.failures.push(mailmfa::state::Failure {
+            client: client(needed),
+            at: fixture::now(),
+            fingerprint: "0123456789abcdef".to_string(),
+        });
+        needed += 1;
+    }
+    let limit = needed as u32 + 10;
+    assert!(limit <= 10_000, "inside the documented range of max_failures_user");
+    let settings = Settings {
+        max_failures_user: limit,
+        ..f.settings.clone()
+    };
+    let codes = wrong_codes(&rec, limit as usize);
+    let rebuilt = AtomicUsize::new(0);
+    for (i, c) in codes.iter().enumerate() {
+        let now = fixture::now();
+        let mut reason = None;
+        let load = store
+            .update_state(&alice, &mut |state| {
+                let v = decide_verify(
+                    &rec,
+                    state,
+                    Attempt {
+                        code: c.as_bytes(),
+                        kind: CodeKind::Totp,
+                        client: &client(i),
+                        now,
+                    },
+                    &settings,
+                );
+                reason = Some(v.reason);
+                v.state_changed
+            })
+            .unwrap();
+        if matches!(load, StateLoad::Rebuilt(_)) {
+            rebuilt.fetch_add(1, Ordering::SeqCst);
+        }
+        assert_eq!(reason, Some(Reason::BadCode), "failure {i}");
+    }
+    // One more guess, even the right one, from a fresh address: the login is throttled.
+    let now = fixture::now();
+    let right = rec.params().code(rec.params().step_at(now));
+    let mut reason = None;
+    store
+        .update_state(&alice, &mut |state| {
+            let v = decide_verify(
+                &rec,
+                state,
+                Attempt {
+                    code: &right,
+                    kind: CodeKind::Totp,
+                    client: "203.0.113.1",
+                    now,
+                },
+                &settings,
+            );
+            reason = Some(v.reason);
+            v.state_changed
+        })
+        .unwrap();
+    assert_eq!(
+        rebuilt.load(Ordering::SeqCst),
+        0,
+        "the state was rebuilt from empty after {needed} failures: the throttle count was lost"
+    );
+    assert_eq!(reason, Some(Reason::Throttled));
+}

@@ -1,0 +1,295 @@
+// Self-test of the real-server harness (tests/servers/) with stacks that do not use our module
+// (pam_pwdfile + pam_permit + pam_warn), so it proves the harness on its own: Dovecot IMAP/POP3,
+// Postfix SMTP AUTH through Dovecot SASL and through saslauthd, syslog capture, source addresses.
+
+mod servers;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use servers::{
+    imap_login, pop3_login, require_prereqs, smtp_auth_login, smtp_auth_plain, Dovecot,
+    DovecotOpts, ImapClient, PamDir, Postfix, PostfixOpts, Saslauthd, SaslauthdOpts,
+};
+
+const USER: &str = "alice@example.org";
+const PASSWORD: &str = "T9D3K!px";
+/// Needs IMAP quoting (`"`, `\`, space).
+const TRICKY_USER: &str = "bob@example.org";
+const TRICKY_PASSWORD: &str = r#"a "quoted" \ pass"#;
+/// Needs an IMAP literal (8-bit).
+const UTF8_USER: &str = "carol@example.org";
+const UTF8_PASSWORD: &str = "pässwörd";
+
+/// A pam.d dir with service `service`: pam_warn (logs service/user/rhost through pam_syslog),
+/// then pam_pwdfile against a file holding the three test users, then an account line.
+fn pwdfile_stack(service: &str) -> PamDir {
+    let pam = PamDir::new();
+    let pwdfile = pam.write_pwdfile(
+        "passwd",
+        &[
+            (USER, PASSWORD),
+            (TRICKY_USER, TRICKY_PASSWORD),
+            (UTF8_USER, UTF8_PASSWORD),
+        ],
+    );
+    pam.write(
+        service,
+        &format!(
+            "auth     optional pam_warn.so\n\
+             auth     required pam_pwdfile.so pwdfile={} nodelay\n\
+             account  required pam_permit.so\n",
+            pwdfile.display()
+        ),
+    );
+    pam
+}
+
+fn ip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, last)
+}
+
+#[test]
+fn dovecot_imap_and_pop3_through_pam() {
+    if !require_prereqs(&[
+        "dovecot",
+        "doveconf",
+        "unshare",
+        "openssl",
+        "pam_pwdfile.so",
+    ]) {
+        return;
+    }
+    let pam = pwdfile_stack("mailtest");
+    let dovecot = Dovecot::start(pam.path(), "mailtest", &DovecotOpts::default());
+    let imap = dovecot.imap_addr();
+
+    let ok = imap_login(imap, ip(2), USER, PASSWORD);
+    assert!(ok.is_ok(), "right password refused: {ok:?}");
+    let no = imap_login(imap, ip(3), USER, "wrong");
+    assert!(!no.is_ok(), "wrong password accepted: {no:?}");
+    assert!(no.text().contains("AUTHENTICATIONFAILED"), "{no:?}");
+
+    // Quoting, literals and AUTHENTICATE PLAIN.
+    let tricky = imap_login(imap, ip(2), TRICKY_USER, TRICKY_PASSWORD);
+    assert!(tricky.is_ok(), "quoted password: {tricky:?}");
+    let utf8 = imap_login(imap, ip(2), UTF8_USER, UTF8_PASSWORD);
+    assert!(utf8.is_ok(), "literal password: {utf8:?}");
+    let mut client = ImapClient::connect(imap, ip(2));
+    let plain = client.authenticate_plain(USER, PASSWORD);
+    assert!(plain.is_ok(), "AUTHENTICATE PLAIN: {plain:?}");
+    let (untagged, noop) = client.command("SELECT INBOX");
+    assert!(
+        noop.is_ok(),
+        "SELECT INBOX after login: {noop:?} {untagged:?}"
+    );
+    client.logout();
+
+    let pop3 = dovecot.pop3_addr();
+    let ok = pop3_login(pop3, ip(2), USER, PASSWORD);
+    assert!(ok.is_ok(), "POP3 right password refused: {ok:?}");
+    let no = pop3_login(pop3, ip(4), USER, "wrong");
+    assert!(!no.is_ok(), "POP3 wrong password accepted: {no:?}");
+
+    // Syslog capture from the auth workers, and PAM_RHOST = the client's source address.
+    let log = dovecot.syslog();
+    for rhost in ["127.0.0.2", "127.0.0.3"] {
+        let line = log.expect(&format!("from pam_warn with rhost {rhost}"), |l| {
+            l.contains("pam_warn(mailtest:auth)") && l.contains(&format!("rhost=[{rhost}]"))
+        });
+        assert!(line.contains(&format!("user=[{USER}]")), "{line}");
+    }
+    dovecot.log().expect("with rip=127.0.0.3", |l| {
+        l.contains("auth failed") && l.contains("rip=127.0.0.3")
+    });
+}
+
+#[test]
+fn dovecot_service_name_per_protocol() {
+    if !require_prereqs(&[
+        "dovecot",
+        "doveconf",
+        "unshare",
+        "openssl",
+        "pam_pwdfile.so",
+    ]) {
+        return;
+    }
+    // `%s`: IMAP logins use service `imap`, POP3 logins `pop3`; only imap is allowed here.
+    let pam = pwdfile_stack("imap");
+    let dovecot = Dovecot::start(pam.path(), "%s", &DovecotOpts::default());
+    assert!(imap_login(dovecot.imap_addr(), ip(2), USER, PASSWORD).is_ok());
+    let pop3 = pop3_login(dovecot.pop3_addr(), ip(2), USER, PASSWORD);
+    assert!(
+        !pop3.is_ok(),
+        "pop3 fell through to `other`, which denies: {pop3:?}"
+    );
+}
+
+#[test]
+fn dovecot_sees_pam_d_edits_and_auth_cache_skips_pam() {
+    if !require_prereqs(&[
+        "dovecot",
+        "doveconf",
+        "unshare",
+        "openssl",
+        "pam_pwdfile.so",
+    ]) {
+        return;
+    }
+    let pam = pwdfile_stack("mailtest");
+    // Dovecot caches PAM results only when the passdb has a cache_key.
+    let opts = DovecotOpts {
+        auth_cache_size: Some("1M".into()),
+        passdb_args: "cache_key=%u".into(),
+        ..Default::default()
+    };
+    let dovecot = Dovecot::start(pam.path(), "mailtest", &opts);
+    let imap = dovecot.imap_addr();
+    assert!(imap_login(imap, ip(2), USER, PASSWORD).is_ok());
+
+    // The pam.d dir is bind-mounted, so a rewritten service applies at the next login...
+    pam.write(
+        "mailtest",
+        "auth required pam_deny.so\naccount required pam_permit.so\n",
+    );
+    let denied = imap_login(imap, ip(3), TRICKY_USER, TRICKY_PASSWORD);
+    assert!(!denied.is_ok(), "pam_deny stack let a login in: {denied:?}");
+    // ...except for a user+password the auth cache already holds: PAM is not asked, whatever
+    // the client address (cache_key=%u).
+    let cached = imap_login(imap, ip(4), USER, PASSWORD);
+    assert!(cached.is_ok(), "auth cache did not answer: {cached:?}");
+}
+
+#[test]
+fn dovecot_auth_penalty_can_be_disabled() {
+    if !require_prereqs(&[
+        "dovecot",
+        "doveconf",
+        "unshare",
+        "openssl",
+        "pam_pwdfile.so",
+    ]) {
+        return;
+    }
+    let pam = pwdfile_stack("mailtest");
+    let opts = DovecotOpts {
+        disable_auth_penalty: true,
+        ..Default::default()
+    };
+    let dovecot = Dovecot::start(pam.path(), "mailtest", &opts);
+    // With the penalty, failures 2 and 3 from one IP would wait 2-4 s more each.
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert!(!imap_login(dovecot.imap_addr(), ip(9), USER, "wrong").is_ok());
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "3 failures took {took:?}");
+}
+
+#[test]
+fn postfix_smtp_auth_through_dovecot() {
+    if !require_prereqs(&[
+        "dovecot",
+        "doveconf",
+        "postfix",
+        "unshare",
+        "openssl",
+        "pam_pwdfile.so",
+    ]) {
+        return;
+    }
+    let pam = pwdfile_stack("mailtest");
+    let dovecot = Dovecot::start(pam.path(), "mailtest", &DovecotOpts::default());
+    let postfix = Postfix::start(&PostfixOpts::dovecot(&dovecot));
+    let smtp = postfix.smtp_addr();
+
+    let r = smtp_auth_plain(smtp, ip(5), USER, PASSWORD);
+    assert_eq!(r.code, 235, "AUTH PLAIN right password: {r}");
+    let r = smtp_auth_plain(smtp, ip(6), USER, "wrong");
+    assert_eq!(r.code, 535, "AUTH PLAIN wrong password: {r}");
+    let r = smtp_auth_login(smtp, ip(5), TRICKY_USER, TRICKY_PASSWORD);
+    assert_eq!(r.code, 235, "AUTH LOGIN right password: {r}");
+    // A fresh address: a second failure from 127.0.0.6 would wait out Dovecot's auth penalty.
+    let r = smtp_auth_login(smtp, ip(10), USER, "wrong");
+    assert_eq!(r.code, 535, "AUTH LOGIN wrong password: {r}");
+
+    // Through Dovecot SASL, PAM_RHOST is the SMTP client's address.
+    dovecot
+        .syslog()
+        .expect("with the SMTP client's rhost", |l| {
+            l.contains("pam_warn(mailtest:auth)") && l.contains("rhost=[127.0.0.6]")
+        });
+    postfix.log().expect("about the failed AUTH", |l| {
+        l.contains("SASL PLAIN authentication failed") && l.contains("127.0.0.6")
+    });
+}
+
+/// What the saslauthd tests need.
+const SASLAUTHD_PREREQS: &[&str] = &[
+    "postfix",
+    "saslauthd",
+    "testsaslauthd",
+    "unshare",
+    "openssl",
+    "pam_pwdfile.so",
+];
+
+#[test]
+fn postfix_smtp_auth_through_saslauthd() {
+    if !require_prereqs(SASLAUTHD_PREREQS) {
+        return;
+    }
+    let pam = pwdfile_stack("smtp");
+    // -r: PAM gets the whole address (see postfix_through_saslauthd_splits_the_realm).
+    let opts = SaslauthdOpts {
+        realm_in_login: true,
+        ..Default::default()
+    };
+    let saslauthd = Saslauthd::start_with(pam.path(), &opts);
+    assert!(
+        saslauthd.check("smtp", USER, PASSWORD),
+        "testsaslauthd, right password"
+    );
+    assert!(
+        !saslauthd.check("smtp", USER, "wrong"),
+        "testsaslauthd, wrong password"
+    );
+
+    let postfix = Postfix::start(&PostfixOpts::saslauthd(&saslauthd));
+    let smtp = postfix.smtp_addr();
+    let r = smtp_auth_plain(smtp, ip(7), USER, PASSWORD);
+    assert_eq!(r.code, 235, "AUTH PLAIN right password: {r}");
+    let r = smtp_auth_plain(smtp, ip(7), USER, "wrong");
+    assert_eq!(r.code, 535, "AUTH PLAIN wrong password: {r}");
+    let r = smtp_auth_login(smtp, ip(7), TRICKY_USER, TRICKY_PASSWORD);
+    assert_eq!(r.code, 235, "AUTH LOGIN right password: {r}");
+    let r = smtp_auth_login(smtp, ip(7), USER, "wrong");
+    assert_eq!(r.code, 535, "AUTH LOGIN wrong password: {r}");
+
+    // saslauthd sets no PAM_RHOST.
+    saslauthd
+        .syslog()
+        .expect("from pam_warn in service smtp", |l| {
+            l.contains("pam_warn(smtp:auth)")
+                && l.contains(&format!("user=[{TRICKY_USER}]"))
+                && l.contains("rhost=[<unknown>]")
+        });
+}
+
+#[test]
+fn postfix_through_saslauthd_splits_the_realm() {
+    if !require_prereqs(SASLAUTHD_PREREQS) {
+        return;
+    }
+    // Without -r, Cyrus splits `alice@example.org` into user `alice` and realm `example.org`,
+    // and PAM sees only `alice` (so pam_pwdfile, keyed by the address, refuses).
+    let pam = pwdfile_stack("smtp");
+    let saslauthd = Saslauthd::start(pam.path());
+    let postfix = Postfix::start(&PostfixOpts::saslauthd(&saslauthd));
+    let r = smtp_auth_plain(postfix.smtp_addr(), ip(8), USER, PASSWORD);
+    assert_eq!(r.code, 535, "{r}");
+    saslauthd.syslog().expect("with the bare local part", |l| {
+        l.contains("pam_warn(smtp:auth)") && l.contains("user=[alice]")
+    });
+}
