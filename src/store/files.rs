@@ -170,12 +170,26 @@ impl Store for FileStore {
         let (mut state, load) = self.read_state_unlocked(login)?;
         if decide(&mut state) || matches!(load, StateLoad::Rebuilt(_)) {
             let name = format!("{login}.state");
-            write_atomic(&self.state_dir, &name, state.to_toml().as_bytes(), false).map_err(
-                |e| StoreError::Write {
+            let text = state.to_toml();
+            // Never write a state that the next login would refuse as too large and rebuild
+            // from empty: that would forget the throttle count (and the last step). Refusing
+            // the write denies the login instead (fail closed) until failures age out.
+            if text.len() as u64 > secure::MAX_FILE_BYTES {
+                return Err(StoreError::Write {
+                    path: self.state_dir.join(&name),
+                    why: format!(
+                        "the new state would be larger than {} KiB (too many failed codes or \
+                         clients within fail_interval): lower max_failures_user",
+                        secure::MAX_FILE_BYTES / 1024
+                    ),
+                });
+            }
+            write_atomic(&self.state_dir, &name, text.as_bytes(), false).map_err(|e| {
+                StoreError::Write {
                     path: self.state_dir.join(&name),
                     why: e.to_string(),
-                },
-            )?;
+                }
+            })?;
         }
         // The lock is released when `lock` is dropped (closed), after the rename.
         drop(lock);

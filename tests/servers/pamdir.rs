@@ -39,9 +39,9 @@ impl PamDir {
         self
     }
 
-    /// Writes a pam_pwdfile password file named `name` next to the services, one
-    /// `user:$6$...` line per (user, password) (hashed with `openssl passwd -6`), and returns
-    /// its path for `pam_pwdfile.so pwdfile=PATH`.
+    /// Writes a pam_pwdfile password file named `name` into this dir (pick a name no service
+    /// uses: it sits next to them), one `user:$6$...` line per (user, password) (hashed with
+    /// `openssl passwd -6`), and returns its path for `pam_pwdfile.so pwdfile=PATH`.
     pub fn write_pwdfile(&self, name: &str, users: &[(&str, &str)]) -> PathBuf {
         let mut text = String::new();
         for (user, password) in users {
