@@ -58,7 +58,10 @@ const POOL_FORMAT: &str = "mailmfa-bench pool v1";
 const PERIOD: u64 = 30;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let result = match args.first().map(String::as_str) {
         Some("sink") => sink(&args[1..]),
         Some("worker") => worker(&args[1..]),
@@ -746,8 +749,8 @@ fn batch(
     let service = World::service(module, pw, scale);
     let picks = pick(rng, pool.n, budget.logins);
     let step = fresh_step();
-    let attempt = |i: usize, code: Option<String>, ok: bool, reason: Option<&'static str>| {
-        Attempt {
+    let attempt =
+        |i: usize, code: Option<String>, ok: bool, reason: Option<&'static str>| Attempt {
             user: user_name(i),
             password: format!("{PASSWORD}{}", code.unwrap_or_default()),
             index: i,
@@ -757,8 +760,7 @@ fn batch(
             } else {
                 None
             },
-        }
-    };
+        };
     let right: Vec<Attempt> = picks
         .iter()
         .map(|&i| attempt(i, Some(code(i, step)), true, Some("ok")))
@@ -768,7 +770,10 @@ fn batch(
         let sample = results.entry((module, pw, scale, case)).or_default();
         match (module, case) {
             (Module::Floor, _) => {
-                let plain: Vec<Attempt> = picks.iter().map(|&i| attempt(i, None, true, None)).collect();
+                let plain: Vec<Attempt> = picks
+                    .iter()
+                    .map(|&i| attempt(i, None, true, None))
+                    .collect();
                 timed_pass(world, &service, &plain, budget.cap, sample, &mut |_| Ok(()))?;
             }
             (Module::Mailmfa, Case::First) => {
@@ -780,7 +785,10 @@ fn batch(
             (Module::Mailmfa, Case::Reuse) => {
                 // Mailboxes the first pass did not reach (its cap) log in once, untimed.
                 let seen: HashSet<usize> = right[..first_done].iter().map(|a| a.index).collect();
-                for a in right[first_done..].iter().filter(|a| !seen.contains(&a.index)) {
+                for a in right[first_done..]
+                    .iter()
+                    .filter(|a| !seen.contains(&a.index))
+                {
                     pool.reset_mailmfa(a.index);
                     world.login(&service, &a.user, &a.password);
                 }
@@ -806,7 +814,9 @@ fn batch(
                     .iter()
                     .map(|a| attempt(a.index, Some(code(a.index, step)), false, None))
                     .collect();
-                timed_pass(world, &service, &replays, budget.cap, sample, &mut |_| Ok(()))?;
+                timed_pass(world, &service, &replays, budget.cap, sample, &mut |_| {
+                    Ok(())
+                })?;
             }
             (Module::Ga, Case::First) => {
                 timed_pass(world, &service, &right, budget.cap, sample, &mut |a| {
@@ -855,7 +865,10 @@ fn private_dev(exe: &Path) -> Result<Child, String> {
     // here (unshare(CLONE_NEWNS) requires it).
     unsafe {
         if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return Err(format!("unshare(CLONE_NEWNS): {}", io::Error::last_os_error()));
+            return Err(format!(
+                "unshare(CLONE_NEWNS): {}",
+                io::Error::last_os_error()
+            ));
         }
         if libc::mount(
             c"none".as_ptr(),
@@ -865,7 +878,10 @@ fn private_dev(exe: &Path) -> Result<Child, String> {
             std::ptr::null(),
         ) != 0
         {
-            return Err(format!("mount --make-rprivate /: {}", io::Error::last_os_error()));
+            return Err(format!(
+                "mount --make-rprivate /: {}",
+                io::Error::last_os_error()
+            ));
         }
     }
     let stage = std::env::temp_dir().join(format!("mailmfa-bench-dev.{}", std::process::id()));
@@ -975,7 +991,9 @@ fn sink(args: &[String]) -> Result<(), String> {
 /// A job file: one `user<TAB>password` line per login.
 fn write_job(path: &Path, logins: &[(String, String)]) -> Result<(), String> {
     let text: String = logins.iter().map(|(u, p)| format!("{u}\t{p}\n")).collect();
-    ctx(write_file(path, text.as_bytes()), || path.display().to_string())
+    ctx(write_file(path, text.as_bytes()), || {
+        path.display().to_string()
+    })
 }
 
 fn read_job(path: &str) -> Result<Vec<(String, String)>, String> {
@@ -1009,7 +1027,9 @@ fn worker(args: &[String]) -> Result<(), String> {
     };
     request(WARMUP_USER, PASSWORD);
     let mut stdout = io::stdout().lock();
-    writeln!(stdout, "ready").and_then(|_| stdout.flush()).map_err(|e| e.to_string())?;
+    writeln!(stdout, "ready")
+        .and_then(|_| stdout.flush())
+        .map_err(|e| e.to_string())?;
     let mut go = [0u8; 1];
     let _ = io::stdin().read(&mut go);
     let mut ns = Vec::with_capacity(logins.len());
@@ -1021,8 +1041,13 @@ fn worker(args: &[String]) -> Result<(), String> {
         ok += usize::from(success);
     }
     let lat: Vec<String> = ns.iter().map(u64::to_string).collect();
-    writeln!(stdout, "ok {ok} fail {}\n{}", logins.len() - ok, lat.join(" "))
-        .map_err(|e| e.to_string())
+    writeln!(
+        stdout,
+        "ok {ok} fail {}\n{}",
+        logins.len() - ok,
+        lat.join(" ")
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// `callgrind-one CONFDIR SERVICE RHOST JOB COUNT`: runs the job's first COUNT logins and
@@ -1058,7 +1083,11 @@ struct Contention {
 }
 
 /// Runs one worker per job, all released at once.
-fn contend(world: &World, service: &str, jobs: &[(String, Vec<(String, String)>)]) -> Result<Contention, String> {
+fn contend(
+    world: &World,
+    service: &str,
+    jobs: &[(String, Vec<(String, String)>)],
+) -> Result<Contention, String> {
     let dir = world.work.join("jobs");
     ctx(fs::create_dir_all(&dir), || dir.display().to_string())?;
     let mut children = Vec::new();
@@ -1102,7 +1131,9 @@ fn contend(world: &World, service: &str, jobs: &[(String, Vec<(String, String)>)
     let mut outputs = Vec::new();
     for (child, mut reader) in children.iter_mut().zip(readers) {
         let mut text = String::new();
-        reader.read_to_string(&mut text).map_err(|e| e.to_string())?;
+        reader
+            .read_to_string(&mut text)
+            .map_err(|e| e.to_string())?;
         child.wait().map_err(|e| e.to_string())?;
         outputs.push(text);
     }
@@ -1118,10 +1149,13 @@ fn contend(world: &World, service: &str, jobs: &[(String, Vec<(String, String)>)
         result.logins += ok + fail;
         result.failed += fail;
         result.sample.as_expected += ok;
-        result
-            .sample
-            .ns
-            .extend(lines.next().unwrap_or("").split_whitespace().filter_map(|n| n.parse::<u64>().ok()));
+        result.sample.ns.extend(
+            lines
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|n| n.parse::<u64>().ok()),
+        );
     }
     Ok(result)
 }
@@ -1149,9 +1183,18 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
         main.reset_mailmfa(u);
         let password = format!("{PASSWORD}{}", code(u, step));
         let jobs: Vec<_> = (0..p)
-            .map(|_| (RHOST.to_string(), vec![(user_name(u), password.clone()); per_worker]))
+            .map(|_| {
+                (
+                    RHOST.to_string(),
+                    vec![(user_name(u), password.clone()); per_worker],
+                )
+            })
             .collect();
-        let run = contend(world, &World::service(Module::Mailmfa, Pw::Permit, main.n), &jobs)?;
+        let run = contend(
+            world,
+            &World::service(Module::Mailmfa, Pw::Permit, main.n),
+            &jobs,
+        )?;
         let state = main.read_state(u);
         let consistent = state.as_ref().is_some_and(|s| {
             s.last_step.is_some_and(|l| l + 1 >= step && l <= step + 1)
@@ -1191,18 +1234,25 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
         let recorded = main.read_state(u).map_or(0, |s| s.failures.len());
         let expected = p * wrongs_each;
         rows.push(ContentionRow {
-            scenario: "mailmfa: one mailbox, each process its own client and wrong codes".to_string(),
+            scenario: "mailmfa: one mailbox, each process its own client and wrong codes"
+                .to_string(),
             p,
             run,
             lost: Some(expected.saturating_sub(recorded)),
-            note: format!("every login fails by design; {recorded} of {expected} failures recorded"),
+            note: format!(
+                "every login fails by design; {recorded} of {expected} failures recorded"
+            ),
         });
         main.reset_mailmfa(u);
 
         // 3. Distinct mailboxes, first use each (state written), mailmfa and the peers.
         for module in [Module::Mailmfa, Module::Oath, Module::Ga] {
             let step = fresh_step();
-            let count = if module == Module::Oath { distinct_each.min(20) } else { distinct_each };
+            let count = if module == Module::Oath {
+                distinct_each.min(20)
+            } else {
+                distinct_each
+            };
             let users: Vec<Vec<usize>> = (0..p)
                 .map(|w| (0..count).map(|j| 1 + w * count + j).collect())
                 .collect();
@@ -1236,8 +1286,11 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
                     .iter()
                     .flatten()
                     .filter(|&&i| {
-                        let text = fs::read_to_string(main.ga().join(user_name(i))).unwrap_or_default();
-                        !text.lines().any(|l| l.starts_with("\" DISALLOW_REUSE ") && l.len() > 17)
+                        let text =
+                            fs::read_to_string(main.ga().join(user_name(i))).unwrap_or_default();
+                        !text
+                            .lines()
+                            .any(|l| l.starts_with("\" DISALLOW_REUSE ") && l.len() > 17)
                     })
                     .count(),
                 _ => {
@@ -1275,9 +1328,18 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
         main.reset_ga(u, false)?;
         let password = format!("{PASSWORD}{}", code(u, step));
         let jobs: Vec<_> = (0..p)
-            .map(|_| (RHOST.to_string(), vec![(user_name(u), password.clone()); per_worker]))
+            .map(|_| {
+                (
+                    RHOST.to_string(),
+                    vec![(user_name(u), password.clone()); per_worker],
+                )
+            })
             .collect();
-        let run = contend(world, &World::service(Module::Ga, Pw::Permit, main.n), &jobs)?;
+        let run = contend(
+            world,
+            &World::service(Module::Ga, Pw::Permit, main.n),
+            &jobs,
+        )?;
         rows.push(ContentionRow {
             scenario: "google-auth: one mailbox, same code, same client".to_string(),
             p,
@@ -1373,17 +1435,32 @@ fn callgrind(world: &World, quick: bool) -> Result<Vec<CgRow>, String> {
                 return Err(format!("valgrind failed for {service} {case:?}"));
             }
             ok = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            let text = ctx(fs::read_to_string(&out_file), || out_file.display().to_string())?;
+            let text = ctx(fs::read_to_string(&out_file), || {
+                out_file.display().to_string()
+            })?;
             let total = text
                 .lines()
-                .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+                .find_map(|l| {
+                    l.strip_prefix("summary:")
+                        .or_else(|| l.strip_prefix("totals:"))
+                })
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
                 .ok_or_else(|| format!("no totals in {}", out_file.display()))?;
             totals.push(total);
         }
         let per_login = (totals[1] as f64 - totals[0] as f64) / n as f64;
-        eprintln!("  callgrind {:<8} {:<6} {per_login:>12.0} instructions/login ({ok})", module.key(), format!("{case:?}"));
-        rows.push(CgRow { module, case, per_login, n, ok });
+        eprintln!(
+            "  callgrind {:<8} {:<6} {per_login:>12.0} instructions/login ({ok})",
+            module.key(),
+            format!("{case:?}")
+        );
+        rows.push(CgRow {
+            module,
+            case,
+            per_login,
+            n,
+            ok,
+        });
     }
     Ok(rows)
 }
@@ -1463,7 +1540,9 @@ fn run(args: &[String]) -> Result<(), String> {
     })?;
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        return Err("run as root (the peers read root-owned files; see scripts/bench.sh)".to_string());
+        return Err(
+            "run as root (the peers read root-owned files; see scripts/bench.sh)".to_string(),
+        );
     }
     let _sink = if o.namespace {
         Some(private_dev(&exe)?)
@@ -1527,7 +1606,12 @@ fn run(args: &[String]) -> Result<(), String> {
         }
     }
     for round in 0..o.rounds {
-        eprintln!("round {}/{} ({:.0} s so far)", round + 1, o.rounds, started.elapsed().as_secs_f64());
+        eprintln!(
+            "round {}/{} ({:.0} s so far)",
+            round + 1,
+            o.rounds,
+            started.elapsed().as_secs_f64()
+        );
         let shift = round * combos.len() / o.rounds;
         for k in 0..combos.len() {
             let (module, pw, scale) = combos[(k + shift) % combos.len()];
@@ -1535,10 +1619,16 @@ fn run(args: &[String]) -> Result<(), String> {
             batch(&world, module, pw, scale, b, &mut rng, &mut results)?;
         }
     }
-    eprintln!("contention ({:.0} s so far)", started.elapsed().as_secs_f64());
+    eprintln!(
+        "contention ({:.0} s so far)",
+        started.elapsed().as_secs_f64()
+    );
     let contention = contention(&world, o.quick)?;
     let cg = if o.callgrind {
-        eprintln!("callgrind ({:.0} s so far)", started.elapsed().as_secs_f64());
+        eprintln!(
+            "callgrind ({:.0} s so far)",
+            started.elapsed().as_secs_f64()
+        );
         Some(callgrind(&world, o.quick)?)
     } else {
         None
@@ -1559,7 +1649,11 @@ fn run(args: &[String]) -> Result<(), String> {
     }
     ctx(fs::write(&o.out, &report), || o.out.display().to_string())?;
     println!("{report}");
-    eprintln!("report written to {} ({:.0} s)", o.out.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "report written to {} ({:.0} s)",
+        o.out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -1579,7 +1673,9 @@ fn sanity(world: &World) -> Result<Vec<String>, String> {
         let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let ours = code(i, unix_now() / PERIOD);
         if theirs != ours && theirs != code(i, step) {
-            return Err(format!("oathtool says {theirs}, the harness computed {ours}"));
+            return Err(format!(
+                "oathtool says {theirs}, the harness computed {ours}"
+            ));
         }
         notes.push("oathtool agrees with the harness's codes".to_string());
     }
@@ -1593,54 +1689,112 @@ fn sanity(world: &World) -> Result<Vec<String>, String> {
             Err(format!("sanity check failed: {what}"))
         }
     };
-    check("floor logs in with the password alone", world.login(&s(Module::Floor), &user, PASSWORD))?;
+    check(
+        "floor logs in with the password alone",
+        world.login(&s(Module::Floor), &user, PASSWORD),
+    )?;
     pool.reset_mailmfa(i);
-    check("mailmfa: first use accepted", world.login(&s(Module::Mailmfa), &user, &right))?;
-    check("mailmfa: first use wrote the state", pool.read_state(i).is_some_and(|st| st.last_step.is_some()))?;
-    check("mailmfa: reuse from the same client accepted", world.login(&s(Module::Mailmfa), &user, &right))?;
+    check(
+        "mailmfa: first use accepted",
+        world.login(&s(Module::Mailmfa), &user, &right),
+    )?;
+    check(
+        "mailmfa: first use wrote the state",
+        pool.read_state(i).is_some_and(|st| st.last_step.is_some()),
+    )?;
+    check(
+        "mailmfa: reuse from the same client accepted",
+        world.login(&s(Module::Mailmfa), &user, &right),
+    )?;
     pool.reset_oath()?;
     let before = fs::read_to_string(pool.oath()).unwrap_or_default();
-    check("pam_oath: first use accepted", world.login(&s(Module::Oath), &user, &right))?;
+    check(
+        "pam_oath: first use accepted",
+        world.login(&s(Module::Oath), &user, &right),
+    )?;
     check(
         "pam_oath: first use rewrote the usersfile",
         fs::read_to_string(pool.oath()).unwrap_or_default() != before,
     )?;
-    check("pam_oath: reuse of the same code refused (it cannot allow reuse)", !world.login(&s(Module::Oath), &user, &right))?;
+    check(
+        "pam_oath: reuse of the same code refused (it cannot allow reuse)",
+        !world.login(&s(Module::Oath), &user, &right),
+    )?;
     pool.reset_oath()?;
     pool.reset_ga(i, true)?;
     let ga_file = pool.ga().join(&user);
     let before = fs::read_to_string(&ga_file).unwrap_or_default();
-    check("google-auth (DISALLOW_REUSE): first use accepted", world.login(&s(Module::Ga), &user, &right))?;
+    check(
+        "google-auth (DISALLOW_REUSE): first use accepted",
+        world.login(&s(Module::Ga), &user, &right),
+    )?;
     check(
         "google-auth (DISALLOW_REUSE): first use rewrote the secret file",
         fs::read_to_string(&ga_file).unwrap_or_default() != before,
     )?;
-    check("google-auth (DISALLOW_REUSE): reuse refused", !world.login(&s(Module::Ga), &user, &right))?;
+    check(
+        "google-auth (DISALLOW_REUSE): reuse refused",
+        !world.login(&s(Module::Ga), &user, &right),
+    )?;
     pool.reset_ga(i, false)?;
-    let before = (fs::read_to_string(&ga_file).unwrap_or_default(), mtime(&ga_file));
-    check("google-auth (reuse allowed): accepted", world.login(&s(Module::Ga), &user, &right))?;
-    check("google-auth (reuse allowed): accepted again", world.login(&s(Module::Ga), &user, &right))?;
+    let before = (
+        fs::read_to_string(&ga_file).unwrap_or_default(),
+        mtime(&ga_file),
+    );
+    check(
+        "google-auth (reuse allowed): accepted",
+        world.login(&s(Module::Ga), &user, &right),
+    )?;
+    check(
+        "google-auth (reuse allowed): accepted again",
+        world.login(&s(Module::Ga), &user, &right),
+    )?;
     check(
         "google-auth (reuse allowed): secret file not rewritten",
-        (fs::read_to_string(&ga_file).unwrap_or_default(), mtime(&ga_file)) == before,
+        (
+            fs::read_to_string(&ga_file).unwrap_or_default(),
+            mtime(&ga_file),
+        ) == before,
     )?;
     let mut rng = Rng::new();
     let wrong = format!("{PASSWORD}{}", wrong_code(i, step, &mut rng));
     for m in [Module::Mailmfa, Module::Oath, Module::Ga, Module::GaSkew] {
-        check(&format!("{}: wrong code refused", m.key()), !world.login(&s(m), &user, &wrong))?;
+        check(
+            &format!("{}: wrong code refused", m.key()),
+            !world.login(&s(m), &user, &wrong),
+        )?;
     }
     let pw = |m| World::service(m, Pw::Pwdfile, pool.n);
     pool.reset_mailmfa(i);
-    check("pwdfile: floor accepts the password", world.login(&pw(Module::Floor), &user, PASSWORD))?;
-    check("pwdfile: floor refuses a wrong password", !world.login(&pw(Module::Floor), &user, "nope"))?;
-    check("pwdfile: mailmfa accepts password+code", world.login(&pw(Module::Mailmfa), &user, &right))?;
+    check(
+        "pwdfile: floor accepts the password",
+        world.login(&pw(Module::Floor), &user, PASSWORD),
+    )?;
+    check(
+        "pwdfile: floor refuses a wrong password",
+        !world.login(&pw(Module::Floor), &user, "nope"),
+    )?;
+    check(
+        "pwdfile: mailmfa accepts password+code",
+        world.login(&pw(Module::Mailmfa), &user, &right),
+    )?;
     check(
         "pwdfile: mailmfa refuses a wrong password with the right code",
-        !world.login(&pw(Module::Mailmfa), &user, &format!("nope{}", code(i, step))),
+        !world.login(
+            &pw(Module::Mailmfa),
+            &user,
+            &format!("nope{}", code(i, step)),
+        ),
     )?;
     pool.reset_ga(i, false)?;
-    check("pwdfile: google-auth accepts password+code", world.login(&pw(Module::Ga), &user, &right))?;
-    check("pwdfile: pam_oath accepts password+code", world.login(&pw(Module::Oath), &user, &right))?;
+    check(
+        "pwdfile: google-auth accepts password+code",
+        world.login(&pw(Module::Ga), &user, &right),
+    )?;
+    check(
+        "pwdfile: pam_oath accepts password+code",
+        world.login(&pw(Module::Oath), &user, &right),
+    )?;
     pool.reset_oath()?;
     pool.reset_mailmfa(i);
     Ok(notes)
@@ -1700,13 +1854,19 @@ fn shell(cmd: &str, args: &[&str]) -> String {
 
 impl Report<'_> {
     fn get(&self, m: Module, pw: Pw, scale: usize, c: Case) -> Option<&Sample> {
-        self.results.get(&(m, pw, scale, c)).filter(|s| !s.ns.is_empty())
+        self.results
+            .get(&(m, pw, scale, c))
+            .filter(|s| !s.ns.is_empty())
     }
 
     fn render(&self) -> String {
         let mut r = String::new();
         let main = self.world.main_scale;
-        let _ = writeln!(r, "## Results ({} run)\n", if self.o.quick { "quick" } else { "full" });
+        let _ = writeln!(
+            r,
+            "## Results ({} run)\n",
+            if self.o.quick { "quick" } else { "full" }
+        );
         self.machine(&mut r);
         for pw in [Pw::Permit, Pw::Pwdfile] {
             self.case_table(&mut r, pw, main);
@@ -1725,17 +1885,41 @@ impl Report<'_> {
     fn machine(&self, r: &mut String) {
         let cpu = fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+            })
             .unwrap_or_default();
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0);
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let debian = fs::read_to_string("/etc/debian_version").unwrap_or_default();
         let versions = shell(
             "dpkg-query",
-            &["-W", "-f=${Package} ${Version}, ", "libpam0g", "libpam-oath", "libpam-google-authenticator", "libpam-pwdfile", "valgrind"],
+            &[
+                "-W",
+                "-f=${Package} ${Version}, ",
+                "libpam0g",
+                "libpam-oath",
+                "libpam-google-authenticator",
+                "libpam-pwdfile",
+                "valgrind",
+            ],
         );
-        let so_size = fs::metadata(&self.world.module_so).map(|m| m.len()).unwrap_or(0);
-        let fs_type = shell("findmnt", &["-no", "FSTYPE", "-T", &self.world.work.display().to_string()]);
+        let so_size = fs::metadata(&self.world.module_so)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let fs_type = shell(
+            "findmnt",
+            &[
+                "-no",
+                "FSTYPE",
+                "-T",
+                &self.world.work.display().to_string(),
+            ],
+        );
         let _ = writeln!(
             r,
             "Machine: {cpu}, {cores} cores, Linux {}, Debian {}; {}; module {} ({} KB); mailboxes on {fs_type} in {}.\n\
@@ -1856,7 +2040,12 @@ impl Report<'_> {
             let last = self.get(m, Pw::Permit, *scales.last().expect("a scale"), c);
             match (first, last) {
                 (Some(a), Some(b)) if scales.len() > 1 => {
-                    let _ = write!(line, " {} / {} |", times(b.p50() / a.p50()), times(b.mean() / a.mean()));
+                    let _ = write!(
+                        line,
+                        " {} / {} |",
+                        times(b.p50() / a.p50()),
+                        times(b.mean() / a.mean())
+                    );
                 }
                 _ => line.push_str(" |"),
             }
@@ -1895,7 +2084,10 @@ impl Report<'_> {
         let Some(rows) = self.cg else {
             return;
         };
-        let floor = rows.iter().find(|x| x.module == Module::Floor).map_or(f64::NAN, |x| x.per_login);
+        let floor = rows
+            .iter()
+            .find(|x| x.module == Module::Floor)
+            .map_or(f64::NAN, |x| x.per_login);
         let _ = writeln!(
             r,
             "### Instructions per login (valgrind --tool=callgrind, {} mailboxes, `pam_permit`)\n\n\
@@ -1917,7 +2109,11 @@ impl Report<'_> {
                 row.case.title(),
                 row.per_login,
                 times(row.per_login / floor),
-                if row.module == Module::Mailmfa { String::new() } else { times(row.per_login / mm) },
+                if row.module == Module::Mailmfa {
+                    String::new()
+                } else {
+                    times(row.per_login / mm)
+                },
                 row.n,
                 row.ok
             );
@@ -1949,7 +2145,10 @@ impl Report<'_> {
                 us(oath.p50())
             );
         }
-        if let (Some(mm), Some(oath)) = (g(Module::Mailmfa, Case::First), g(Module::Oath, Case::First)) {
+        if let (Some(mm), Some(oath)) = (
+            g(Module::Mailmfa, Case::First),
+            g(Module::Oath, Case::First),
+        ) {
             let x = mm.per_sec() / oath.per_sec();
             let _ = writeln!(
                 r,
@@ -1961,7 +2160,10 @@ impl Report<'_> {
                 times(oath.p50() / mm.p50())
             );
         }
-        if let (Some(mm), Some(gas)) = (g(Module::Mailmfa, Case::Wrong), g(Module::GaSkew, Case::Wrong)) {
+        if let (Some(mm), Some(gas)) = (
+            g(Module::Mailmfa, Case::Wrong),
+            g(Module::GaSkew, Case::Wrong),
+        ) {
             let x = mm.per_sec() / gas.per_sec();
             let _ = writeln!(
                 r,
@@ -1975,7 +2177,10 @@ impl Report<'_> {
         let scales: Vec<usize> = self.world.pools.keys().copied().collect();
         let (lo, hi) = (scales[0], *scales.last().expect("a scale"));
         for c in [Case::Reuse, Case::First, Case::Wrong] {
-            if let (Some(a), Some(b)) = (self.get(Module::Mailmfa, Pw::Permit, lo, c), self.get(Module::Mailmfa, Pw::Permit, hi, c)) {
+            if let (Some(a), Some(b)) = (
+                self.get(Module::Mailmfa, Pw::Permit, lo, c),
+                self.get(Module::Mailmfa, Pw::Permit, hi, c),
+            ) {
                 let (p, m) = (b.p50() / a.p50(), b.mean() / a.mean());
                 let _ = writeln!(
                     r,
@@ -2012,7 +2217,11 @@ impl Report<'_> {
             );
         }
         if let Some(rows) = self.cg {
-            let get = |m, c| rows.iter().find(|x| x.module == m && x.case == c).map(|x| x.per_login);
+            let get = |m, c| {
+                rows.iter()
+                    .find(|x| x.module == m && x.case == c)
+                    .map(|x| x.per_login)
+            };
             if let (Some(mr), Some(mf), Some(gr), Some(gf)) = (
                 get(Module::Mailmfa, Case::Reuse),
                 get(Module::Mailmfa, Case::First),

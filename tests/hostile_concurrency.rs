@@ -53,7 +53,11 @@ fn client(i: usize) -> String {
 /// The exact replay/reuse rules for one step used by many clients at once.
 fn assert_replay_rules(outcomes: &[Outcome], state: &State) {
     let ok: Vec<&Outcome> = outcomes.iter().filter(|o| o.reason == "ok").collect();
-    assert_eq!(ok.len(), 1, "exactly one login wins the step: {outcomes:#?}");
+    assert_eq!(
+        ok.len(),
+        1,
+        "exactly one login wins the step: {outcomes:#?}"
+    );
     let winner = &ok[0].rhost;
     for o in outcomes {
         if o.reason == "ok" {
@@ -98,9 +102,17 @@ impl Rewriter {
         let writer = std::thread::spawn(move || {
             let mut n = 0;
             while !s.load(Ordering::SeqCst) {
-                let r = Record::new(secret.clone(), algorithm, digits, period, 1_000_000 + n as u64)
-                    .unwrap();
-                store.write_record(&login(ALICE), &r).expect("record rewrite");
+                let r = Record::new(
+                    secret.clone(),
+                    algorithm,
+                    digits,
+                    period,
+                    1_000_000 + n as u64,
+                )
+                .unwrap();
+                store
+                    .write_record(&login(ALICE), &r)
+                    .expect("record rewrite");
                 n += 1;
             }
             n
@@ -178,7 +190,10 @@ fn fifty_processes_while_the_record_is_rewritten() {
         &logins,
     );
     let (writes, checks) = rewriter.finish();
-    assert!(writes > 0 && checks > 0, "{writes} rewrites, {checks} checks");
+    assert!(
+        writes > 0 && checks > 0,
+        "{writes} rewrites, {checks} checks"
+    );
     let state = f.state(ALICE).expect("state written");
     assert_replay_rules(&outcomes, &state);
     Record::parse(&fs::read_to_string(f.record_path(ALICE)).unwrap()).unwrap();
@@ -220,7 +235,11 @@ fn fifty_distinct_failures_at_once_are_all_counted_while_the_record_is_rewritten
     });
     assert_eq!(reasons, BTreeMap::from([("bad_code", PROCESSES)]));
     let state = f.state(ALICE).expect("state written");
-    assert_eq!(state.failures.len(), PROCESSES, "no failure lost: {state:#?}");
+    assert_eq!(
+        state.failures.len(),
+        PROCESSES,
+        "no failure lost: {state:#?}"
+    );
     let clients: BTreeSet<&str> = state.failures.iter().map(|f| f.client.as_str()).collect();
     assert_eq!(clients.len(), PROCESSES);
 }
@@ -249,12 +268,15 @@ fn the_throttle_count_is_never_lost_to_a_state_too_large_to_read() {
         needed += 1;
     }
     let limit = needed as u32 + 10;
-    assert!(limit <= 10_000, "inside the documented range of max_failures_user");
+    assert!(
+        limit <= 10_000,
+        "inside the documented range of max_failures_user"
+    );
     let settings = Settings {
         max_failures_user: limit,
         ..f.settings.clone()
     };
-    let mut guess = |code: &[u8], client: &str| {
+    let guess = |code: &[u8], client: &str| {
         let now = fixture::now();
         let mut reason = None;
         let load = store.update_state(&alice, &mut |state| {

@@ -319,9 +319,21 @@ fn fill(template: &[u8], w: &World) -> Vec<u8> {
     out = replace(&out, b"{code}", code.as_bytes());
     out = replace(&out, b"{code5}", &code.as_bytes()[..5]);
     out = replace(&out, b"{wrong}", wrong_code(w).as_bytes());
-    out = replace(&out, b"{arabic}", other_digits(&code, '\u{0660}').as_bytes());
-    out = replace(&out, b"{fullwidth}", other_digits(&code, '\u{ff10}').as_bytes());
-    out = replace(&out, b"{mathbold}", other_digits(&code, '\u{1d7ce}').as_bytes());
+    out = replace(
+        &out,
+        b"{arabic}",
+        other_digits(&code, '\u{0660}').as_bytes(),
+    );
+    out = replace(
+        &out,
+        b"{fullwidth}",
+        other_digits(&code, '\u{ff10}').as_bytes(),
+    );
+    out = replace(
+        &out,
+        b"{mathbold}",
+        other_digits(&code, '\u{1d7ce}').as_bytes(),
+    );
     out
 }
 
@@ -681,10 +693,13 @@ fn cases() -> Vec<Case> {
         case("args: a valid override applies (window=0 refuses the previous step)").args("window=0").pw("{pw}{code-1}").deny("bad_code"),
     ];
     // The same wrong password with right codes keeps being refused before verify.
-    t.push(case("password: wrong password never reaches verify").pw("{pw}x{code}").deny("code_split"));
+    t.push(
+        case("password: wrong password never reaches verify")
+            .pw("{pw}x{code}")
+            .deny("code_split"),
+    );
     t
 }
-
 
 /// Secret-bearing strings that must appear in no log line of a case.
 fn forbidden(w: &World, password: &[u8]) -> Vec<Vec<u8>> {
@@ -743,7 +758,11 @@ fn check_outcome(c: &Case, r: &Response) -> &'static str {
             "no_mfa"
         }
     };
-    assert_eq!(r.reason.as_deref(), Some(expected), "published reason: {r:?}");
+    assert_eq!(
+        r.reason.as_deref(),
+        Some(expected),
+        "published reason: {r:?}"
+    );
     expected
 }
 
@@ -832,7 +851,10 @@ fn run_case(c: &Case, logs: &LogSink) {
         }
     }
     let expected = check_outcome(c, &r);
-    let sent = &password[..password.iter().position(|&b| b == 0).unwrap_or(password.len())];
+    let sent = &password[..password
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(password.len())];
     check_logs(c, &w, sent, expected, &lines);
     assert_eq!(
         snapshot(&w.record()),
@@ -910,5 +932,8 @@ fn nul_cannot_reach_libpam_and_the_name_rule_refuses_it() {
         confdir: Some(&f.confdir),
         rhost: None,
     });
-    assert!(nul_password.is_err(), "the client refuses a password with NUL");
+    assert!(
+        nul_password.is_err(),
+        "the client refuses a password with NUL"
+    );
 }

@@ -127,7 +127,29 @@ pub fn write_atomic(dir: &Path, name: &str, contents: &[u8], durable: bool) -> i
     result
 }
 
-fn remove_if_present(path: &Path) -> io::Result<bool> {
+/// The logins that have a `<login>.toml` in `dir`, sorted (files whose stem is not a
+/// normalised login are left out).
+pub(super) fn logins_in(dir: &Path) -> Result<Vec<Login>, StoreError> {
+    let entries = fs::read_dir(dir).map_err(|e| StoreError::Unreadable {
+        path: dir.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let mut logins: Vec<Login> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let stem = name.to_str()?.strip_suffix(".toml")?.to_string();
+            Login::parse(stem.as_bytes())
+                .ok()
+                .filter(|l| l.as_str() == stem)
+        })
+        .collect();
+    logins.sort();
+    Ok(logins)
+}
+
+/// Removes `path`; `Ok(false)` when it was not there.
+pub(super) fn remove_if_present(path: &Path) -> io::Result<bool> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -249,21 +271,6 @@ impl Store for FileStore {
 
     fn list_logins(&self) -> Result<Vec<Login>, StoreError> {
         self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
-        let entries = fs::read_dir(&self.record_dir).map_err(|e| StoreError::Unreadable {
-            path: self.record_dir.clone(),
-            why: e.to_string(),
-        })?;
-        let mut logins: Vec<Login> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name();
-                let stem = name.to_str()?.strip_suffix(".toml")?.to_string();
-                Login::parse(stem.as_bytes())
-                    .ok()
-                    .filter(|l| l.as_str() == stem)
-            })
-            .collect();
-        logins.sort();
-        Ok(logins)
+        logins_in(&self.record_dir)
     }
 }

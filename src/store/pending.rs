@@ -21,7 +21,7 @@
 //! created = 1796013213
 //! ```
 
-use super::files::write_atomic;
+use super::files::{self, write_atomic};
 use super::secure::{self, Refusal};
 use super::StoreError;
 use crate::config::Settings;
@@ -224,14 +224,10 @@ impl PendingStore {
             return Ok(false);
         }
         let path = self.path(login);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(StoreError::Write {
-                path,
-                why: e.to_string(),
-            }),
-        }
+        files::remove_if_present(&path).map_err(|e| StoreError::Write {
+            path,
+            why: e.to_string(),
+        })
     }
 
     /// Every login with a pending enrolment (expired ones included).
@@ -239,22 +235,7 @@ impl PendingStore {
         if !self.check_dir()? {
             return Ok(Vec::new());
         }
-        let entries = fs::read_dir(&self.dir).map_err(|e| StoreError::Unreadable {
-            path: self.dir.clone(),
-            why: e.to_string(),
-        })?;
-        let mut logins: Vec<Login> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name();
-                let stem = name.to_str()?.strip_suffix(".toml")?.to_string();
-                Login::parse(stem.as_bytes())
-                    .ok()
-                    .filter(|l| l.as_str() == stem)
-            })
-            .collect();
-        logins.sort();
-        Ok(logins)
+        files::logins_in(&self.dir)
     }
 }
 
