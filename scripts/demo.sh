@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The demo, in one command (as root, on Debian 12): builds the module and the command, starts a
+# throwaway Dovecot on 127.0.0.1 whose PAM stack is pam.d-examples/dovecot-virtual, creates a
+# demo mailbox, turns MFA on for it (QR code and URI), logs in over IMAP with password + current
+# code, shows a wrong code refused with its reason, then stops everything and removes what it
+# created. The machine's /etc/pam.d and services are not touched: Dovecot runs in a private
+# mount namespace in which the demo's own directory is /etc/pam.d.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (Dovecot and the private mount namespace need it)" >&2; exit 1; }
+say "Installing the Debian packages the demo needs (skipped when present)"
+scripts/install-deps.sh
+say "Building mailmfa (release)"
+cargo build --release --quiet
+target="${CARGO_TARGET_DIR:-$repo/target}"
+mailmfa="$target/release/mailmfa"
+module="$target/release/libmailmfa.so"
+
+demo=$(mktemp -d /tmp/mailmfa-demo.XXXXXX)
+chmod 0711 "$demo"
+dovecot_pid=""
+cleanup() {
+  if [ -n "$dovecot_pid" ]; then
+    # Dovecot runs in its own process group (setsid): stop the master and its children.
+    kill -TERM -- "-$dovecot_pid" 2>/dev/null || true
+    wait "$dovecot_pid" 2>/dev/null || true
+    kill -KILL -- "-$dovecot_pid" 2>/dev/null || true
+  fi
+  rm -rf "$demo"
+}
+trap cleanup EXIT
+
+user="demo@example.test"
+password='T9D3K!px'
+port=$(( 20000 + RANDOM % 20000 ))
+
+say "Setting up a demo mailbox $user with password $password in $demo"
+install -d -m 0700 "$demo/users" "$demo/state" "$demo/pam.d"
+install -d -m 0755 "$demo/run" "$demo/lib"
+install -d -m 0777 "$demo/home"
+cat > "$demo/mailmfa.toml" <<TOML
+record_dir = "$demo/users"
+state_dir = "$demo/state"
+issuer = "mailmfa demo"
+TOML
+chmod 0600 "$demo/mailmfa.toml"
+printf '%s:%s\n' "$user" "$(printf '%s' "$password" | openssl passwd -6 -stdin)" > "$demo/passwd.pam"
+# The shipped example stack, pointed at the built module, the demo config and password file.
+sed -e "s|pam_mailmfa.so split|$module split config=$demo/mailmfa.toml|" \
+    -e "s|pam_mailmfa.so verify|$module verify config=$demo/mailmfa.toml|" \
+    -e "s|/etc/dovecot/passwd.pam|$demo/passwd.pam|" \
+    pam.d-examples/dovecot-virtual > "$demo/pam.d/dovecot"
+printf 'auth required pam_deny.so\naccount required pam_deny.so\n' > "$demo/pam.d/other"
+grep -v '^#' "$demo/pam.d/dovecot"
+
+cat > "$demo/dovecot.conf" <<CONF
+instance_name = mailmfa-demo
+base_dir = $demo/run
+state_dir = $demo/lib
+log_path = $demo/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_failure_delay = 0
+auth_verbose = yes
+mail_location = maildir:~/Maildir
+passdb {
+  driver = pam
+  args = dovecot
+}
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=$demo/home/%u
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $port
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 0
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+CONF
+doveconf -c "$demo/dovecot.conf" -n > /dev/null
+
+say "Starting a throwaway Dovecot on 127.0.0.1:$port (its own /etc/pam.d in a private mount namespace)"
+setsid unshare --mount sh -c "mount --bind '$demo/pam.d' /etc/pam.d && exec dovecot -F -c '$demo/dovecot.conf'" &
+dovecot_pid=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+
+imap_login() { # user password -> the server's tagged reply
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  local line
+  read -r line <&3
+  printf 'a1 LOGIN "%s" "%s"\r\na2 LOGOUT\r\n' "$1" "$2" >&3
+  while read -r line <&3; do
+    case "$line" in a1\ *) printf '%s\n' "${line%$'\r'}"; break ;; esac
+  done
+  exec 3>&-
+}
+
+say "Turning MFA on: mailmfa enable $user"
+# The demo plays the phone: it reads the secret from the URI the command prints (as the app
+# would by scanning the QR code) and answers with the app's current code.
+coproc ENABLE { "$mailmfa" --config "$demo/mailmfa.toml" enable "$user" 2>&1; }
+enable_pid=$ENABLE_PID
+secret=""
+while IFS= read -r line <&"${ENABLE[0]}"; do
+  printf '%s\n' "$line"
+  case "$line" in
+    *otpauth://*) secret=$(printf '%s' "$line" | sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p'); break ;;
+  esac
+done
+[ -n "$secret" ] || { echo "demo.sh: the command printed no otpauth:// URI" >&2; exit 1; }
+code=$(oathtool --totp -b "$secret")
+printf '%s\n' "$code" >&"${ENABLE[1]}"
+cat <&"${ENABLE[0]}"
+wait "$enable_pid" || { echo "demo.sh: mailmfa enable failed" >&2; exit 1; }
+echo
+
+# The confirming code counts as used; a login takes the next step's code.
+now=$(date +%s)
+sleep $(( 30 - now % 30 + 1 ))
+code=$(oathtool --totp -b "$secret")
+say "IMAP login with password + current code: \"$password$code\""
+reply=$(imap_login "$user" "$password$code")
+echo "server: $reply"
+case "$reply" in "a1 OK"*) echo "=> logged in" ;; *) echo "demo.sh: the right code was refused" >&2; exit 1 ;; esac
+
+wrong=$(printf '%06d' $(( (10#$code + 500000) % 1000000 )))
+say "IMAP login with a wrong code: \"$password$wrong\""
+reply=$(imap_login "$user" "$password$wrong")
+echo "server: $reply"
+case "$reply" in "a1 NO"*) echo "=> refused" ;; *) echo "demo.sh: a wrong code was accepted" >&2; exit 1 ;; esac
+say "Why? mailmfa check runs the same PAM stack and prints the module's reason"
+printf '%s\n' "$password$wrong" | "$mailmfa" check --confdir "$demo/pam.d" --service dovecot --rhost 127.0.0.1 "$user" || true
+
+say "mailmfa status $user"
+"$mailmfa" --config "$demo/mailmfa.toml" status "$user"
+
+say "Stopping Dovecot and removing $demo"
