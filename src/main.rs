@@ -7,7 +7,7 @@ mod cli;
 
 use cli::args::{self, Parsed, Spec};
 use cli::exit::{CliResult, Exit, Failure};
-use cli::{check, disable, enable, help, status, Context};
+use cli::{app_password, check, disable, enable, help, recovery, status, Context};
 
 fn main() {
     let exit = match run() {
@@ -59,6 +59,11 @@ fn run() -> CliResult {
         "disable" => with_context(rest, &disable::SPEC, config, disable::run)?,
         "status" => with_context(rest, &status::STATUS_SPEC, config, status::status)?,
         "list" => with_context(rest, &status::LIST_SPEC, config, status::list)?,
+        "app-password" => match app_password::action(rest)? {
+            Some((args, spec, run)) => with_context(args, spec, config, run)?,
+            None => print!("{}", help::command("app-password").unwrap_or_default()),
+        },
+        "recovery-codes" => with_context(rest, &recovery::SPEC, config, recovery::run)?,
         "check" => {
             let parsed = args::parse(rest, &check::SPEC)?;
             if parsed.help {

@@ -21,7 +21,7 @@ use mailmfa::state::State;
 use mailmfa::store::{StateLoad, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 const ALICE: &str = "alice@example.com";

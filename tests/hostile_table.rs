@@ -191,7 +191,13 @@ const REASONS: &[&str] = &[
     "code_split",
     "ok",
     "reused",
+    "app_password",
+    "recovery_code",
     "no_code",
+    "bad_app_password",
+    "app_password_expired",
+    "app_password_wrong_service",
+    "bad_recovery_code",
     "bad_code",
     "replayed",
     "throttled",
@@ -349,6 +355,30 @@ fn long_password(len: usize) -> Vec<u8> {
     pw
 }
 
+/// An app password and a recovery code of alice's (when a case gives her them).
+const APP: &str = "qwxzvkjhgfdsapoiuytr";
+const APP_GROUPED: &str = "qwxzv-kjhgf-dsapo-iuytr";
+const RECOVERY: &str = "mnbv-cxzl-kjhg";
+
+/// Gives alice an app password (`services`, `expires`) and one recovery code.
+fn give_credentials(w: &World, services: &[&str], expires: Option<u64>) {
+    use mailmfa::credential::hash;
+    use mailmfa::record::AppPassword;
+    let mut r = w.alice.clone();
+    r.app_passwords.push(AppPassword {
+        name: "phone".to_string(),
+        hash: hash(APP.as_bytes(), &[1; 16]),
+        services: services.iter().map(|s| s.to_string()).collect(),
+        created: 1,
+        expires,
+    });
+    r.recovery_codes.push(hash(b"mnbvcxzlkjhg", &[2; 16]));
+    use mailmfa::store::Store;
+    w.f.store()
+        .write_record(&fixture::login(ALICE), &r)
+        .unwrap();
+}
+
 const GOOD_RECORD: &str = "version = 1\nsecret = \"QLEAKCANARYQAAAAAAAAAAAAAAAAAAAA\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\ncreated = 1\n";
 
 fn record_text(w: &World, text: &str) {
@@ -493,6 +523,48 @@ fn cases() -> Vec<Case> {
         })
         .rhost(None)
         .deny("replayed"),
+        // ---- app passwords and recovery codes: other shapes of the same string ----
+        case("app password: the right one, alone, skips the password module")
+            .pw(APP)
+            .setup(|w| give_credentials(w, &[], None))
+            .accept("app_password"),
+        case("app password: grouped with dashes").pw(APP_GROUPED).setup(|w| give_credentials(w, &[], None)).accept("app_password"),
+        case("app password: upper case").pw(APP.to_uppercase()).setup(|w| give_credentials(w, &[], None)).accept("app_password"),
+        case("app password: a wrong one").pw("aaaaabbbbbcccccddddd").setup(|w| give_credentials(w, &[], None)).deny("bad_app_password"),
+        case("app password: shape, but the mailbox has none").pw("aaaaabbbbbcccccddddd").deny("bad_app_password"),
+        case("app password: expired").pw(APP).setup(|w| give_credentials(w, &[], Some(1000))).deny("app_password_expired"),
+        case("app password: valid for another service only").pw(APP).setup(|w| give_credentials(w, &["smtp"], None)).deny("app_password_wrong_service"),
+        case("app password: with a code after it is a password + code")
+            .pw(format!("{APP}{{code}}"))
+            .setup(|w| give_credentials(w, &[], None))
+            .deny("code_split"),
+        case("app password: after the password").pw(format!("{PW}{APP}")).setup(|w| give_credentials(w, &[], None)).deny("no_code"),
+        case("app password: a Cyrillic letter inside").pw("qwxzvkjhgfdsap\u{043e}iuytr").setup(|w| give_credentials(w, &[], None)).deny("no_code"),
+        case("app password: misplaced dashes").pw("qwxz-vkjhgf-dsapo-iuytr").setup(|w| give_credentials(w, &[], None)).deny("no_code"),
+        case("app password shape for a mailbox without MFA goes to the password module").bob().pw(APP).pass(false),
+        case("recovery code: the right one after the password").pw(format!("{PW}{RECOVERY}")).setup(|w| give_credentials(w, &[], None)).accept("recovery_code"),
+        case("recovery code: used a second time")
+            .pw(format!("{PW}{RECOVERY}"))
+            .setup(|w| {
+                give_credentials(w, &[], None);
+                let first = w.login(ALICE.as_bytes(), format!("{PW}{RECOVERY}").as_bytes(), Some(IP2));
+                assert_eq!(first.reason.as_deref(), Some("recovery_code"));
+            })
+            .deny("bad_recovery_code"),
+        case("recovery code: a wrong one").pw(format!("{PW}aaaa-bbbb-cccc")).setup(|w| give_credentials(w, &[], None)).deny("bad_recovery_code"),
+        case("recovery code: alone, without the password").pw(RECOVERY).setup(|w| give_credentials(w, &[], None)).deny("no_code"),
+        case("recovery code: after a wrong password is not used up")
+            .pw(format!("WRONG{RECOVERY}"))
+            .setup(|w| give_credentials(w, &[], None))
+            .deny("code_split")
+            .after(|w| assert!(!w.state().exists(), "verify must not run")),
+        case("record: malformed app password hash").setup(|w| {
+            record_text(
+                w,
+                &format!("{GOOD_RECORD}\n[[app_passwords]]\nname = \"phone\"\nhash = \"sha256$LEAKCANARY\"\ncreated = 1\n"),
+            )
+        })
+        .deny("bad_record"),
         // ---- client addresses (PAM_RHOST) cannot break a log line ----
         case("rhost: newline and a forged log field").rhost(Some("192.0.2.1\nphase=verify result=accept")).accept("ok"),
         case("rhost: 4 KiB").rhost(Some(&format!("host-{}", "x".repeat(4091)))).accept("ok"),
@@ -711,6 +783,9 @@ fn forbidden(w: &World, password: &[u8]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = vec![
         PW.into(),
         BOB_PW.into(),
+        APP.into(),
+        b"mnbvcxzlkjhg".to_vec(),
+        RECOVERY.into(),
         CANARY.into(),
         secret.clone().into(),
         secret[..16].into(),

@@ -1,6 +1,7 @@
 //! `mailmfa disable LOGIN`: turn MFA off. Needs a current code, checked like a login code
-//! (replay rules and throttle, as client `mailmfa-disable`), or `--force` for admins. Removes
-//! the record, the state and any pending enrolment.
+//! (replay rules and throttle, as client `mailmfa-disable`), or an unused recovery code (which
+//! it uses up), or `--force` for admins. Removes the record, with its app passwords and
+//! recovery codes, the state and any pending enrolment.
 
 use super::args::{Parsed, Spec};
 use super::audit::Event;
@@ -8,7 +9,9 @@ use super::code;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::prompt;
+use super::recovery;
 use super::{parse_login, Context};
+use mailmfa::credential;
 use mailmfa::login::Login;
 use mailmfa::store::{Store, StoreError};
 use serde_json::json;
@@ -64,15 +67,34 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         if !force {
             let typed = match p.value("code") {
                 Some(typed) => zeroize::Zeroizing::new(typed.to_string()),
-                None => prompt::line(&format!("Current code of {login}: "))?.ok_or_else(|| {
+                None => prompt::line(&format!("Current code of {login} (or a recovery code): "))?
+                    .ok_or_else(|| {
                     Failure::new(
                         Exit::CodeRefused,
                         format!("no code given: MFA stays on for {login}"),
                     )
                 })?,
             };
-            let result = code::normalise(&typed, record.digits)
-                .and_then(|c| code::check_current(ctx, &store, &login, record, &c, DISABLE_CLIENT));
+            let typed = typed.trim();
+            let result = if credential::is_recovery_code(typed.as_bytes()) {
+                recovery::check(
+                    ctx,
+                    &store,
+                    &login,
+                    record,
+                    typed.as_bytes(),
+                    DISABLE_CLIENT,
+                )
+            } else {
+                code::normalise(typed, record.digits)
+                    .map_err(|mut f| {
+                        f.message.push_str(" (or a recovery code: abcd-efgh-ijkl)");
+                        f
+                    })
+                    .and_then(|c| {
+                        code::check_current(ctx, &store, &login, record, &c, DISABLE_CLIENT)
+                    })
+            };
             if let Err(failure) = result {
                 audit(&login, false, "refused", Some("code_refused"));
                 return Err(failure);

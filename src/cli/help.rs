@@ -15,9 +15,14 @@ Commands:
   enable LOGIN         show a new secret as a QR code, turn MFA on once a code of it is typed
   enable LOGIN --begin / --confirm CODE
                        the same in two steps, for user panels (with --json)
-  disable LOGIN        turn MFA off (needs a current code, or --force)
+  disable LOGIN        turn MFA off (needs a current code or a recovery code, or --force)
   status LOGIN         on/off/pending, last code, throttle (never a secret)
   list                 every login with MFA on or pending
+  app-password add LOGIN --label NAME [--services S,S] [--expires 90d]
+                       a generated password for one mail client, shown once
+  app-password list LOGIN / revoke LOGIN NAME
+                       its app passwords and their last use; end one at once
+  recovery-codes LOGIN 10 one-time codes for a lost phone, shown once (replaces the old set)
   check --service S LOGIN
                        run the pam.d stack S like Dovecot and show mailmfa's reason
   help [COMMAND]       this text, or a command's
@@ -69,12 +74,13 @@ The QR code and its image files hold the secret: delete the files after scanning
             "\
 Usage: mailmfa disable LOGIN [--code CODE | --force] [--json]
 
-Turns MFA off: removes the record, the state and any pending enrolment. Needs a current code,
-checked like a login code (a code that already logged in is refused, wrong codes count
-against the throttle); it is asked for when --code is missing.
+Turns MFA off: removes the record (with its app passwords and recovery codes), the state and
+any pending enrolment. Needs a current code, checked like a login code (a code that already
+logged in is refused, wrong codes count against the throttle), or an unused recovery code,
+which this uses up; it is asked for when --code is missing.
 
 Options:
-  --code CODE      a current code of the login's secret
+  --code CODE      a current code of the login's secret, or a recovery code (abcd-efgh-ijkl)
   --force          turn MFA off without a code (admins; audited)
   --json           print {login, mfa}
   --config PATH    the config file (default /etc/mailmfa/mailmfa.toml)
@@ -90,7 +96,8 @@ a secret.
 
 Options:
   --json           one JSON object: login, mfa, created, label, algorithm, digits, period,
-                   last_success, last_client, throttled, recent_failures, pending
+                   last_success, last_client, throttled, recent_failures, app_passwords (how
+                   many), recovery_codes_left (unused), pending
   --config PATH    the config file (default /etc/mailmfa/mailmfa.toml)
 "
         }
@@ -103,6 +110,57 @@ same fields as `status`. Never shows a secret.
 
 Options:
   --json           a JSON array of status objects
+  --config PATH    the config file (default /etc/mailmfa/mailmfa.toml)
+"
+        }
+        "app-password" | "app-password add" | "app-password list" | "app-password revoke" => {
+            "\
+Usage: mailmfa app-password add LOGIN --label NAME [--services S,S] [--expires DURATION] [--json]
+       mailmfa app-password list LOGIN [--json]
+       mailmfa app-password revoke LOGIN NAME [--json]
+
+App passwords let mail clients that store the password (desktop clients, phones) log in
+without a code. Each is 20 generated letters (abcde-fghij-klmno-pqrst, 94 bits), typed in the
+client as the password, alone: no mailbox password and no code. MFA must be on. The pam.d
+stack must end it in split: `auth [success=done ignore=ignore default=die] pam_mailmfa.so
+split` (see docs/mail-clients.md). Turning MFA off removes them all.
+
+add      makes one and prints it ONCE; the record keeps only a salted hash of it
+list     name, services, created, expires, last use and from which address (never the
+         password)
+revoke   ends one at once
+
+Options:
+  --label NAME         add: its name, unique per login: 1-64 letters, digits, `.`, `_`, `-`
+                       (say which device: thunderbird-laptop, alice-phone)
+  --services S,S       add: the PAM services it works for, by PAM service name, which is the
+                       pam.d file name the server uses: Dovecot's is `dovecot` unless its passdb
+                       has `args = %s` (then `imap`, `pop3`), saslauthd's is `smtp`. Default:
+                       every service
+  --expires DURATION   add: it stops working after DURATION: 3600, 12h, 90d (default: never)
+  --json               add: print {login, name, password, services, created, expires, ...};
+                       list: print {login, app_passwords: [{name, services ([] = all), created,
+                       expires, expired, last_used, last_client}]}; revoke: {login, name, revoked}
+  --config PATH        the config file (default /etc/mailmfa/mailmfa.toml)
+
+Exit 4 when MFA is not on, when add's NAME is taken, or when revoke's NAME does not exist.
+"
+        }
+        "recovery-codes" => {
+            "\
+Usage: mailmfa recovery-codes LOGIN [--json]
+
+Makes 10 one-time recovery codes (abcd-efgh-ijkl) for an owner who loses the phone, prints
+them ONCE and keeps only their salted hashes in the record; a new set replaces the old one
+(the old codes stop working). MFA must be on.
+
+A recovery code is typed after the password in place of the six-digit code
+(T9D3K!pxabcd-efgh-ijkl), works once, and is checked after the password under the same
+throttle as codes. `mailmfa disable LOGIN --code CODE` also takes one. `mailmfa status` shows
+how many are left.
+
+Options:
+  --json           print {login, codes, replaced} (replaced: how many old codes it replaced)
   --config PATH    the config file (default /etc/mailmfa/mailmfa.toml)
 "
         }

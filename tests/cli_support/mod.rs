@@ -315,3 +315,25 @@ pub fn all_files_text(dir: &Path) -> String {
     }
     text
 }
+
+/// Runs `mailmfa --config CONFIG ARGS...` with no input, for a world not made by [`Env`]
+/// (such as the libpam tests' fixture, whose pam.d services use the built module).
+pub fn run_with_config(config: &Path, args: &[&str]) -> Run {
+    Run::from(
+        Command::new(MAILMFA)
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    )
+}
+
+/// Asserts that command output holds no stored hash (`sha256$...`) and no `hash` key.
+pub fn assert_no_hash(text: &str) {
+    assert!(
+        !text.contains("sha256$") && !text.contains("\"hash\""),
+        "output shows a hash: {text}"
+    );
+}

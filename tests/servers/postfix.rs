@@ -95,7 +95,9 @@ impl Postfix {
                 )
                 .expect("write smtpd.conf");
                 format!(
-                    "smtpd_sasl_type = cyrus\nsmtpd_sasl_path = smtpd\ncyrus_sasl_config_path = {}\n",
+                    "smtpd_sasl_type = cyrus\n\
+                     smtpd_sasl_path = smtpd\n\
+                     cyrus_sasl_config_path = {}\n",
                     sasl_dir.display()
                 )
             }

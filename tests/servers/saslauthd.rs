@@ -35,11 +35,11 @@ impl Saslauthd {
         Saslauthd::start_with(pam_d, &SaslauthdOpts::default())
     }
 
-    /// Starts `saslauthd -a pam -m DIR -n 2 -d` (plus `-r`/`-c` per `opts`) in a namespace where /etc/pam.d is `pam_d` and
-    /// /dev/log is this server's `syslog()`, and waits until its socket accepts. The PAM
-    /// service is whatever the SASL client asks for (Postfix: `smtpd_sasl_service`, `smtp`).
-    /// It runs as leader of its own process group (what `setsid` is for: on SIGTERM it
-    /// signals its whole group).
+    /// Starts `saslauthd -a pam -m DIR -n 2 -d` (plus `-r`/`-c` per `opts`) in a namespace
+    /// where /etc/pam.d is `pam_d` and /dev/log is this server's `syslog()`, and waits until its
+    /// socket accepts. The PAM service is whatever the SASL client asks for (Postfix:
+    /// `smtpd_sasl_service`, default `smtp`). It leads its own process group (what `setsid`
+    /// would give it: on SIGTERM it signals its whole group) and is SIGKILLed on stop.
     pub fn start_with(pam_d: &Path, opts: &SaslauthdOpts) -> Saslauthd {
         let started = Instant::now();
         let dir = TestDir::new("saslauthd");
