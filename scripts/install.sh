@@ -8,12 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
 
-cargo build --release --locked 2>/dev/null || cargo build --release
+cargo build --release
+target="${CARGO_TARGET_DIR:-target}"
 pam_unix=$(find /lib /usr/lib -name pam_unix.so -path '*security*' 2>/dev/null | head -n1)
 [ -n "$pam_unix" ] || { echo "install.sh: cannot find the PAM module directory (pam_unix.so)" >&2; exit 1; }
 moddir=$(dirname "$pam_unix")
-install -m 0644 -o root -g root target/release/libmailmfa.so "$moddir/pam_mailmfa.so"
-install -m 0755 -o root -g root target/release/mailmfa /usr/local/sbin/mailmfa
+install -m 0644 -o root -g root "$target/release/libmailmfa.so" "$moddir/pam_mailmfa.so"
+install -m 0755 -o root -g root "$target/release/mailmfa" /usr/local/sbin/mailmfa
 install -d -m 0755 -o root -g root /etc/mailmfa
 if [ ! -e /etc/mailmfa/mailmfa.toml ]; then
   install -m 0644 -o root -g root mailmfa.toml.example /etc/mailmfa/mailmfa.toml
