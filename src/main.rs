@@ -60,7 +60,7 @@ fn run() -> CliResult {
         "status" => with_context(rest, &status::STATUS_SPEC, config, status::status)?,
         "list" => with_context(rest, &status::LIST_SPEC, config, status::list)?,
         "app-password" => match app_password::action(rest)? {
-            Some((args, spec, run)) => with_context(args, spec, config, run)?,
+            Some(action) => with_context(action.args, action.spec, config, action.run)?,
             None => print!("{}", help::command("app-password").unwrap_or_default()),
         },
         "recovery-codes" => with_context(rest, &recovery::SPEC, config, recovery::run)?,

@@ -3,7 +3,7 @@
 //! rendering and output.
 //!
 //! - [`enable`] — turn MFA on: interactive, or `--begin`/`--confirm` for panels.
-//! - [`disable`] — turn MFA off with a current code (or `--force`).
+//! - [`disable`] — turn MFA off with a current code or a recovery code (or `--force`).
 //! - [`status`] — `status LOGIN` and `list`: on/off/pending, last login, throttle; no secret.
 //! - [`check`] — run a PAM service's whole stack like Dovecot and print the module's reason.
 //! - [`code`] — checking a current code like a login does (replay rules, throttle).
