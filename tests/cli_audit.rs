@@ -140,3 +140,53 @@ fn every_change_is_audited_without_secrets() {
         assert!(!all.contains(code.as_str()), "a code was logged");
     }
 }
+
+#[test]
+fn app_password_and_recovery_code_changes_are_audited_with_the_name_only() {
+    if mailmfa::pam::sys::effective_uid() != 0 || !have_tool("unshare") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs as root"
+        );
+        return;
+    }
+    let env = Env::new();
+    env.enabled("alice");
+    let log = Syslog::new();
+    let added = log.run(
+        &env,
+        &[
+            "app-password",
+            "add",
+            "alice",
+            "--label",
+            "laptop",
+            "--json",
+        ],
+    );
+    added.assert_code(0);
+    let password = added.json()["password"].as_str().unwrap().to_string();
+    let codes = log.run(&env, &["recovery-codes", "alice", "--json"]);
+    codes.assert_code(0);
+    log.run(&env, &["app-password", "revoke", "alice", "laptop"])
+        .assert_code(0);
+
+    let lines = log.lines();
+    let expected = [
+        "action=app-password-add user=alice name=laptop by=root uid=0 result=ok",
+        "action=recovery-codes user=alice by=root uid=0 result=ok",
+        "action=app-password-revoke user=alice name=laptop by=root uid=0 result=ok",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{lines:#?}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(line.ends_with(want), "{line}\nwanted: {want}");
+    }
+    let all = lines.join("\n");
+    assert!(!all.contains(&password) && !all.contains(&password.replace('-', "")));
+    for code in codes.json()["codes"].as_array().unwrap() {
+        assert!(
+            !all.contains(code.as_str().unwrap()),
+            "a recovery code was logged"
+        );
+    }
+}

@@ -137,7 +137,7 @@ pub fn add(ctx: &Context, p: &Parsed) -> CliResult {
         forget_use(state, &app.name);
         Ok(())
     })?;
-    audit_ok("app-password-add", &login);
+    audit_ok("app-password-add", &login, Some(&app.name));
     if p.flag("json") {
         let mut out = entry_json(&app, None);
         out["login"] = json!(login.as_str());
@@ -235,7 +235,7 @@ pub fn revoke(ctx: &Context, p: &Parsed) -> CliResult {
         forget_use(state, name);
         Ok(())
     })?;
-    audit_ok("app-password-revoke", &login);
+    audit_ok("app-password-revoke", &login, Some(name));
     if p.flag("json") {
         print_json(&json!({ "login": login.as_str(), "name": name, "revoked": true }));
     } else {

@@ -1,9 +1,10 @@
-//! Audit lines: every enable, confirm, replace, disable and force goes to syslog (authpriv,
-//! ident `mailmfa`) as one `key=value` line: what, which login, by which Unix user, and how it
-//! ended. Never a secret or a code.
+//! Audit lines: every enable, confirm, replace, disable and force, and every app-password and
+//! recovery-code change goes to syslog (authpriv, ident `mailmfa`) as one `key=value` line:
+//! what, which login, by which Unix user, and how it ended. Never a secret or a code.
 //!
-//! `action=enable-begin|enable-confirm|enable|disable user=<login> by=<name> uid=<n>
-//! [sudo_user=<name>] [replace=yes] [force=yes] result=ok|refused|expired [reason=<why>]`
+//! `action=enable-begin|enable-confirm|enable|disable|app-password-add|app-password-revoke|
+//! recovery-codes user=<login> [name=<app password>] by=<name> uid=<n> [sudo_user=<name>]
+//! [replace=yes] [force=yes] result=ok|refused|expired [reason=<why>]`
 
 use mailmfa::log::clean;
 use mailmfa::login::Login;
@@ -11,10 +12,13 @@ use mailmfa::pam::sys::{effective_uid, syslog_authpriv};
 
 /// One audited action.
 pub struct Event<'a> {
-    /// `enable-begin`, `enable-confirm`, `enable` (interactive) or `disable`.
+    /// `enable-begin`, `enable-confirm`, `enable` (interactive), `disable`,
+    /// `app-password-add`, `app-password-revoke` or `recovery-codes`.
     pub action: &'a str,
     /// The login acted on.
     pub login: &'a Login,
+    /// The app password acted on, if any (its name, never the password).
+    pub name: Option<&'a str>,
     /// An active record is being replaced.
     pub replace: bool,
     /// `--force`: no code of the old secret was checked.
@@ -30,11 +34,15 @@ impl Event<'_> {
     pub fn line(&self) -> String {
         let uid = effective_uid();
         let mut line = format!(
-            "action={} user={} by={} uid={uid}",
+            "action={} user={}",
             clean(self.action),
-            clean(self.login.as_str()),
-            clean(&user_name(uid).unwrap_or_else(|| uid.to_string())),
+            clean(self.login.as_str())
         );
+        if let Some(name) = self.name {
+            line.push_str(&format!(" name={}", clean(name)));
+        }
+        let by = user_name(uid).unwrap_or_else(|| uid.to_string());
+        line.push_str(&format!(" by={} uid={uid}", clean(&by)));
         if let Ok(sudo) = std::env::var("SUDO_USER") {
             line.push_str(&format!(" sudo_user={}", clean(&sudo)));
         }

@@ -2,7 +2,7 @@
 //!
 //! - the confirming code of a new secret ([`confirms`]): a pure check against the new record;
 //!   the step is then marked used when the record is written (see `enable`);
-//! - a current code of an active record, for `disable` and `enable --replace`
+//! - a current code (or a recovery code) of an active record, for `disable` and `enable --replace`
 //!   ([`check_current`]): exactly like a login — `auth::decide_verify` under the state lock,
 //!   so replay rules and the throttle apply, with the command's own client name.
 
@@ -37,18 +37,19 @@ pub fn confirms(ctx: &Context, record: &Record, code: &[u8]) -> bool {
         .is_some()
 }
 
-/// Checks a current code of the user's active record like a login from `client` would be
-/// checked, and records its use (or its failure) in the state.
+/// Checks a current code (TOTP or recovery, by `kind`) of the user's active record like a
+/// login from `client` would be checked, and records its use (or its failure) in the state:
+/// a recovery code is used up.
 pub fn check_current(
     ctx: &Context,
     store: &dyn Store,
     login: &Login,
     record: &Record,
-    code: &[u8],
+    (code, kind): (&[u8], CodeKind),
     client: &str,
 ) -> Result<(), Failure> {
     let attempt = Attempt {
-        kind: CodeKind::Totp,
+        kind,
         code,
         client,
         now: ctx.now,
@@ -64,7 +65,14 @@ pub fn check_current(
         return Err(Failure::new(Exit::Error, "the state update did not run"));
     };
     match reason {
-        Reason::Ok => Ok(()),
+        Reason::Ok | Reason::RecoveryCode => Ok(()),
+        Reason::BadRecoveryCode => Err(Failure::new(
+            Exit::CodeRefused,
+            format!(
+                "not an unused recovery code of {login}: {}",
+                tries_left(ctx, &state, client)
+            ),
+        )),
         Reason::BadCode => Err(Failure::new(
             Exit::CodeRefused,
             format!(

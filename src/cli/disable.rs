@@ -9,8 +9,8 @@ use super::code;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::prompt;
-use super::recovery;
 use super::{parse_login, Context};
+use mailmfa::auth::CodeKind;
 use mailmfa::credential;
 use mailmfa::login::Login;
 use mailmfa::store::{Store, StoreError};
@@ -77,12 +77,12 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
             };
             let typed = typed.trim();
             let result = if credential::is_recovery_code(typed.as_bytes()) {
-                recovery::check(
+                code::check_current(
                     ctx,
                     &store,
                     &login,
                     record,
-                    typed.as_bytes(),
+                    (typed.as_bytes(), CodeKind::Recovery),
                     DISABLE_CLIENT,
                 )
             } else {
@@ -92,7 +92,14 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
                         f
                     })
                     .and_then(|c| {
-                        code::check_current(ctx, &store, &login, record, &c, DISABLE_CLIENT)
+                        code::check_current(
+                            ctx,
+                            &store,
+                            &login,
+                            record,
+                            (&c, CodeKind::Totp),
+                            DISABLE_CLIENT,
+                        )
                     })
             };
             if let Err(failure) = result {
@@ -124,6 +131,7 @@ fn audit(login: &Login, force: bool, result: &str, reason: Option<&str>) {
     Event {
         action: "disable",
         login,
+        name: None,
         replace: false,
         force,
         result,

@@ -228,8 +228,16 @@ fn authorise_replace(
             },
         )?,
     };
-    let result = code::normalise(&typed, old.digits)
-        .and_then(|c| code::check_current(ctx, &store, login, &old, &c, REPLACE_CLIENT));
+    let result = code::normalise(&typed, old.digits).and_then(|c| {
+        code::check_current(
+            ctx,
+            &store,
+            login,
+            &old,
+            (&c, CodeKind::Totp),
+            REPLACE_CLIENT,
+        )
+    });
     if let Err(failure) = result {
         audit(
             action,
@@ -527,6 +535,7 @@ fn audit(
     Event {
         action,
         login,
+        name: None,
         replace,
         force,
         result,

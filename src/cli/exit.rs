@@ -35,7 +35,8 @@ Exit codes:
   1  configuration, storage or I/O error (the message names the path and the fix)
   2  wrong command line
   3  code refused: wrong, already used, throttled, or none given
-  4  nothing to do: MFA already on (no --replace), MFA not on, or no pending enrolment
+  4  nothing to do: MFA already on (no --replace), MFA not on, no pending enrolment,
+     or app-password: name taken / no such name
   5  enrolment expired or cancelled after too many wrong codes; MFA stays off
   6  refused for safety: not root, or a directory or file with an unsafe mode or owner
   7  check: the PAM stack refused the login

@@ -230,10 +230,11 @@ pub fn mfa_not_on(login: &Login) -> Failure {
 }
 
 /// Sends the audit line of a change that succeeded (`action` names it; never a secret).
-pub fn audit_ok(action: &str, login: &Login) {
+pub fn audit_ok(action: &str, login: &Login, name: Option<&str>) {
     audit::Event {
         action,
         login,
+        name,
         replace: false,
         force: false,
         result: "ok",

@@ -7,16 +7,10 @@
 //! code: under the state lock, under the throttle, marked used in the state.
 
 use super::args::{Parsed, Spec};
-use super::code::tries_left;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::{audit_ok, change_record, parse_login, Context};
-use mailmfa::auth::{self, Attempt, CodeKind};
 use mailmfa::credential::{self, RECOVERY_CODE_COUNT, RECOVERY_LETTERS};
-use mailmfa::log::Reason;
-use mailmfa::login::Login;
-use mailmfa::record::Record;
-use mailmfa::store::Store;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -55,7 +49,7 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         state.used_recovery.clear();
         Ok(old.len())
     })?;
-    audit_ok("recovery-codes", &login);
+    audit_ok("recovery-codes", &login, None);
     if p.flag("json") {
         let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
         print_json(&json!({
@@ -82,48 +76,4 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
          T9D3K!pxabcd-efgh-ijkl\nOne also turns MFA off: mailmfa disable {login} --code CODE"
     );
     Ok(())
-}
-
-/// Checks a recovery code of `record` like a login from `client` would, and marks it used:
-/// wrong codes count against the throttle, a used code is refused.
-pub fn check(
-    ctx: &Context,
-    store: &dyn Store,
-    login: &Login,
-    record: &Record,
-    code: &[u8],
-    client: &str,
-) -> Result<(), Failure> {
-    let attempt = Attempt {
-        kind: CodeKind::Recovery,
-        code,
-        client,
-        now: ctx.now,
-    };
-    let mut reason = Reason::BadRecoveryCode;
-    let mut left = String::new();
-    store.update_state(login, &mut |state| {
-        let verdict = auth::decide_verify(record, state, attempt, &ctx.settings);
-        reason = verdict.reason;
-        left = tries_left(ctx, state, client);
-        verdict.state_changed
-    })?;
-    match reason {
-        Reason::RecoveryCode => Ok(()),
-        Reason::BadRecoveryCode => Err(Failure::new(
-            Exit::CodeRefused,
-            format!("not an unused recovery code of {login}: {left}"),
-        )),
-        Reason::Throttled => Err(Failure::new(
-            Exit::CodeRefused,
-            format!(
-                "too many wrong codes for {login}: no code is accepted for up to {} minutes",
-                ctx.settings.fail_interval.div_ceil(60)
-            ),
-        )),
-        other => Err(Failure::new(
-            Exit::CodeRefused,
-            format!("recovery code refused: {}", other.name()),
-        )),
-    }
 }
