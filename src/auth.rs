@@ -155,9 +155,24 @@ fn is_acceptance(reason: Reason) -> bool {
     matches!(reason, Reason::Ok | Reason::Reused | Reason::RecoveryCode)
 }
 
+/// Longest client key kept in the state; longer PAM_RHOST values (host names) are hashed, so
+/// that the state stays small whatever a service passes (see `MAX_FILE_BYTES`).
+pub const MAX_CLIENT_KEY: usize = 64;
+
 /// The key a client address is known by: an IPv4 address as it is, an IPv6 address by its
-/// /64 (one host's or one site's privacy addresses share it), anything else as it is.
+/// /64 (one host's or one site's privacy addresses share it), anything else as it is, or as
+/// `sha256:<128 bits>` when longer than [`MAX_CLIENT_KEY`].
 pub fn client_key(rhost: &str) -> String {
+    if rhost.len() > MAX_CLIENT_KEY {
+        let digest = Sha256::digest(rhost.as_bytes());
+        return format!(
+            "sha256:{}",
+            digest[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+    }
     match rhost.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
@@ -203,6 +218,9 @@ pub fn decide_verify(
     }
     if state.step_clients.len() > MAX_STEP_CLIENTS {
         state.step_clients.remove(0);
+    }
+    if state.sessions.len() > MAX_STEP_CLIENTS {
+        state.sessions.remove(0);
     }
     finish(reason, state, &before)
 }
@@ -770,5 +788,8 @@ mod tests {
         assert_eq!(client_key("::ffff:192.0.2.7"), "192.0.2.7");
         assert_eq!(client_key("2001:db8::1"), "2001:db8:0:0::/64");
         assert_eq!(client_key(""), "");
+        let long = "h".repeat(300);
+        assert_eq!(client_key(&long).len(), "sha256:".len() + 32);
+        assert_eq!(client_key(&long), client_key(&long));
     }
 }

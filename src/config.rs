@@ -256,8 +256,10 @@ impl Settings {
                     .ok_or_else(|| format!("`reuse_for` must be a duration up to 30d (e.g. 0, 900, 15m, 8h), not `{value}`"))?
             }
             "require" => self.require = boolean(key, value)?,
-            "max_failures" => self.max_failures = number(key, value, 1, 1000)? as u32,
-            "max_failures_user" => self.max_failures_user = number(key, value, 1, 10000)? as u32,
+            "max_failures" => self.max_failures = number(key, value, 1, MAX_FAILURES_LIMIT)? as u32,
+            "max_failures_user" => {
+                self.max_failures_user = number(key, value, 1, MAX_FAILURES_LIMIT)? as u32
+            }
             "fail_interval" => self.fail_interval = number(key, value, 30, 86400)?,
             "issuer" => {
                 if value.is_empty() || value.contains(':') || value.chars().any(char::is_control) {
@@ -278,6 +280,10 @@ impl Settings {
         Ok(())
     }
 }
+
+/// Highest `max_failures` and `max_failures_user`: each counted failure is one entry in the
+/// state file, which must stay well under the 64 KiB the module reads.
+pub const MAX_FAILURES_LIMIT: u64 = 200;
 
 /// Longest `reuse_for`: 30 days.
 pub const MAX_REUSE_FOR: u64 = 30 * 86400;

@@ -161,7 +161,18 @@ impl fmt::Display for Line<'_> {
             self.reason.name()
         )?;
         if let Some(detail) = self.detail {
-            write!(f, " detail=\"{}\"", detail.replace(['"', '\n', '\r'], "'"))?;
+            // A detail may quote a config key, a path or an OS message: it stays one line, its
+            // quotes cannot end the field, and no control character (terminal escape
+            // sequences, tabs, NUL) reaches the log.
+            let detail: String = detail
+                .chars()
+                .map(|c| match c {
+                    '"' | '\n' | '\r' => '\'',
+                    c if c.is_control() => '?',
+                    c => c,
+                })
+                .collect();
+            write!(f, " detail=\"{detail}\"")?;
         }
         Ok(())
     }
@@ -209,5 +220,21 @@ mod tests {
     #[test]
     fn values_cannot_break_the_line() {
         assert_eq!(clean("a b\nc=d"), "a?b?c=d");
+    }
+
+    #[test]
+    fn details_hold_no_control_characters() {
+        let line = Line {
+            phase: "split",
+            user: "-",
+            service: "mail",
+            rhost: "",
+            result: Outcome::Deny,
+            reason: Reason::BadConfig,
+            detail: Some("unknown option `\u{1b}[2J\n\t\"x`"),
+        };
+        assert!(line
+            .to_string()
+            .ends_with("detail=\"unknown option `?[2J'?'x`\""));
     }
 }

@@ -461,6 +461,10 @@ fn cases() -> Vec<Case> {
         case("name: overlong UTF-8 dot").user(b"alice\xc0\xae@example.com").deny("invalid_login"),
         case("name: Latin-1").user(b"alic\xe9@example.com").deny("invalid_login"),
         case("name: empty").user("").deny("invalid_login"),
+        case("name: a valid login holding `=reason=ok` stays one log field")
+            .user("x=reason=ok@example.com")
+            .pw("anything")
+            .pass(false),
         case("name: upper-case variant of a login without MFA passes through")
             .user("BOB@EXAMPLE.COM")
             .pw(BOB_PW)
@@ -706,6 +710,10 @@ fn cases() -> Vec<Case> {
         case("config: negative number").setup(|w| w.config("max_failures = -1")).bob().deny("bad_config"),
         case("config: number beyond u64").setup(|w| w.config("fail_interval = 99999999999999999999999")).bob().deny("bad_config"),
         case("config: relative state_dir").setup(|w| fs::write(&w.f.config, "state_dir = \"state\"\n").unwrap()).bob().deny("bad_config"),
+        case("config: a key holding an escape sequence and a line break")
+            .setup(|w| w.config("\"\\u001b[2J\\nphase=verify result=accept\" = 1"))
+            .bob()
+            .deny("bad_config"),
         case("config: a pam.d-only key").setup(|w| w.config("split = true")).bob().deny("bad_config"),
         case("config: nested arrays 60000 deep").setup(|w| w.config(&format!("issuer = {}", "[".repeat(60_000)))).bob().deny("bad_config"),
         case("config: world-writable").setup(|w| chmod(&w.f.config, 0o666)).bob().deny("bad_config"),
@@ -845,8 +853,8 @@ fn check_logs(c: &Case, w: &World, password: &[u8], expected: &str, lines: &[Vec
     for line in lines {
         let msg = message(line);
         assert!(
-            !msg.contains(&b'\n') && !msg.contains(&b'\r'),
-            "a log line holds a line break: {:?}",
+            !msg.iter().any(|&b| b < 0x20 || b == 0x7f),
+            "a log line holds a control character (line break, escape sequence): {:?}",
             String::from_utf8_lossy(line)
         );
         for bad in forbidden(w, password) {
@@ -1003,7 +1011,7 @@ fn nul_cannot_reach_libpam_and_the_name_rule_refuses_it() {
     let nul_password = client::login(&Request {
         service: "mail",
         user: b"alice",
-        password: b"pw\0123456",
+        password: b"pw\x00123456",
         confdir: Some(&f.confdir),
         rhost: None,
     });

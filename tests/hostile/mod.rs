@@ -199,7 +199,13 @@ fn c_path(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("path without NUL")
 }
 
-fn sys_mount(source: &str, target: &Path, fstype: Option<&str>, flags: u64, data: Option<&str>) {
+fn sys_mount(
+    source: &str,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) {
     assert_private_mount_namespace();
     let source = CString::new(source).unwrap();
     let target_c = c_path(target);
@@ -211,7 +217,7 @@ fn sys_mount(source: &str, target: &Path, fstype: Option<&str>, flags: u64, data
             source.as_ptr(),
             target_c.as_ptr(),
             fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
-            flags as libc::c_ulong,
+            flags,
             data.as_ref()
                 .map_or(std::ptr::null(), |d| d.as_ptr().cast()),
         )
@@ -236,7 +242,7 @@ impl Mount {
             "mailmfa-test",
             path,
             Some("tmpfs"),
-            (libc::MS_NOSUID | libc::MS_NODEV) as u64,
+            libc::MS_NOSUID | libc::MS_NODEV,
             Some(&format!("size={size_kib}k,mode=0700,uid=0,gid=0")),
         );
         Mount(path.to_path_buf())
@@ -245,19 +251,13 @@ impl Mount {
     /// `path` bind-mounted onto itself read-only (as root, a read-only *directory* is still
     /// writable; a read-only *mount* is not).
     pub fn read_only(path: &Path) -> Mount {
-        sys_mount(
-            &path.display().to_string(),
-            path,
-            None,
-            libc::MS_BIND as u64,
-            None,
-        );
+        sys_mount(&path.display().to_string(), path, None, libc::MS_BIND, None);
         let mount = Mount(path.to_path_buf());
         sys_mount(
             "none",
             path,
             None,
-            (libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY) as u64,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
             None,
         );
         mount
@@ -325,19 +325,13 @@ pub fn private_dev_log() -> LogSink {
         "mailmfa-dev",
         &newdev,
         Some("tmpfs"),
-        libc::MS_NOSUID as u64,
+        libc::MS_NOSUID,
         Some("size=256k,mode=0755"),
     );
     for node in ["null", "zero", "full", "random", "urandom", "tty"] {
         let target = newdev.join(node);
         fs::write(&target, b"").unwrap();
-        sys_mount(
-            &format!("/dev/{node}"),
-            &target,
-            None,
-            libc::MS_BIND as u64,
-            None,
-        );
+        sys_mount(&format!("/dev/{node}"), &target, None, libc::MS_BIND, None);
     }
     std::os::unix::fs::symlink("/proc/self/fd", newdev.join("fd")).unwrap();
     for (i, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
@@ -347,7 +341,7 @@ pub fn private_dev_log() -> LogSink {
         &newdev.display().to_string(),
         Path::new("/dev"),
         None,
-        libc::MS_MOVE as u64,
+        libc::MS_MOVE,
         None,
     );
     drop(stage);
