@@ -54,6 +54,8 @@ const RHOST: &str = "192.0.2.10";
 const WARMUP_USER: &str = "warmup@bench.test";
 /// Version of the generated mailbox files; a cached pool of another version is regenerated.
 const POOL_FORMAT: &str = "mailmfa-bench pool v1";
+/// Where mailboxes and services live unless `--workdir` says otherwise.
+const DEFAULT_WORKDIR: &str = "/var/tmp/mailmfa-bench";
 /// The TOTP step length of every generated mailbox.
 const PERIOD: u64 = 30;
 
@@ -93,10 +95,13 @@ usage: cargo bench --bench logins -- [run] [options]      (as root; see scripts/
   --module PATH      the PAM module (default target/release/libmailmfa.so)
   --workdir DIR      where mailboxes and services live (default /var/tmp/mailmfa-bench)
   --out FILE         markdown report (default target/bench/logins.md)
-  --no-namespace     do not enter a private mount namespace (no /dev/log receiver)
+  --no-image         keep the mailboxes in WORKDIR itself instead of a fresh ext4 image
+  --no-namespace     do not enter a private mount namespace (no /dev/log receiver;
+                     implies --no-image)
 
 other modes (used by the run itself, or for profiling by hand):
-  ns-exec CMD ARGS...   run CMD with the private /dev and /dev/log receiver of a run
+  ns-exec CMD ARGS...   run CMD with the private /dev, /dev/log receiver and mounted
+                        mailbox image (/var/tmp/mailmfa-bench/mnt) of a run
   callgrind-one CONFDIR SERVICE RHOST JOB COUNT   COUNT logins of a job file, no timing
   worker CONFDIR SERVICE RHOST JOB                one contention process
   sink PATH                                       the /dev/log receiver
@@ -428,6 +433,10 @@ fn oath_line(i: usize) -> String {
 struct Pool {
     n: usize,
     dir: PathBuf,
+    /// mailmfa's state directory: recreated at every run, outside `dir` (see `--no-image`).
+    state: PathBuf,
+    /// pam_oath's directory (usersfile, its lock and temp files), recreated at every run.
+    oath_dir: PathBuf,
 }
 
 impl Pool {
@@ -441,13 +450,13 @@ impl Pool {
         self.mm().join("users")
     }
     fn mm_state(&self) -> PathBuf {
-        self.mm().join("state")
+        self.state.clone()
     }
     fn ga(&self) -> PathBuf {
         self.dir.join("google-auth")
     }
     fn oath(&self) -> PathBuf {
-        self.dir.join("oath.users")
+        self.oath_dir.join("oath.users")
     }
     fn state_file(&self, i: usize) -> PathBuf {
         self.mm_state().join(format!("{}.state", user_name(i)))
@@ -499,10 +508,10 @@ impl Pool {
                 marker.display().to_string()
             })?;
         }
-        let _ = fs::remove_dir_all(self.mm_state());
-        ctx(mkdir_0700(&self.mm_state()), || {
-            self.mm_state().display().to_string()
-        })?;
+        for d in [self.mm_state(), self.oath_dir.clone()] {
+            let _ = fs::remove_dir_all(&d);
+            ctx(mkdir_0700(&d), || d.display().to_string())?;
+        }
         let config = format!(
             "record_dir = \"{}\"\nstate_dir = \"{}\"\n",
             self.mm_users().display(),
@@ -521,7 +530,7 @@ impl Pool {
         for i in 0..self.n {
             text.push_str(&oath_line(i));
         }
-        let tmp = self.dir.join(".oath.users.tmp");
+        let tmp = self.oath_dir.join(".oath.users.tmp");
         ctx(write_file(&tmp, text.as_bytes()), || {
             tmp.display().to_string()
         })?;
@@ -663,7 +672,7 @@ impl World {
                 Module::Mailmfa,
                 Pw::Permit,
                 main,
-                " max_failures=1000 max_failures_user=10000",
+                " max_failures=200 max_failures_user=200",
             ),
         ));
         for (name, text) in files {
@@ -812,6 +821,35 @@ fn batch(
         .iter()
         .map(|&i| attempt(i, Some(code(i, step)), true, Some("ok")))
         .collect();
+    // State is prepared outside the timer and then settled (syncfs), as it is in production
+    // where a mailbox's files were written a step or more ago and are long on disk: a file
+    // written just before a login would make the module's rename over it pay for the
+    // pending write. With a pool smaller than the batch the same mailbox repeats, so it is
+    // prepared (and settled) before each login instead.
+    let distinct = pool.n >= picks.len();
+    let prepare = |f: &dyn Fn(usize) -> Result<(), String>| -> Result<(), String> {
+        if distinct {
+            for &i in &picks {
+                f(i)?;
+            }
+            settle(&pool.dir)?;
+        }
+        Ok(())
+    };
+    let each = |f: &dyn Fn(usize) -> Result<(), String>, i: usize| -> Result<(), String> {
+        if !distinct {
+            f(i)?;
+            settle(&pool.dir)?;
+        }
+        Ok(())
+    };
+    let returning = |i: usize| pool.returning_mailmfa(i, step);
+    let forget = |i: usize| {
+        pool.forget_mailmfa(i);
+        Ok(())
+    };
+    let ga_once = |i: usize| pool.reset_ga(i, true);
+    let oath_fresh = |_: usize| pool.reset_oath();
     let mut first_done = 0;
     for &case in module.cases() {
         let sample = results.entry((module, pw, scale, case)).or_default();
@@ -824,14 +862,15 @@ fn batch(
                 timed_pass(world, &service, &plain, budget.cap, sample, &mut |_| Ok(()))?;
             }
             (Module::Mailmfa, Case::First) => {
+                prepare(&returning)?;
                 first_done = timed_pass(world, &service, &right, budget.cap, sample, &mut |a| {
-                    pool.returning_mailmfa(a.index, step)
+                    each(&returning, a.index)
                 })?;
             }
             (Module::Mailmfa, Case::Fresh) => {
+                prepare(&forget)?;
                 let done = timed_pass(world, &service, &right, budget.cap, sample, &mut |a| {
-                    pool.forget_mailmfa(a.index);
-                    Ok(())
+                    each(&forget, a.index)
                 })?;
                 first_done = first_done.max(done);
             }
@@ -845,6 +884,7 @@ fn batch(
                     pool.returning_mailmfa(a.index, step)?;
                     world.login(&service, &a.user, &a.password);
                 }
+                settle(&pool.dir)?;
                 let reuse: Vec<Attempt> = picks
                     .iter()
                     .map(|&i| attempt(i, Some(code(i, step)), true, Some("reused")))
@@ -852,13 +892,11 @@ fn batch(
                 timed_pass(world, &service, &reuse, budget.cap, sample, &mut |_| Ok(()))?;
             }
             (Module::Oath, Case::First) => {
+                // One usersfile for all mailboxes: reset once when the mailboxes are distinct.
                 pool.reset_oath()?;
-                let per_login = pool.n < picks.len();
-                first_done = timed_pass(world, &service, &right, budget.cap, sample, &mut |_| {
-                    if per_login {
-                        pool.reset_oath()?;
-                    }
-                    Ok(())
+                settle(&pool.dir)?;
+                first_done = timed_pass(world, &service, &right, budget.cap, sample, &mut |a| {
+                    each(&oath_fresh, a.index)
                 })?;
             }
             (Module::Oath, Case::Reuse) => {
@@ -872,8 +910,9 @@ fn batch(
                 })?;
             }
             (Module::Ga, Case::First) => {
+                prepare(&ga_once)?;
                 timed_pass(world, &service, &right, budget.cap, sample, &mut |a| {
-                    pool.reset_ga(a.index, true)
+                    each(&ga_once, a.index)
                 })?;
             }
             (Module::Ga, Case::Reuse) => {
@@ -881,6 +920,7 @@ fn batch(
                 for &i in &distinct {
                     pool.reset_ga(i, false)?;
                 }
+                settle(&pool.dir)?;
                 let reuse: Vec<Attempt> = picks
                     .iter()
                     .map(|&i| attempt(i, Some(code(i, step)), true, None))
@@ -888,16 +928,20 @@ fn batch(
                 timed_pass(world, &service, &reuse, budget.cap, sample, &mut |_| Ok(()))?;
             }
             (_, Case::Wrong) => {
+                // mailmfa: a returning mailbox without recent failures each time, so that the
+                // failure is recorded (state written) and the throttle never answers in place
+                // of the code check.
                 let wrong: Vec<Attempt> = picks
                     .iter()
                     .map(|&i| attempt(i, Some(wrong_code(i, step, rng)), false, Some("bad_code")))
                     .collect();
+                let mm = module == Module::Mailmfa;
+                if mm {
+                    prepare(&returning)?;
+                }
                 timed_pass(world, &service, &wrong, budget.cap, sample, &mut |a| {
-                    // A returning mailbox without recent failures each time: the failure is
-                    // recorded (state written) and the throttle never answers in place of the
-                    // code check.
-                    if module == Module::Mailmfa {
-                        pool.returning_mailmfa(a.index, step)?;
+                    if mm {
+                        each(&returning, a.index)?;
                     }
                     Ok(())
                 })?;
@@ -908,13 +952,29 @@ fn batch(
     Ok(())
 }
 
+/// Writes every dirty page of the file system holding `path` to disk (syncfs), outside the
+/// timer.
+fn settle(path: &Path) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let dir = ctx(fs::File::open(path), || path.display().to_string())?;
+    // SAFETY: syncfs on an open descriptor.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        return Err(format!(
+            "syncfs {}: {}",
+            path.display(),
+            io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Private /dev with a /dev/log receiver
 
 /// Moves this process into a private mount namespace whose /dev holds the machine's device
 /// nodes (bind mounts) and a fresh /dev/log socket read by a `sink` child. Must run while the
 /// process has one thread.
-fn private_dev(exe: &Path) -> Result<Child, String> {
+fn private_dev(exe: &Path, image: Option<&(PathBuf, PathBuf)>) -> Result<Child, String> {
     // SAFETY: plain syscalls with valid NUL-terminated strings; the process is single-threaded
     // here (unshare(CLONE_NEWNS) requires it).
     unsafe {
@@ -935,6 +995,25 @@ fn private_dev(exe: &Path) -> Result<Child, String> {
             return Err(format!(
                 "mount --make-rprivate /: {}",
                 io::Error::last_os_error()
+            ));
+        }
+    }
+    if let Some((img, mnt)) = image {
+        ctx(fs::create_dir_all(mnt), || mnt.display().to_string())?;
+        let status = ctx(
+            Command::new("mount")
+                .arg("-o")
+                .arg("loop")
+                .arg(img)
+                .arg(mnt)
+                .status(),
+            || "mount -o loop".to_string(),
+        )?;
+        if !status.success() {
+            return Err(format!(
+                "mount -o loop {} {}: {status}",
+                img.display(),
+                mnt.display()
             ));
         }
     }
@@ -1010,12 +1089,59 @@ fn private_dev(exe: &Path) -> Result<Child, String> {
     Ok(child)
 }
 
+/// Total inodes of the mailbox image: two files per mailbox of every scale up to 1M, state,
+/// lock and temp files, and room to spare.
+const IMAGE_INODES: u64 = 3_000_000;
+/// Apparent size of the (sparse) mailbox image; it uses about 10 GB with the 1M scale.
+const IMAGE_BYTES: u64 = 24 << 30;
+
+/// Creates `WORKDIR/mailboxes.ext4`, a fresh ext4 file system (mkfs defaults, inode tables
+/// written up front so that no lazy-init thread writes during the run), unless one of this
+/// layout exists. Mounted privately by [`private_dev`] at `WORKDIR/mnt`. Why: creating a file
+/// on a file system whose block groups near the directory are full costs hundreds of µs more
+/// (measured on the test machine's root file system after the 1M pools were generated in
+/// it), so results would depend on the machine's history; a dedicated file system makes the
+/// state directories, created fresh at the image's top level on every run, comparable
+/// between runs and machines.
+fn prepare_image(workdir: &Path) -> Result<(PathBuf, PathBuf), String> {
+    ctx(mkdir_0700(workdir), || workdir.display().to_string())?;
+    let img = workdir.join("mailboxes.ext4");
+    let marker = workdir.join("mailboxes.ext4.layout");
+    let want = format!("ext4 image v1 inodes={IMAGE_INODES} bytes={IMAGE_BYTES}\n");
+    if fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) || !img.exists() {
+        eprintln!("creating the mailbox file system {} ...", img.display());
+        let _ = fs::remove_file(&img);
+        let file = ctx(fs::File::create(&img), || img.display().to_string())?;
+        ctx(file.set_len(IMAGE_BYTES), || img.display().to_string())?;
+        drop(file);
+        let status = ctx(
+            Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-L", "mailmfa-bench", "-N"])
+                .arg(IMAGE_INODES.to_string())
+                .args(["-E", "lazy_itable_init=0,lazy_journal_init=0"])
+                .arg(&img)
+                .status(),
+            || "mkfs.ext4 (install e2fsprogs)".to_string(),
+        )?;
+        if !status.success() {
+            return Err(format!("mkfs.ext4 {}: {status}", img.display()));
+        }
+        ctx(write_file(&marker, want.as_bytes()), || {
+            marker.display().to_string()
+        })?;
+    }
+    Ok((img, workdir.join("mnt")))
+}
+
 /// `ns-exec CMD ARGS...`: runs a command inside the private /dev of a run (for profiling a
 /// stack by hand with valgrind or perf, with every module's log lines received).
 fn ns_exec(args: &[String]) -> Result<(), String> {
     let (cmd, rest) = args.split_first().ok_or("ns-exec CMD ARGS...")?;
     let exe = ctx(std::env::current_exe(), || "current_exe".to_string())?;
-    let _sink = private_dev(&exe)?;
+    // The mailbox image of a default run, when there is one, mounted as during the run.
+    let workdir = PathBuf::from(DEFAULT_WORKDIR);
+    let image = (workdir.join("mailboxes.ext4"), workdir.join("mnt"));
+    let _sink = private_dev(&exe, image.0.exists().then_some(&image))?;
     let status = ctx(Command::new(cmd).args(rest).status(), || cmd.clone())?;
     if status.success() {
         Ok(())
@@ -1244,6 +1370,7 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
                 )
             })
             .collect();
+        settle(&main.dir)?;
         let run = contend(
             world,
             &World::service(Module::Mailmfa, Pw::Permit, main.n),
@@ -1268,7 +1395,9 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
         let step = fresh_step();
         main.forget_mailmfa(u);
         let valid: Vec<String> = (step - 1..=step + 1).map(|s| code(u, s)).collect();
-        let wrongs_each = if quick { 20 } else { 40 };
+        // At most 160 failures in all: under the module's cap of 200 (MAX_FAILURES_LIMIT), so
+        // that the throttle never answers and every failure must be recorded.
+        let wrongs_each = if quick { 10 } else { 20 };
         let mut next = rng.below(1_000_000) as u64;
         let jobs: Vec<_> = (0..p)
             .map(|w| {
@@ -1284,6 +1413,7 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
                 (format!("192.0.2.{}", 100 + w), logins)
             })
             .collect();
+        settle(&main.dir)?;
         let run = contend(world, "mailmfa-count-all", &jobs)?;
         let recorded = main.read_state(u).map_or(0, |s| s.failures.len());
         let expected = p * wrongs_each;
@@ -1329,6 +1459,7 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
                     (RHOST.to_string(), logins)
                 })
                 .collect();
+            settle(&main.dir)?;
             let run = contend(world, &World::service(module, Pw::Permit, main.n), &jobs)?;
             let lost = match module {
                 Module::Mailmfa => users
@@ -1389,6 +1520,7 @@ fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow>, String> 
                 )
             })
             .collect();
+        settle(&main.dir)?;
         let run = contend(
             world,
             &World::service(Module::Ga, Pw::Permit, main.n),
@@ -1470,6 +1602,7 @@ fn callgrind(world: &World, quick: bool) -> Result<Vec<CgRow>, String> {
             if module == Module::Oath {
                 main.reset_oath()?;
             }
+            settle(&main.dir)?;
             let job = dir.join("job");
             write_job(&job, &logins)?;
             let out_file = dir.join(format!("{}-{case:?}-{count}.out", module.key()));
@@ -1535,6 +1668,7 @@ struct Options {
     workdir: PathBuf,
     out: PathBuf,
     namespace: bool,
+    image: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -1552,9 +1686,10 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         pass_secs: if quick { 1.0 } else { 1.5 },
         callgrind: true,
         module: repo.join("target/release/libmailmfa.so"),
-        workdir: PathBuf::from("/var/tmp/mailmfa-bench"),
+        workdir: PathBuf::from(DEFAULT_WORKDIR),
         out: repo.join("target/bench/logins.md"),
         namespace: true,
+        image: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -1577,6 +1712,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--workdir" => o.workdir = PathBuf::from(value()?),
             "--out" => o.out = PathBuf::from(value()?),
             "--no-namespace" => o.namespace = false,
+            "--no-image" => o.image = false,
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
@@ -1600,8 +1736,19 @@ fn run(args: &[String]) -> Result<(), String> {
             "run as root (the peers read root-owned files; see scripts/bench.sh)".to_string(),
         );
     }
+    let image = if o.image {
+        if !o.namespace {
+            return Err("--no-namespace needs --no-image (the image is mounted privately)".into());
+        }
+        Some(prepare_image(&o.workdir)?)
+    } else {
+        None
+    };
+    let work = image
+        .as_ref()
+        .map_or_else(|| o.workdir.clone(), |(_, mnt)| mnt.clone());
     let _sink = if o.namespace {
-        Some(private_dev(&exe)?)
+        Some(private_dev(&exe, image.as_ref())?)
     } else {
         eprintln!("warning: no private /dev/log: log lines are lost, google-auth may stall on the console");
         None
@@ -1614,20 +1761,22 @@ fn run(args: &[String]) -> Result<(), String> {
         .min_by_key(|&&s| (s as i64 - 1000).unsigned_abs())
         .expect("a scale");
     let mut world = World {
-        confdir: o.workdir.join("pam.d"),
-        pwdfile: o.workdir.join("passwd.pam"),
-        work: o.workdir.clone(),
+        confdir: work.join("pam.d"),
+        pwdfile: work.join("passwd.pam"),
+        work: work.clone(),
         module_so,
         exe,
         pools: BTreeMap::new(),
         main_scale,
     };
-    ctx(mkdir_0700(&o.workdir), || o.workdir.display().to_string())?;
+    ctx(mkdir_0700(&work), || work.display().to_string())?;
     let mut generation = Vec::new();
     for &n in &o.scales {
         let pool = Pool {
             n,
-            dir: o.workdir.join(format!("pool-{n}")),
+            dir: work.join(format!("pool-{n}")),
+            state: work.join(format!("state-{n}")),
+            oath_dir: work.join(format!("oath-{n}")),
         };
         eprintln!("generating {n} mailboxes in {} ...", pool.dir.display());
         let took = pool.generate()?;

@@ -1,0 +1,400 @@
+// Integration tests of issue 6 §4 through a REAL Dovecot (and Postfix through Dovecot SASL) with
+// the `pam.d-examples/dovecot-virtual` stack and the built module: a mail client's session with
+// `reuse_for=8h` (5 parallel IMAP connections, then reconnects with the same stored string for
+// about 2.5 minutes, long past the code's own validity; never from another address), app
+// passwords over IMAP, POP3 and SMTP for a run of reconnects (services, revocation, expiry),
+// and a recovery code that works once.
+// Owns: tests/integration_mail_clients.rs. Support: tests/integration/, tests/servers/,
+// tests/fixture/.
+
+mod fixture;
+mod integration;
+mod servers;
+
+use integration::{
+    assert_no_secrets, expect_line, ip, lines_since, parallel_imap, record_secrets, settle,
+    step_margin, verify_reasons, with_code, World, DOVECOT_PREREQS, POSTFIX_DOVECOT_PREREQS, PW,
+};
+use servers::{
+    imap_login, pop3_login, require_prereqs, smtp_auth_login, smtp_auth_plain, Dovecot,
+    DovecotOpts, Postfix, PostfixOpts,
+};
+use std::time::{Duration, Instant};
+
+fn dovecot(w: &World, service: &str) -> Dovecot {
+    Dovecot::start(
+        w.pam_d(),
+        service,
+        &DovecotOpts {
+            disable_auth_penalty: true,
+            ..Default::default()
+        },
+    )
+}
+
+/// How long a code's step stays valid with the default window (±1 step of 30 s) at most.
+const CODE_LIFETIME: Duration = Duration::from_secs(90);
+
+/// A mail client that stores password+code: 5 parallel connections, then a reconnect every
+/// 20 s for 160 s from the same address, alternating IMAP and POP3. Every one gets in
+/// (`reused` after the first), well after the code's own step has passed; the same string from
+/// another address is refused every time; a new code then starts a new period and the old
+/// string stops working.
+#[test]
+fn dovecot_reuse_for_keeps_one_client_in_for_minutes() {
+    if !require_prereqs(DOVECOT_PREREQS) {
+        return;
+    }
+    // `reuse_for` as a module argument on both mailmfa lines.
+    let w = World::new("", "dovecot-virtual", &["dovecot"], "reuse_for=8h");
+    let user = "session@example.com";
+    let rec = w.mfa_user(user);
+    let d = dovecot(&w, "dovecot");
+    let log = d.syslog();
+    let (client, other) = (ip(80), ip(81));
+    step_margin(3);
+
+    let s = with_code(&rec, 0);
+    let started = Instant::now();
+    let mark = log.mark();
+    let results = parallel_imap(5, d.imap_addr(), client, user, &s);
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let mut reasons = verify_reasons(log, mark, user);
+    reasons.sort();
+    assert_eq!(reasons, ["ok", "reused", "reused", "reused", "reused"]);
+
+    let mut last_in = Duration::ZERO;
+    for round in 1..=8u32 {
+        let due = Duration::from_secs(20 * u64::from(round));
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let mark = log.mark();
+        let r = if round % 2 == 0 {
+            pop3_login(d.pop3_addr(), client, user, &s)
+        } else {
+            imap_login(d.imap_addr(), client, user, &s)
+        };
+        let at = started.elapsed();
+        assert!(r.is_ok(), "reconnect {round} after {at:?} refused: {r:?}");
+        expect_line(log, mark, user, "127.0.0.80", "verify", "accept", "reused");
+        last_in = at;
+
+        let mark = log.mark();
+        let r = imap_login(d.imap_addr(), other, user, &s);
+        assert!(!r.is_ok(), "the string from another address got in: {r:?}");
+        let line = refusal_reason(log, mark, user, "127.0.0.81");
+        // Within the code's own validity this is a replay of its step; afterwards the code
+        // simply matches no step any more.
+        assert!(
+            matches!(line.as_str(), "replayed" | "bad_code"),
+            "another address, round {round}: reason={line}"
+        );
+    }
+    assert!(
+        last_in > CODE_LIFETIME + Duration::from_secs(30),
+        "the session did not outlive the code: last login after {last_in:?}"
+    );
+
+    // A new code from the client starts a new period; the old string no longer works.
+    let mark = log.mark();
+    let fresh = with_code(&rec, 0);
+    assert!(imap_login(d.imap_addr(), client, user, &fresh).is_ok());
+    expect_line(log, mark, user, "127.0.0.80", "verify", "accept", "ok");
+    let mark = log.mark();
+    assert!(!imap_login(d.imap_addr(), client, user, &s).is_ok());
+    expect_line(log, mark, user, "127.0.0.80", "verify", "deny", "bad_code");
+    let mark = log.mark();
+    assert!(imap_login(d.imap_addr(), client, user, &fresh).is_ok());
+    expect_line(log, mark, user, "127.0.0.80", "verify", "accept", "reused");
+
+    let mut secrets = vec![PW.to_string(), s.clone()];
+    secrets.extend(record_secrets(&rec));
+    assert_no_secrets(&log.lines(), &secrets);
+}
+
+/// The reason of the `verify` (or refusing `split`) line for `user` from `rhost` after `mark`.
+fn refusal_reason(log: &servers::SyslogReceiver, mark: usize, user: &str, rhost: &str) -> String {
+    let lines = lines_since(log, mark, user);
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.rhost() == rhost)
+        .unwrap_or_else(|| panic!("no line for {user} from {rhost}: {lines:?}"));
+    assert_eq!(line.result(), "deny", "{}", line.raw);
+    line.reason().to_string()
+}
+
+/// App passwords made with `mailmfa app-password add`, through Dovecot with the PAM service per
+/// protocol (`%s`: imap, pop3, and smtp for Postfix through Dovecot SASL): each alone, without
+/// the mailbox password or a code, logs in for its services over a run of reconnects across
+/// code steps, from more than one address, without the password module or `verify` being
+/// asked; `app-password list` shows the last use and where from; for another service, after
+/// `app-password revoke`, or once expired, it is refused with its reason.
+#[test]
+fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
+    if !require_prereqs(POSTFIX_DOVECOT_PREREQS) {
+        return;
+    }
+    let w = World::new("", "dovecot-virtual", &["imap", "pop3", "smtp"], "");
+    let user = "apps@example.com";
+    let rec = w.mfa_user(user);
+    let add = |label: &str, extra: &[&str]| {
+        let mut args = vec!["app-password", "add", user, "--label", label, "--json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = w.mailmfa(&args);
+        assert_eq!(code, 0, "app-password add {label}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("app-password add --json");
+        v["password"].as_str().expect("password").to_string()
+    };
+    let desktop = add("thunderbird", &["--services", "imap,smtp"]);
+    let phone = add("phone", &[]);
+    let tablet = add("tablet", &["--expires", "2s"]);
+    let d = dovecot(&w, "%s");
+    let postfix = Postfix::start(&PostfixOpts::dovecot(&d));
+    let smtp = postfix.smtp_addr();
+    let log = d.syslog();
+
+    // Until it expires, the tablet's works too.
+    let mark = log.mark();
+    assert!(imap_login(d.imap_addr(), ip(97), user, &tablet).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.97",
+        "split",
+        "accept",
+        "app_password",
+    );
+
+    // Reconnects every 3 s for half a minute: at least one code step boundary passes.
+    let started = Instant::now();
+    for round in 0..11u32 {
+        let due = Duration::from_secs(3 * u64::from(round));
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let mark = log.mark();
+        let r = imap_login(d.imap_addr(), ip(90), user, &desktop);
+        assert!(r.is_ok(), "app password over IMAP, round {round}: {r:?}");
+        let line = expect_line(
+            log,
+            mark,
+            user,
+            "127.0.0.90",
+            "split",
+            "accept",
+            "app_password",
+        );
+        assert_eq!(line.service(), "imap", "{}", line.raw);
+        let mark = log.mark();
+        let r = if round % 2 == 0 {
+            smtp_auth_plain(smtp, ip(90), user, &desktop)
+        } else {
+            smtp_auth_login(smtp, ip(90), user, &desktop)
+        };
+        assert_eq!(r.code, 235, "app password over SMTP, round {round}: {r}");
+        let line = expect_line(
+            log,
+            mark,
+            user,
+            "127.0.0.90",
+            "split",
+            "accept",
+            "app_password",
+        );
+        assert_eq!(line.service(), "smtp", "{}", line.raw);
+        // The phone's (all services) from its own address, over POP3.
+        let mark = log.mark();
+        assert!(pop3_login(d.pop3_addr(), ip(91), user, &phone).is_ok());
+        expect_line(
+            log,
+            mark,
+            user,
+            "127.0.0.91",
+            "split",
+            "accept",
+            "app_password",
+        );
+    }
+    assert!(started.elapsed() >= Duration::from_secs(30));
+    // The password module was never asked for an app password: no verify line at all.
+    let seen = lines_since(log, 0, user);
+    assert!(seen.iter().all(|l| l.phase() == "split"), "{seen:?}");
+
+    let (code, out, err) = w.mailmfa(&["app-password", "list", user, "--json"]);
+    assert_eq!(code, 0, "app-password list: {out}{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("list --json");
+    let last_client = |name: &str| {
+        listed["app_passwords"]
+            .as_array()
+            .expect("app_passwords")
+            .iter()
+            .find(|a| a["name"] == name)
+            .map(|a| a["last_client"].clone())
+    };
+    assert_eq!(
+        last_client("thunderbird"),
+        Some("127.0.0.90".into()),
+        "{out}"
+    );
+    assert_eq!(last_client("phone"), Some("127.0.0.91".into()), "{out}");
+
+    // Not for POP3: refused, with its reason.
+    let mark = log.mark();
+    assert!(!pop3_login(d.pop3_addr(), ip(92), user, &desktop).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.92",
+        "split",
+        "deny",
+        "app_password_wrong_service",
+    );
+    // MFA is still on for the mailbox password.
+    let mark = log.mark();
+    assert!(!imap_login(d.imap_addr(), ip(93), user, PW).is_ok());
+    expect_line(log, mark, user, "127.0.0.93", "split", "deny", "no_code");
+    // Expired: refused.
+    let mark = log.mark();
+    assert!(!imap_login(d.imap_addr(), ip(98), user, &tablet).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.98",
+        "split",
+        "deny",
+        "app_password_expired",
+    );
+
+    // Revoked: refused at once, IMAP and SMTP; the phone's still works.
+    let (code, out, err) = w.mailmfa(&["app-password", "revoke", user, "thunderbird"]);
+    assert_eq!(code, 0, "app-password revoke: {out}{err}");
+    let mark = log.mark();
+    assert!(!imap_login(d.imap_addr(), ip(94), user, &desktop).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.94",
+        "split",
+        "deny",
+        "bad_app_password",
+    );
+    let mark = log.mark();
+    let r = smtp_auth_plain(smtp, ip(95), user, &desktop);
+    assert_eq!(r.code, 535, "revoked app password over SMTP: {r}");
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.95",
+        "split",
+        "deny",
+        "bad_app_password",
+    );
+    assert!(imap_login(d.imap_addr(), ip(96), user, &phone).is_ok());
+
+    settle(log);
+    let mut secrets = vec![PW.to_string(), desktop, phone, tablet];
+    secrets.extend(record_secrets(&rec));
+    assert_no_secrets(&log.lines(), &secrets);
+}
+
+/// Recovery codes made with `mailmfa recovery-codes`; one typed after the password in place of
+/// the code: in once (`recovery_code`),
+/// refused the second time (`bad_recovery_code`), from any address; with a wrong password it
+/// is not used up.
+#[test]
+fn dovecot_recovery_code_works_once() {
+    if !require_prereqs(DOVECOT_PREREQS) {
+        return;
+    }
+    let w = World::new("", "dovecot-virtual", &["dovecot"], "");
+    let user = "lostphone@example.com";
+    let rec = w.mfa_user(user);
+    let (code, out, err) = w.mailmfa(&["recovery-codes", user, "--json"]);
+    assert_eq!(code, 0, "recovery-codes: {out}{err}");
+    let made: serde_json::Value = serde_json::from_str(&out).expect("recovery-codes --json");
+    let codes: Vec<String> = made["codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10, "{out}");
+    let d = dovecot(&w, "dovecot");
+    let log = d.syslog();
+    let imap = d.imap_addr();
+
+    // A wrong password with a recovery code: refused before verify, the code is not used up.
+    let mark = log.mark();
+    assert!(!imap_login(imap, ip(100), user, &format!("wrong{}", codes[0])).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.100",
+        "split",
+        "continue",
+        "code_split",
+    );
+    let seen = lines_since(log, mark, user);
+    assert!(seen.iter().all(|l| l.phase() != "verify"), "{seen:?}");
+
+    let s = format!("{PW}{}", codes[0]);
+    let mark = log.mark();
+    assert!(imap_login(imap, ip(101), user, &s).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.101",
+        "verify",
+        "accept",
+        "recovery_code",
+    );
+    let mark = log.mark();
+    assert!(!imap_login(imap, ip(101), user, &s).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.101",
+        "verify",
+        "deny",
+        "bad_recovery_code",
+    );
+    let mark = log.mark();
+    assert!(!pop3_login(d.pop3_addr(), ip(102), user, &s).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.102",
+        "verify",
+        "deny",
+        "bad_recovery_code",
+    );
+    // Another code of the set still works (typed in capitals: letter case does not matter).
+    let mark = log.mark();
+    let other = format!("{PW}{}", codes[1].to_ascii_uppercase());
+    assert!(imap_login(imap, ip(103), user, &other).is_ok());
+    expect_line(
+        log,
+        mark,
+        user,
+        "127.0.0.103",
+        "verify",
+        "accept",
+        "recovery_code",
+    );
+
+    let mut secrets = vec![PW.to_string()];
+    secrets.extend(codes.iter().cloned());
+    secrets.extend(record_secrets(&rec));
+    assert_no_secrets(&log.lines(), &secrets);
+}
