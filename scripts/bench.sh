@@ -5,9 +5,11 @@
 # the harness (`cargo bench --bench logins`), which also runs the callgrind measurement, and
 # writes the markdown tables to target/bench/logins.md (and prints them).
 #
-# --quick: scales 1, 1k, 100k, 3 rounds (about 3 minutes). Without it: scales 1, 1k, 100k, 1M,
-# 6 rounds (about 10 minutes on 2 cores; the 1M pools are 2M small files, about 8 GB of disk in
-# /var/tmp/mailmfa-bench, kept for the next run; --no-million leaves them out).
+# --quick: scales 1, 1k, 100k, 3 rounds, fewer logins (about 1 minute after the build).
+# Without it: scales 1, 1k, 100k, 1M, 6 rounds: about 6 minutes on a fresh 2-core machine
+# (packages, build, the ext4 image, the 1M pools) and 2.5 minutes after that. The mailboxes
+# live in a sparse ext4 image, /var/tmp/mailmfa-bench/mailboxes.ext4 (about 10 GB used with
+# the 1M pools, kept for the next run; --no-million leaves them out).
 # The benchmark asserts nothing about time; see docs/benchmarks.md for how to read it.
 set -eu
 
@@ -20,8 +22,9 @@ fi
 
 # Debian packages: libpam0g-dev to link the module, the two peers, pam_pwdfile for the
 # realistic password step, oathtool to cross-check codes, openssl for the password hashes,
-# valgrind for the instruction counts, util-linux for findmnt.
-packages="libpam0g-dev libpam-oath oathtool libpam-google-authenticator libpam-pwdfile valgrind openssl util-linux"
+# valgrind for the instruction counts, util-linux (mount, findmnt) and e2fsprogs (mkfs.ext4)
+# for the mailbox file system.
+packages="libpam0g-dev libpam-oath oathtool libpam-google-authenticator libpam-pwdfile valgrind openssl util-linux e2fsprogs"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
