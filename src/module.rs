@@ -18,6 +18,7 @@ use crate::store::secure::{self, Refusal};
 use crate::store::{StateLoad, Store};
 use libpam_sys as pam;
 use std::ffi::c_int;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
@@ -30,6 +31,20 @@ struct Kept {
     login: Login,
     /// `None`: the login has no MFA.
     mfa: Option<Mfa>,
+    /// The settings `split` loaded, and from what: `verify` reuses them when its own pam.d
+    /// line names the same config file and overrides (the usual case), instead of reading
+    /// and parsing `mailmfa.toml` a second time in the same login.
+    settings: Settings,
+    config_path: PathBuf,
+    overrides: Vec<(String, String)>,
+}
+
+impl Kept {
+    /// The kept settings, if `args` would load the same ones.
+    fn settings_for(&self, args: &ModuleArgs) -> Option<&Settings> {
+        (self.config_path == args.config_path && self.overrides == args.overrides)
+            .then_some(&self.settings)
+    }
 }
 
 /// The record and the code of a login with MFA.
@@ -124,21 +139,29 @@ pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
         Ok(login) => login,
         Err(_) => return call.answer(Outcome::Deny, Reason::InvalidLogin, None),
     };
-    let settings = match load_settings(&args) {
-        Ok(settings) => settings,
-        Err(detail) => return call.fault(Reason::BadConfig, &detail),
+    let euid = effective_uid();
+    let kept = match args.phase {
+        Phase::Split => None,
+        Phase::Verify => handle.kept::<Kept>(),
     };
-    let store = FileStore::new(&settings, effective_uid());
+    let settings = match kept.and_then(|k| k.settings_for(&args)) {
+        Some(settings) => settings.clone(),
+        None => match load_settings(&args, euid) {
+            Ok(settings) => settings,
+            Err(detail) => return call.fault(Reason::BadConfig, &detail),
+        },
+    };
+    let store = FileStore::new(&settings, euid);
     match args.phase {
-        Phase::Split => split(&call, login, &settings, &store),
+        Phase::Split => split(&call, login, &args, settings, &store),
         Phase::Verify => verify(&call, &login, &settings, &store),
     }
 }
 
 /// Reads the config file named by the arguments (checked like every file) and applies them.
-fn load_settings(args: &ModuleArgs) -> Result<Settings, String> {
+fn load_settings(args: &ModuleArgs, euid: u32) -> Result<Settings, String> {
     let path = &args.config_path;
-    let text = match secure::read_checked(path, effective_uid()) {
+    let text = match secure::read_checked(path, euid) {
         Ok(Some(text)) => text,
         Ok(None) => return Err(format!("{}: does not exist", path.display())),
         Err(Refusal::Unsafe(why)) => return Err(format!("{}: {why}", path.display())),
@@ -149,7 +172,13 @@ fn load_settings(args: &ModuleArgs) -> Result<Settings, String> {
 
 /// `split`: look the login up, take the code off the password, keep it for `verify`; or
 /// accept an app password outright.
-fn split(call: &Call<'_>, login: Login, settings: &Settings, store: &FileStore) -> c_int {
+fn split(
+    call: &Call<'_>,
+    login: Login,
+    args: &ModuleArgs,
+    settings: Settings,
+    store: &FileStore,
+) -> c_int {
     let record = match store.read_record(&login) {
         Ok(record) => record,
         Err(e) => return call.fault(e.reason(), &e.to_string()),
@@ -164,9 +193,16 @@ fn split(call: &Call<'_>, login: Login, settings: &Settings, store: &FileStore) 
         service: &call.service,
         now,
     };
-    match auth::decide_split(record.as_ref(), request, settings) {
+    let kept = |mfa| Kept {
+        login: login.clone(),
+        mfa,
+        settings: settings.clone(),
+        config_path: args.config_path.clone(),
+        overrides: args.overrides.clone(),
+    };
+    match auth::decide_split(record.as_ref(), request, &settings) {
         SplitDecision::Deny(reason) => call.answer(Outcome::Deny, reason, None),
-        SplitDecision::NoMfa => match call.handle.keep(Kept { login, mfa: None }) {
+        SplitDecision::NoMfa => match call.handle.keep(kept(None)) {
             Ok(()) => call.answer(Outcome::Pass, Reason::NoMfa, None),
             Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
         },
@@ -174,7 +210,7 @@ fn split(call: &Call<'_>, login: Login, settings: &Settings, store: &FileStore) 
             let client = auth::client_key(&call.rhost);
             let mut note_use =
                 |state: &mut State| auth::record_app_password_use(state, &name, &client, now);
-            match with_state(call, store, &login, &mut note_use) {
+            match with_state(call, store, &login, &mut note_use, false) {
                 Ok(()) => call.answer(Outcome::Accept, Reason::AppPassword, None),
                 Err(code) => code,
             }
@@ -189,7 +225,7 @@ fn split(call: &Call<'_>, login: Login, settings: &Settings, store: &FileStore) 
                 code: Zeroizing::new(code.to_vec()),
                 kind,
             });
-            match call.handle.keep(Kept { login, mfa }) {
+            match call.handle.keep(kept(mfa)) {
                 Ok(()) => call.answer(Outcome::Continue, Reason::CodeSplit, None),
                 Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
             }
@@ -221,7 +257,7 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore
         verdict = Some(v);
         changed
     };
-    if let Err(code) = with_state(call, store, login, &mut decide) {
+    if let Err(code) = with_state(call, store, login, &mut decide, true) {
         return code;
     }
     match verdict {
@@ -231,15 +267,23 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore
     }
 }
 
-/// Runs `decide` on the login's state under the store's lock. A rebuilt state is logged as a
-/// warning; a store error is answered as a fault (the `Err` holds the PAM code to return).
+/// Runs `decide` on the login's state under the store's lock (`pure`: a decision without side
+/// effects, which the store may first take on an unlocked snapshot; see
+/// [`Store::decide_state`]). A rebuilt state is logged as a warning; a store error is answered
+/// as a fault (the `Err` holds the PAM code to return).
 fn with_state(
     call: &Call<'_>,
     store: &FileStore,
     login: &Login,
     decide: &mut dyn FnMut(&mut State) -> bool,
+    pure: bool,
 ) -> Result<(), c_int> {
-    match store.update_state(login, decide) {
+    let result = if pure {
+        store.decide_state(login, decide)
+    } else {
+        store.update_state(login, decide)
+    };
+    match result {
         Err(e) => Err(call.fault(e.reason(), &e.to_string())),
         Ok(StateLoad::Rebuilt(why)) => {
             call.log(Outcome::Continue, Reason::StateRebuilt, Some(&why));

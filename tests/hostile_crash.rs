@@ -133,7 +133,9 @@ fn two_hundred_logins_killed_at_random_moments() {
         Some("10.9.9.9"),
     );
     assert!(
-        matches!(r.reason.as_deref(), Some("ok" | "replayed")),
+        // The loop's wrong codes may have reached max_failures_user (200): then the right
+        // code is throttled, also a normal decision on an intact state.
+        matches!(r.reason.as_deref(), Some("ok" | "replayed" | "throttled")),
         "a right code is decided normally: {r:?}"
     );
     let after = f.state(ALICE).unwrap();

@@ -53,6 +53,47 @@ impl FileStore {
         self.state_dir.join(format!("{login}.lock"))
     }
 
+    /// Read-decide-write of the state under the exclusive lock (the directory was checked).
+    fn update_state_locked(
+        &self,
+        login: &Login,
+        decide: &mut dyn FnMut(&mut State) -> bool,
+    ) -> Result<StateLoad, StoreError> {
+        let lock_path = self.lock_path(login);
+        let lock = self.open_lock(&lock_path)?;
+        lock.lock().map_err(|e| StoreError::Lock {
+            path: lock_path,
+            why: e.to_string(),
+        })?;
+        let (mut state, load) = self.read_state_unlocked(login)?;
+        if decide(&mut state) || matches!(load, StateLoad::Rebuilt(_)) {
+            let name = format!("{login}.state");
+            let text = state.to_toml();
+            // Never write a state that the next login would refuse as too large and rebuild
+            // from empty: that would forget the throttle count (and the last step). Refusing
+            // the write denies the login instead (fail closed) until failures age out.
+            if text.len() as u64 > secure::MAX_FILE_BYTES {
+                return Err(StoreError::Write {
+                    path: self.state_dir.join(&name),
+                    why: format!(
+                        "the new state would be larger than {} KiB (too many failed codes or \
+                         clients within fail_interval): lower max_failures_user",
+                        secure::MAX_FILE_BYTES / 1024
+                    ),
+                });
+            }
+            write_atomic(&self.state_dir, &name, text.as_bytes(), false).map_err(|e| {
+                StoreError::Write {
+                    path: self.state_dir.join(&name),
+                    why: e.to_string(),
+                }
+            })?;
+        }
+        // The lock is released when `lock` is dropped (closed), after the rename.
+        drop(lock);
+        Ok(load)
+    }
+
     fn open_lock(&self, path: &Path) -> Result<File, StoreError> {
         OpenOptions::new()
             .read(true)
@@ -183,39 +224,24 @@ impl Store for FileStore {
         decide: &mut dyn FnMut(&mut State) -> bool,
     ) -> Result<StateLoad, StoreError> {
         self.check_dir(&self.state_dir, Reason::StateDirUnusable)?;
-        let lock_path = self.lock_path(login);
-        let lock = self.open_lock(&lock_path)?;
-        lock.lock().map_err(|e| StoreError::Lock {
-            path: lock_path,
-            why: e.to_string(),
-        })?;
-        let (mut state, load) = self.read_state_unlocked(login)?;
-        if decide(&mut state) || matches!(load, StateLoad::Rebuilt(_)) {
-            let name = format!("{login}.state");
-            let text = state.to_toml();
-            // Never write a state that the next login would refuse as too large and rebuild
-            // from empty: that would forget the throttle count (and the last step). Refusing
-            // the write denies the login instead (fail closed) until failures age out.
-            if text.len() as u64 > secure::MAX_FILE_BYTES {
-                return Err(StoreError::Write {
-                    path: self.state_dir.join(&name),
-                    why: format!(
-                        "the new state would be larger than {} KiB (too many failed codes or \
-                         clients within fail_interval): lower max_failures_user",
-                        secure::MAX_FILE_BYTES / 1024
-                    ),
-                });
-            }
-            write_atomic(&self.state_dir, &name, text.as_bytes(), false).map_err(|e| {
-                StoreError::Write {
-                    path: self.state_dir.join(&name),
-                    why: e.to_string(),
-                }
-            })?;
+        self.update_state_locked(login, decide)
+    }
+
+    fn decide_state(
+        &self,
+        login: &Login,
+        decide: &mut dyn FnMut(&mut State) -> bool,
+    ) -> Result<StateLoad, StoreError> {
+        self.check_dir(&self.state_dir, Reason::StateDirUnusable)?;
+        // State files are only ever replaced whole by rename, so an unlocked read sees one
+        // complete version. A decision that changes nothing in it (a reuse, a repeated
+        // refusal) is final without the lock; anything that changes the state is decided
+        // again on a fresh read under the lock.
+        let (mut snapshot, load) = self.read_state_unlocked(login)?;
+        if !matches!(load, StateLoad::Rebuilt(_)) && !decide(&mut snapshot) {
+            return Ok(load);
         }
-        // The lock is released when `lock` is dropped (closed), after the rename.
-        drop(lock);
-        Ok(load)
+        self.update_state_locked(login, decide)
     }
 
     fn read_state(&self, login: &Login) -> Result<Option<State>, StoreError> {

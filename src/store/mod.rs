@@ -118,6 +118,17 @@ pub trait Store {
         decide: &mut dyn FnMut(&mut State) -> bool,
     ) -> Result<StateLoad, StoreError>;
 
+    /// Like [`Store::update_state`] for a pure decision, which may run twice: first on a
+    /// snapshot read without the lock — if it changes nothing there, that is the answer (no
+    /// lock, no write) — else again on a fresh read under the lock. Only for `decide`
+    /// closures without side effects other than capturing their verdict (the module's
+    /// `verify`).
+    fn decide_state(
+        &self,
+        login: &Login,
+        decide: &mut dyn FnMut(&mut State) -> bool,
+    ) -> Result<StateLoad, StoreError>;
+
     /// The user's state for display, without locking (`None`: never logged in).
     fn read_state(&self, login: &Login) -> Result<Option<State>, StoreError>;
 

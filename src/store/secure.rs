@@ -52,8 +52,9 @@ pub fn check_dir(path: &Path, euid: u32) -> Result<(), Refusal> {
     check_owner_and_mode(&meta, euid)
 }
 
-/// Opens `path` for reading if it is a safe regular file. `Ok(None)` when it does not exist.
-pub fn open_checked(path: &Path, euid: u32) -> Result<Option<File>, Refusal> {
+/// Opens `path` for reading if it is a safe regular file, with its `fstat`. `Ok(None)` when it
+/// does not exist.
+pub fn open_checked(path: &Path, euid: u32) -> Result<Option<(File, Metadata)>, Refusal> {
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -73,15 +74,20 @@ pub fn open_checked(path: &Path, euid: u32) -> Result<Option<File>, Refusal> {
         return Err(Refusal::Io(io::Error::other("not a regular file")));
     }
     check_owner_and_mode(&meta, euid)?;
-    Ok(Some(file))
+    Ok(Some((file, meta)))
 }
 
-/// Reads a checked file into a string (at most [`MAX_FILE_BYTES`], UTF-8).
+/// Reads a checked file into a string (at most [`MAX_FILE_BYTES`], UTF-8). The buffer is
+/// sized from `fstat`, so a file is read in one `read` (and one more that sees its end).
 pub fn read_checked(path: &Path, euid: u32) -> Result<Option<zeroize::Zeroizing<String>>, Refusal> {
-    let Some(file) = open_checked(path, euid)? else {
+    let Some((file, meta)) = open_checked(path, euid)? else {
         return Ok(None);
     };
-    let mut text = zeroize::Zeroizing::new(String::new());
+    let size = meta.len();
+    if size > MAX_FILE_BYTES {
+        return Err(Refusal::Io(io::Error::other("larger than 64 KiB")));
+    }
+    let mut text = zeroize::Zeroizing::new(String::with_capacity(size as usize + 1));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_string(&mut text)
         .map_err(Refusal::Io)?;
