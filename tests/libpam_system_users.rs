@@ -1,0 +1,109 @@
+//! The `pam.d-examples/dovecot` stack (system users, pam_unix) through the real libpam.
+//!
+//! pam_unix checks /etc/shadow, and the machine's own accounts must not change, so each login
+//! runs `mailmfa check` in a private mount namespace (`unshare -m`) where copies of
+//! /etc/passwd and /etc/shadow with one extra test account are bind-mounted over the real
+//! ones; the mounts die with the process.
+
+mod fixture;
+
+use fixture::{code, Fixture};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const USER: &str = "mfatest";
+const PW: &str = "T9D3K!px";
+
+/// Whether this machine can run the test; with CI=true a missing piece fails it.
+fn prerequisites() -> bool {
+    let ok = mailmfa::pam::sys::effective_uid() == 0
+        && Path::new("/usr/bin/unshare").exists()
+        && Path::new("/etc/shadow").exists();
+    if !ok {
+        let msg = "SKIPPED: system-user test needs root, unshare and /etc/shadow";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        eprintln!("{msg}");
+    }
+    ok
+}
+
+/// Copies of passwd and shadow with the test account, in the fixture's directory.
+fn accounts(f: &Fixture) -> (String, String) {
+    let hash = Command::new("openssl")
+        .args(["passwd", "-6", PW])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(hash.stdout).unwrap();
+    let passwd = f.dir.path().join("passwd");
+    let shadow = f.dir.path().join("shadow");
+    let mut p = fs::read_to_string("/etc/passwd").unwrap();
+    p.push_str(&format!(
+        "{USER}:x:5001:5001::/nonexistent:/usr/sbin/nologin\n"
+    ));
+    let mut s = fs::read_to_string("/etc/shadow").unwrap();
+    s.push_str(&format!("{USER}:{}:19000:0:99999:7:::\n", hash.trim()));
+    fs::write(&passwd, p).unwrap();
+    fs::write(&shadow, s).unwrap();
+    (passwd.display().to_string(), shadow.display().to_string())
+}
+
+/// One login through `mailmfa check` with the test account visible; returns (success, reason).
+fn login(f: &Fixture, files: &(String, String), password: &str) -> (bool, String) {
+    let mut child = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /etc/passwd && mount --bind \"$1\" /etc/shadow && shift && exec \"$@\"",
+        ])
+        .arg(&files.0)
+        .arg(&files.1)
+        .arg(env!("CARGO_BIN_EXE_mailmfa"))
+        .args(["check", "--service", "dovecot", "--rhost", "127.0.0.2", "--confdir"])
+        .arg(&f.confdir)
+        .arg(USER)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let reason = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("reason: "))
+        .unwrap_or("")
+        .to_string();
+    (out.status.success(), reason)
+}
+
+#[test]
+fn the_system_user_stack_checks_the_unix_password_then_the_code() {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::new();
+    f.install_example("dovecot", "dovecot", "");
+    let files = accounts(&f);
+    // Without MFA: pam_unix alone decides.
+    assert_eq!(login(&f, &files, PW), (true, "no_mfa".to_string()));
+    assert!(!login(&f, &files, "wrong").0);
+    // With MFA: password + code; the code alone or a wrong password never gets in.
+    let record = f.enable(USER);
+    fixture::wait_for_step_margin(3);
+    let c = code(&record, 0);
+    assert!(!login(&f, &files, &format!("WRONG{c}")).0);
+    assert_eq!(login(&f, &files, PW), (false, "no_code".to_string()));
+    assert_eq!(
+        login(&f, &files, &format!("{PW}{c}")),
+        (true, "ok".to_string())
+    );
+    let wrong = if c == "000000" { "111111" } else { "000000" };
+    assert_eq!(
+        login(&f, &files, &format!("{PW}{wrong}")),
+        (false, "bad_code".to_string())
+    );
+}
