@@ -161,9 +161,10 @@ pub const MAX_CLIENT_KEY: usize = 64;
 
 /// The key a client address is known by: an IPv4 address as it is, an IPv6 address by its
 /// /64 (one host's or one site's privacy addresses share it), anything else as it is, or as
-/// `sha256:<128 bits>` when longer than [`MAX_CLIENT_KEY`].
+/// `sha256:<128 bits>` when longer than [`MAX_CLIENT_KEY`] or holding a character outside
+/// [`crate::state::is_state_text`].
 pub fn client_key(rhost: &str) -> String {
-    if rhost.len() > MAX_CLIENT_KEY {
+    if rhost.len() > MAX_CLIENT_KEY || !crate::state::is_state_text(rhost) {
         let digest = Sha256::digest(rhost.as_bytes());
         return format!(
             "sha256:{}",
@@ -233,11 +234,13 @@ fn check_totp(
     now: u64,
     settings: &Settings,
 ) -> Reason {
-    let fingerprint = fingerprint(record, code);
-    let in_session = !client.is_empty()
-        && state.sessions.iter().any(|s| {
+    // The keyed fingerprint costs a SHA-256: only computed when a session needs it.
+    let in_session = !client.is_empty() && state.sessions.iter().any(|s| s.client == client) && {
+        let fingerprint = fingerprint(record, code);
+        state.sessions.iter().any(|s| {
             s.client == client && constant_time_eq(s.fingerprint.as_bytes(), fingerprint.as_bytes())
-        });
+        })
+    };
     if in_session {
         return Reason::Reused;
     }
@@ -262,6 +265,7 @@ fn check_totp(
             note_success(state, client, now);
             if settings.reuse_for > 0 && !client.is_empty() {
                 state.sessions.retain(|s| s.client != client);
+                let fingerprint = fingerprint(record, code);
                 state.sessions.push(Session {
                     client: client.to_string(),
                     at: now,

@@ -153,10 +153,10 @@ impl fmt::Display for Line<'_> {
         write!(
             f,
             "phase={} user={} service={} rhost={} result={} reason={}",
-            clean(self.phase),
-            clean(self.user),
-            clean(self.service),
-            clean(self.rhost),
+            Clean(self.phase),
+            Clean(self.user),
+            Clean(self.service),
+            Clean(self.rhost),
             self.result.name(),
             self.reason.name()
         )?;
@@ -178,22 +178,27 @@ impl fmt::Display for Line<'_> {
     }
 }
 
-/// A value as written in a line: `-` when empty, every byte outside a safe set as `?`.
+/// A value as written in a line: `-` when empty, every character outside a safe set as `?`,
+/// cut to 128 characters.
 pub fn clean(value: &str) -> String {
-    if value.is_empty() {
-        return "-".to_string();
+    Clean(value).to_string()
+}
+
+/// [`clean`] without the allocation, for writing straight into a line.
+struct Clean<'a>(&'a str);
+
+impl fmt::Display for Clean<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        if self.0.is_empty() {
+            return f.write_char('-');
+        }
+        for c in self.0.chars().take(128) {
+            let safe = c.is_ascii_alphanumeric() || "._-+@=:/[]".contains(c);
+            f.write_char(if safe { c } else { '?' })?;
+        }
+        Ok(())
     }
-    value
-        .chars()
-        .take(128)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-+@=:/[]".contains(c) {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -51,7 +51,25 @@ impl Params<'_> {
 
     /// The code of time step `step`, as `digits` ASCII digits.
     pub fn code(&self, step: u64) -> Zeroizing<Vec<u8>> {
-        let mac = self.hmac(&step.to_be_bytes());
+        self.truncate(&Keyed::new(self).sign(step))
+    }
+
+    /// The step within `window` steps of `now`'s step whose code is `code`, if any. Every step
+    /// of the window is computed and compared in constant time; the earliest match wins.
+    pub fn matching_step(&self, code: &[u8], unix_time: u64, window: u64) -> Option<u64> {
+        let keyed = Keyed::new(self);
+        let now = self.step_at(unix_time);
+        let mut found = None;
+        for step in now.saturating_sub(window)..=now.saturating_add(window) {
+            if constant_time_eq(&self.truncate(&keyed.sign(step)), code) && found.is_none() {
+                found = Some(step);
+            }
+        }
+        found
+    }
+
+    /// RFC 4226 dynamic truncation of an HMAC to `digits` ASCII digits.
+    fn truncate(&self, mac: &[u8]) -> Zeroizing<Vec<u8>> {
         let offset = usize::from(mac[mac.len() - 1] & 0x0f);
         let bin = u32::from_be_bytes([
             mac[offset],
@@ -62,31 +80,40 @@ impl Params<'_> {
         let value = bin % 10u32.pow(self.digits);
         Zeroizing::new(format!("{value:0width$}", width = self.digits as usize).into_bytes())
     }
+}
 
-    /// The step within `window` steps of `now`'s step whose code is `code`, if any. Every step
-    /// of the window is computed and compared in constant time; the earliest match wins.
-    pub fn matching_step(&self, code: &[u8], unix_time: u64, window: u64) -> Option<u64> {
-        let now = self.step_at(unix_time);
-        let mut found = None;
-        for step in now.saturating_sub(window)..=now.saturating_add(window) {
-            if constant_time_eq(&self.code(step), code) && found.is_none() {
-                found = Some(step);
-            }
+/// An HMAC keyed with the secret once, cloned for each step: the key schedule (two of the four
+/// hash blocks of every HMAC-SHA-1) is computed once per check instead of once per step.
+enum Keyed {
+    Sha1(Hmac<sha1::Sha1>),
+    Sha256(Hmac<sha2::Sha256>),
+    Sha512(Hmac<sha2::Sha512>),
+}
+
+impl Keyed {
+    fn new(params: &Params<'_>) -> Keyed {
+        fn key<M: hmac::digest::KeyInit>(secret: &[u8]) -> M {
+            M::new_from_slice(secret).expect("HMAC accepts keys of any length")
         }
-        found
+        match params.algorithm {
+            Algorithm::SHA1 => Keyed::Sha1(key(params.secret)),
+            Algorithm::SHA256 => Keyed::Sha256(key(params.secret)),
+            Algorithm::SHA512 => Keyed::Sha512(key(params.secret)),
+        }
     }
 
-    fn hmac(&self, message: &[u8]) -> Zeroizing<Vec<u8>> {
-        fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
-            let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key)
-                .expect("HMAC accepts keys of any length");
+    /// HMAC of the step counter (8 bytes, big-endian).
+    fn sign(&self, step: u64) -> Zeroizing<Vec<u8>> {
+        fn run<M: Mac + Clone>(keyed: &M, message: &[u8]) -> Vec<u8> {
+            let mut mac = keyed.clone();
             mac.update(message);
             mac.finalize().into_bytes().to_vec()
         }
-        Zeroizing::new(match self.algorithm {
-            Algorithm::SHA1 => run::<Hmac<sha1::Sha1>>(self.secret, message),
-            Algorithm::SHA256 => run::<Hmac<sha2::Sha256>>(self.secret, message),
-            Algorithm::SHA512 => run::<Hmac<sha2::Sha512>>(self.secret, message),
+        let message = step.to_be_bytes();
+        Zeroizing::new(match self {
+            Keyed::Sha1(m) => run(m, &message),
+            Keyed::Sha256(m) => run(m, &message),
+            Keyed::Sha512(m) => run(m, &message),
         })
     }
 }

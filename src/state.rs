@@ -132,23 +132,232 @@ impl Default for State {
 
 impl State {
     /// Parses state text; `Err` means "damaged": the caller logs it and starts from empty.
+    ///
+    /// The state is read at every login, so this is a small strict reader of exactly the TOML
+    /// that [`State::to_toml`] writes (a test checks both against the `toml` crate): top-level
+    /// `key = value` lines, `[[table]]` blocks, integers, and strings of
+    /// [`is_state_text`] characters. Anything else is "damaged".
     pub fn parse(text: &str) -> Result<State, String> {
-        let state: State = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        if state.version != STATE_VERSION {
-            return Err(format!("state version {} is not supported", state.version));
+        let mut state = State::default();
+        let mut version = u64::from(STATE_VERSION);
+        let mut seen: Vec<&str> = Vec::new();
+        let mut table: Option<&str> = None;
+        let mut fields: Vec<(&str, &str)> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
+                if let Some(done) = table.take() {
+                    push_table(&mut state, done, &fields)?;
+                }
+                fields.clear();
+                table = Some(name.trim());
+                continue;
+            }
+            let (key, value) = line
+                .split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| format!("line {}: not `key = value`", n + 1))?;
+            if table.is_some() {
+                if fields.iter().any(|(k, _)| *k == key) {
+                    return Err(format!("line {}: `{key}` given twice", n + 1));
+                }
+                fields.push((key, value));
+                continue;
+            }
+            if seen.contains(&key) {
+                return Err(format!("line {}: `{key}` given twice", n + 1));
+            }
+            seen.push(key);
+            match key {
+                "version" => version = integer(value)?,
+                "last_step" => state.last_step = Some(integer(value)?),
+                "step_clients" => state.step_clients = strings(value)?,
+                "last_success" => state.last_success = Some(integer(value)?),
+                "last_client" => state.last_client = Some(string(value)?),
+                "used_recovery" => state.used_recovery = strings(value)?,
+                _ => return Err(format!("line {}: unknown key `{key}`", n + 1)),
+            }
+        }
+        if let Some(done) = table {
+            push_table(&mut state, done, &fields)?;
+        }
+        if version != u64::from(STATE_VERSION) {
+            return Err(format!("state version {version} is not supported"));
         }
         Ok(state)
     }
 
-    /// The state as file text.
+    /// The state as file text (TOML).
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("state always serialises")
+        use std::fmt::Write;
+        let mut out = String::with_capacity(256);
+        let _ = writeln!(out, "version = {}", self.version);
+        if let Some(step) = self.last_step {
+            let _ = writeln!(out, "last_step = {step}");
+        }
+        if !self.step_clients.is_empty() {
+            let _ = writeln!(out, "step_clients = {}", list(&self.step_clients));
+        }
+        if let Some(at) = self.last_success {
+            let _ = writeln!(out, "last_success = {at}");
+        }
+        if let Some(client) = &self.last_client {
+            let _ = writeln!(out, "last_client = {}", quoted(client));
+        }
+        if !self.used_recovery.is_empty() {
+            let _ = writeln!(out, "used_recovery = {}", list(&self.used_recovery));
+        }
+        for s in &self.sessions {
+            let _ = write!(
+                out,
+                "\n[[sessions]]\nclient = {}\nat = {}\nfingerprint = {}\n",
+                quoted(&s.client),
+                s.at,
+                quoted(&s.fingerprint)
+            );
+        }
+        for u in &self.app_password_uses {
+            let _ = write!(
+                out,
+                "\n[[app_password_uses]]\nname = {}\nat = {}\nclient = {}\n",
+                quoted(&u.name),
+                u.at,
+                quoted(&u.client)
+            );
+        }
+        for f in &self.failures {
+            let _ = write!(
+                out,
+                "\n[[failures]]\nclient = {}\nat = {}\nfingerprint = {}\n",
+                quoted(&f.client),
+                f.at,
+                quoted(&f.fingerprint)
+            );
+        }
+        out
     }
+}
+
+/// Whether `text` may stand in a state string as it is: ASCII letters, digits and
+/// `. _ : - / [ ] % @ +` (client keys, names, hex). [`crate::auth::client_key`] hashes any
+/// client address that holds something else.
+pub fn is_state_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".:_-/[]%@+".contains(&b))
+}
+
+/// A string as written: quoted, with any character outside [`is_state_text`] as `?` (the
+/// module never stores such strings; this keeps the file parseable whatever happens).
+fn quoted(text: &str) -> String {
+    let safe: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && is_state_text(c.encode_utf8(&mut [0; 4])) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    format!("\"{safe}\"")
+}
+
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quoted(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn integer(value: &str) -> Result<u64, String> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{}` is not a whole number",
+            value.chars().take(32).collect::<String>()
+        ));
+    }
+    value
+        .parse()
+        .map_err(|_| "a number is too large".to_string())
+}
+
+fn string(value: &str) -> Result<String, String> {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .filter(|v| is_state_text(v))
+        .map(str::to_string)
+        .ok_or_else(|| "a string is not a plain quoted string".to_string())
+}
+
+fn strings(value: &str) -> Result<Vec<String>, String> {
+    let inner = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .ok_or("a list is not `[...]`")?
+        .trim();
+    if inner.is_empty() {
+        return Ok(Vec::new());
+    }
+    inner
+        .trim_end_matches(',')
+        .split(',')
+        .map(|item| string(item.trim()))
+        .collect()
+}
+
+/// Adds one `[[table]]` block with its fields to `state`.
+fn push_table(state: &mut State, table: &str, fields: &[(&str, &str)]) -> Result<(), String> {
+    let get = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| format!("[[{table}]] lacks `{key}`"))
+    };
+    // Every key is required (`get`) and none repeats, so a count of three is exactly these.
+    let exactly_three = || {
+        if fields.len() == 3 {
+            Ok(())
+        } else {
+            Err(format!("[[{table}]] has unknown keys"))
+        }
+    };
+    match table {
+        "sessions" => {
+            exactly_three()?;
+            state.sessions.push(Session {
+                client: string(get("client")?)?,
+                at: integer(get("at")?)?,
+                fingerprint: string(get("fingerprint")?)?,
+            });
+        }
+        "app_password_uses" => {
+            exactly_three()?;
+            state.app_password_uses.push(AppPasswordUse {
+                name: string(get("name")?)?,
+                at: integer(get("at")?)?,
+                client: string(get("client")?)?,
+            });
+        }
+        "failures" => {
+            exactly_three()?;
+            state.failures.push(Failure {
+                client: string(get("client")?)?,
+                at: integer(get("at")?)?,
+                fingerprint: string(get("fingerprint")?)?,
+            });
+        }
+        _ => return Err(format!("unknown table [[{table}]]")),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn state_round_trips() {
@@ -179,6 +388,80 @@ mod tests {
         assert_eq!(State::parse("").unwrap(), State::default());
     }
 
+    fn text() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9.:_/%@+\\[\\]-]{0,20}"
+    }
+
+    fn any_state() -> impl Strategy<Value = State> {
+        let session =
+            (text(), any::<u64>(), text()).prop_map(|(client, at, fingerprint)| Session {
+                client,
+                at,
+                fingerprint,
+            });
+        let used = (text(), any::<u64>(), text()).prop_map(|(name, at, client)| AppPasswordUse {
+            name,
+            at,
+            client,
+        });
+        let failure =
+            (text(), any::<u64>(), text()).prop_map(|(client, at, fingerprint)| Failure {
+                client,
+                at,
+                fingerprint,
+            });
+        (
+            proptest::option::of(any::<u64>()),
+            proptest::collection::vec(text(), 0..4),
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(text()),
+            proptest::collection::vec(text(), 0..3),
+            proptest::collection::vec(session, 0..3),
+            proptest::collection::vec(used, 0..3),
+            proptest::collection::vec(failure, 0..4),
+        )
+            .prop_map(
+                |(
+                    last_step,
+                    step_clients,
+                    last_success,
+                    last_client,
+                    used_recovery,
+                    sessions,
+                    app_password_uses,
+                    failures,
+                )| State {
+                    version: STATE_VERSION,
+                    last_step,
+                    step_clients,
+                    last_success,
+                    last_client,
+                    used_recovery,
+                    sessions,
+                    app_password_uses,
+                    failures,
+                },
+            )
+    }
+
+    proptest! {
+        /// The hand-written reader and writer agree with the `toml` crate both ways.
+        #[test]
+        fn the_state_format_is_toml(state in any_state()) {
+            let ours = state.to_toml();
+            prop_assert_eq!(&toml::from_str::<State>(&ours).unwrap(), &state);
+            prop_assert_eq!(&State::parse(&ours).unwrap(), &state);
+            let theirs = toml::to_string(&state).unwrap();
+            prop_assert_eq!(&State::parse(&theirs).unwrap(), &state);
+        }
+
+        /// Whatever the bytes, parsing never panics.
+        #[test]
+        fn any_text_parses_or_is_damaged(text in "\\PC{0,200}") {
+            let _ = State::parse(&text);
+        }
+    }
+
     #[test]
     fn damaged_state_is_an_error() {
         for text in [
@@ -186,6 +469,13 @@ mod tests {
             "junk = 1",
             "version = 9",
             "last_step = 1\n[[failures]]\nat = 1",
+            "last_step = -1",
+            "last_step = 1\nlast_step = 2",
+            "last_client = \"a b\"",
+            "step_clients = [\"a\", 1]",
+            "[[failures]]\nclient = \"a\"\nat = 1\nfingerprint = \"f\"\nextra = 1",
+            "[[unknown]]",
+            "last_step = 99999999999999999999999",
         ] {
             assert!(State::parse(text).is_err(), "{text}");
         }
