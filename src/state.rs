@@ -211,30 +211,30 @@ impl State {
             let _ = writeln!(out, "used_recovery = {}", list(&self.used_recovery));
         }
         for s in &self.sessions {
-            let _ = write!(
-                out,
-                "\n[[sessions]]\nclient = {}\nat = {}\nfingerprint = {}\n",
-                quoted(&s.client),
+            table(
+                &mut out,
+                "sessions",
+                ("client", &s.client),
                 s.at,
-                quoted(&s.fingerprint)
+                ("fingerprint", &s.fingerprint),
             );
         }
         for u in &self.app_password_uses {
-            let _ = write!(
-                out,
-                "\n[[app_password_uses]]\nname = {}\nat = {}\nclient = {}\n",
-                quoted(&u.name),
+            table(
+                &mut out,
+                "app_password_uses",
+                ("name", &u.name),
                 u.at,
-                quoted(&u.client)
+                ("client", &u.client),
             );
         }
         for f in &self.failures {
-            let _ = write!(
-                out,
-                "\n[[failures]]\nclient = {}\nat = {}\nfingerprint = {}\n",
-                quoted(&f.client),
+            table(
+                &mut out,
+                "failures",
+                ("client", &f.client),
                 f.at,
-                quoted(&f.fingerprint)
+                ("fingerprint", &f.fingerprint),
             );
         }
         out
@@ -263,6 +263,19 @@ fn quoted(text: &str) -> String {
         })
         .collect();
     format!("\"{safe}\"")
+}
+
+/// Writes one `[[name]]` block; every table of the state has the shape (string, `at`, string).
+fn table(out: &mut String, name: &str, first: (&str, &str), at: u64, last: (&str, &str)) {
+    use std::fmt::Write;
+    let _ = write!(
+        out,
+        "\n[[{name}]]\n{} = {}\nat = {at}\n{} = {}\n",
+        first.0,
+        quoted(first.1),
+        last.0,
+        quoted(last.1)
+    );
 }
 
 fn list(items: &[String]) -> String {
@@ -309,44 +322,45 @@ fn strings(value: &str) -> Result<Vec<String>, String> {
 
 /// Adds one `[[table]]` block with its fields to `state`.
 fn push_table(state: &mut State, table: &str, fields: &[(&str, &str)]) -> Result<(), String> {
-    let get = |key: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| format!("[[{table}]] lacks `{key}`"))
-    };
-    // Every key is required (`get`) and none repeats, so a count of three is exactly these.
-    let exactly_three = || {
-        if fields.len() == 3 {
-            Ok(())
-        } else {
-            Err(format!("[[{table}]] has unknown keys"))
+    // Every table has the shape (string, `at`, string), each key required once and no other.
+    let triple = |first: &str, last: &str| -> Result<(String, u64, String), String> {
+        let get = |key: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| format!("[[{table}]] lacks `{key}`"))
+        };
+        if fields.len() != 3 {
+            return Err(format!("[[{table}]] has unknown keys"));
         }
+        Ok((
+            string(get(first)?)?,
+            integer(get("at")?)?,
+            string(get(last)?)?,
+        ))
     };
     match table {
         "sessions" => {
-            exactly_three()?;
+            let (client, at, fingerprint) = triple("client", "fingerprint")?;
             state.sessions.push(Session {
-                client: string(get("client")?)?,
-                at: integer(get("at")?)?,
-                fingerprint: string(get("fingerprint")?)?,
+                client,
+                at,
+                fingerprint,
             });
         }
         "app_password_uses" => {
-            exactly_three()?;
-            state.app_password_uses.push(AppPasswordUse {
-                name: string(get("name")?)?,
-                at: integer(get("at")?)?,
-                client: string(get("client")?)?,
-            });
+            let (name, at, client) = triple("name", "client")?;
+            state
+                .app_password_uses
+                .push(AppPasswordUse { name, at, client });
         }
         "failures" => {
-            exactly_three()?;
+            let (client, at, fingerprint) = triple("client", "fingerprint")?;
             state.failures.push(Failure {
-                client: string(get("client")?)?,
-                at: integer(get("at")?)?,
-                fingerprint: string(get("fingerprint")?)?,
+                client,
+                at,
+                fingerprint,
             });
         }
         _ => return Err(format!("unknown table [[{table}]]")),

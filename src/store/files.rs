@@ -13,7 +13,7 @@ use super::{StateLoad, Store, StoreError};
 use crate::config::Settings;
 use crate::log::Reason;
 use crate::login::Login;
-use crate::record::Record;
+use crate::record::{Record, RecordError};
 use crate::state::State;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -59,12 +59,7 @@ impl FileStore {
         login: &Login,
         decide: &mut dyn FnMut(&mut State) -> bool,
     ) -> Result<StateLoad, StoreError> {
-        let lock_path = self.lock_path(login);
-        let lock = self.open_lock(&lock_path)?;
-        lock.lock().map_err(|e| StoreError::Lock {
-            path: lock_path,
-            why: e.to_string(),
-        })?;
+        let lock = self.lock(login)?;
         let (mut state, load) = self.read_state_unlocked(login)?;
         if decide(&mut state) || matches!(load, StateLoad::Rebuilt(_)) {
             let name = format!("{login}.state");
@@ -92,6 +87,18 @@ impl FileStore {
         // The lock is released when `lock` is dropped (closed), after the rename.
         drop(lock);
         Ok(load)
+    }
+
+    /// Opens the user's lock file and takes the exclusive lock (released when the returned
+    /// file is dropped).
+    fn lock(&self, login: &Login) -> Result<File, StoreError> {
+        let path = self.lock_path(login);
+        let lock = self.open_lock(&path)?;
+        lock.lock().map_err(|e| StoreError::Lock {
+            path,
+            why: e.to_string(),
+        })?;
+        Ok(lock)
     }
 
     fn open_lock(&self, path: &Path) -> Result<File, StoreError> {
@@ -189,6 +196,30 @@ pub(super) fn logins_in(dir: &Path) -> Result<Vec<Login>, StoreError> {
     Ok(logins)
 }
 
+/// Reads a checked file (see [`secure::read_checked`]) and parses it with `parse`; `Ok(None)`
+/// when it does not exist. Shared by records and pending enrolments.
+pub(super) fn read_parsed<T>(
+    path: &Path,
+    euid: u32,
+    parse: impl FnOnce(&str) -> Result<T, RecordError>,
+) -> Result<Option<T>, StoreError> {
+    let path = path.to_path_buf();
+    let text = match secure::read_checked(&path, euid) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Ok(None),
+        Err(Refusal::Unsafe(why)) => return Err(StoreError::Unsafe { path, why }),
+        Err(Refusal::Io(e)) => {
+            return Err(StoreError::Unreadable {
+                path,
+                why: e.to_string(),
+            })
+        }
+    };
+    parse(&text)
+        .map(Some)
+        .map_err(|error| StoreError::BadRecord { path, error })
+}
+
 /// Removes `path`; `Ok(false)` when it was not there.
 pub(super) fn remove_if_present(path: &Path) -> io::Result<bool> {
     match fs::remove_file(path) {
@@ -201,21 +232,7 @@ pub(super) fn remove_if_present(path: &Path) -> io::Result<bool> {
 impl Store for FileStore {
     fn read_record(&self, login: &Login) -> Result<Option<Record>, StoreError> {
         self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
-        let path = self.record_path(login);
-        let text = match secure::read_checked(&path, self.euid) {
-            Ok(Some(text)) => text,
-            Ok(None) => return Ok(None),
-            Err(Refusal::Unsafe(why)) => return Err(StoreError::Unsafe { path, why }),
-            Err(Refusal::Io(e)) => {
-                return Err(StoreError::Unreadable {
-                    path,
-                    why: e.to_string(),
-                })
-            }
-        };
-        Record::parse(&text)
-            .map(Some)
-            .map_err(|error| StoreError::BadRecord { path, error })
+        read_parsed(&self.record_path(login), self.euid, Record::parse)
     }
 
     fn update_state(
@@ -280,12 +297,7 @@ impl Store for FileStore {
         // write it back afterwards. The empty lock file stays: removing it would let two
         // processes lock two different files.
         if secure::check_dir(&self.state_dir, self.euid).is_ok() {
-            let lock_path = self.lock_path(login);
-            let lock = self.open_lock(&lock_path)?;
-            lock.lock().map_err(|e| StoreError::Lock {
-                path: lock_path,
-                why: e.to_string(),
-            })?;
+            let _lock = self.lock(login)?;
             let path = self.state_path(login);
             remove_if_present(&path).map_err(|e| StoreError::Write {
                 path,

@@ -189,21 +189,7 @@ impl PendingStore {
         if !self.check_dir()? {
             return Ok(None);
         }
-        let path = self.path(login);
-        let text = match secure::read_checked(&path, self.euid) {
-            Ok(Some(text)) => text,
-            Ok(None) => return Ok(None),
-            Err(Refusal::Unsafe(why)) => return Err(StoreError::Unsafe { path, why }),
-            Err(Refusal::Io(e)) => {
-                return Err(StoreError::Unreadable {
-                    path,
-                    why: e.to_string(),
-                })
-            }
-        };
-        Pending::parse(&text)
-            .map(Some)
-            .map_err(|error| StoreError::BadRecord { path, error })
+        files::read_parsed(&self.path(login), self.euid, Pending::parse)
     }
 
     /// Writes (or replaces) the user's pending enrolment durably.
