@@ -47,7 +47,8 @@ unsafe fn guarded(
         body(&handle, &args)
     }))
     .unwrap_or_else(|_| {
-        // The handle is still valid; log without touching anything the panic may have left.
+        // SAFETY: the handle is still the live one of this call (checked non-null above); the
+        // log line uses nothing the panic may have left behind.
         let handle = unsafe { Handle::new(pamh) };
         crate::module::log_panic(&handle);
         sys::PAM_SYSTEM_ERR
