@@ -7,7 +7,7 @@ mod cli;
 
 use cli::args::{self, Parsed, Spec};
 use cli::exit::{CliResult, Exit, Failure};
-use cli::{app_password, check, disable, enable, help, recovery, status, Context};
+use cli::{app_password, check, disable, doctor, enable, help, recovery, status, Context};
 
 fn main() {
     let exit = match run() {
@@ -64,6 +64,14 @@ fn run() -> CliResult {
             None => print!("{}", help::command("app-password").unwrap_or_default()),
         },
         "recovery-codes" => with_context(rest, &recovery::SPEC, config, recovery::run)?,
+        "doctor" => {
+            let parsed = args::parse(rest, &doctor::SPEC)?;
+            if parsed.help {
+                print!("{}", help::command("doctor").unwrap_or_default());
+                return Ok(());
+            }
+            doctor::run(&parsed, config)?
+        }
         "check" => {
             let parsed = args::parse(rest, &check::SPEC)?;
             if parsed.help {

@@ -25,6 +25,8 @@ Commands:
   recovery-codes LOGIN 10 one-time codes for a lost phone, shown once (replaces the old set)
   check --service S LOGIN
                        run the pam.d stack S like Dovecot and show mailmfa's reason
+  doctor               check the config, the directories, every pam.d stack with mailmfa,
+                       and the caches in front of PAM (Dovecot, saslauthd); say what to fix
   help [COMMAND]       this text, or a command's
 
 Every command takes --config PATH (default /etc/mailmfa/mailmfa.toml), the file the module
@@ -162,6 +164,27 @@ how many are left.
 Options:
   --json           print {login, codes, replaced} (replaced: how many old codes it replaced)
   --config PATH    the config file (default /etc/mailmfa/mailmfa.toml)
+"
+        }
+        "doctor" => {
+            "\
+Usage: mailmfa doctor [--pam-dir DIR] [--dovecot-config FILE] [--saslauthd-defaults FILE] [--json]
+
+Checks the whole set-up and says what to fix, one line per finding (ok, warning, error):
+  - the config file and the record and state directories, with the module's rules;
+  - every service file in the pam.d directory that names pam_mailmfa.so: split, then the
+    password module (requisite), then verify (required); the split control that lets app
+    passwords end the stack; the account line Dovecot needs;
+  - Dovecot's auth cache (`doveconf -n`): with auth_cache_size and cache_key on the PAM
+    passdb it answers a repeated password+code without asking PAM;
+  - saslauthd's options: -c (its credential cache, the same hole) and -r (full login names).
+Exits 0 when nothing is an error (warnings are printed), 1 otherwise.
+
+Options:
+  --pam-dir DIR              service files to check (default /etc/pam.d)
+  --dovecot-config FILE      the dovecot.conf to read (default: Dovecot's own)
+  --saslauthd-defaults FILE  saslauthd's options (default /etc/default/saslauthd)
+  --json                     print {findings: [{level, what, fix}], errors, warnings}
 "
         }
         "check" => {

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod check;
 pub mod code;
 pub mod disable;
+pub mod doctor;
 pub mod enable;
 pub mod exit;
 pub mod help;
