@@ -82,6 +82,9 @@ pub enum Phase {
     Split,
     /// Checks the code kept by `split`, after the password module accepted the password.
     Verify,
+    /// The `account` line: an app-password login (which skipped the password module) is
+    /// allowed only while the mailbox is still alive in the password file (`pwdfile=`).
+    Account,
 }
 
 impl Phase {
@@ -90,6 +93,7 @@ impl Phase {
         match self {
             Phase::Split => "split",
             Phase::Verify => "verify",
+            Phase::Account => "account",
         }
     }
 }
@@ -101,6 +105,9 @@ pub struct ModuleArgs {
     pub phase: Phase,
     /// `config=PATH`, else [`DEFAULT_CONFIG_PATH`].
     pub config_path: PathBuf,
+    /// `pwdfile=PATH` (the `account` phase only, required there): the pam_pwdfile password
+    /// file in which a mailbox must still have a line that is not locked.
+    pub pwdfile: Option<PathBuf>,
     /// The remaining `key[=value]` arguments, in order, to apply over the file.
     pub overrides: Vec<(String, String)>,
     /// `fault_inject_panic`: panic inside the module (test builds only).
@@ -139,6 +146,7 @@ impl ModuleArgs {
     pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<ModuleArgs, ConfigError> {
         let mut phase = None;
         let mut config_path = None;
+        let mut pwdfile = None;
         let mut overrides = Vec::new();
         let mut seen = BTreeSet::new();
         #[cfg(feature = "fault-injection")]
@@ -153,18 +161,24 @@ impl ModuleArgs {
                 return Err(error(MODULE_ARGS, format!("`{key}` is given twice")));
             }
             match (key, value) {
-                ("split", None) | ("verify", None) => {
+                ("split", None) | ("verify", None) | ("account", None) => {
                     if phase.is_some() {
-                        return Err(error(MODULE_ARGS, "give only one of `split` and `verify`"));
+                        return Err(error(
+                            MODULE_ARGS,
+                            "give only one of `split`, `verify` and `account`",
+                        ));
                     }
-                    phase = Some(if key == "split" {
-                        Phase::Split
-                    } else {
-                        Phase::Verify
+                    phase = Some(match key {
+                        "split" => Phase::Split,
+                        "verify" => Phase::Verify,
+                        _ => Phase::Account,
                     });
                 }
                 ("config", Some(path)) if !path.is_empty() => {
                     config_path = Some(PathBuf::from(path))
+                }
+                ("pwdfile", Some(path)) => {
+                    pwdfile = Some(absolute_path(key, path).map_err(|m| error(MODULE_ARGS, m))?)
                 }
                 #[cfg(feature = "fault-injection")]
                 ("fault_inject_panic", None) => fault_inject_panic = true,
@@ -178,11 +192,28 @@ impl ModuleArgs {
                 }
             }
         }
-        let phase =
-            phase.ok_or_else(|| error(MODULE_ARGS, "name the phase: `split` or `verify`"))?;
+        let phase = phase.ok_or_else(|| {
+            error(
+                MODULE_ARGS,
+                "name the phase: `split` or `verify` (auth lines), `account` (account line)",
+            )
+        })?;
+        match (phase, &pwdfile) {
+            (Phase::Account, None) => {
+                return Err(error(
+                    MODULE_ARGS,
+                    "`account` needs `pwdfile=PATH`: the password file whose mailboxes may use app passwords",
+                ))
+            }
+            (Phase::Split | Phase::Verify, Some(_)) => {
+                return Err(error(MODULE_ARGS, "`pwdfile=` belongs on the `account` line only"))
+            }
+            _ => {}
+        }
         Ok(ModuleArgs {
             phase,
             config_path: config_path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
+            pwdfile,
             overrides,
             #[cfg(feature = "fault-injection")]
             fault_inject_panic,
@@ -222,7 +253,10 @@ impl Settings {
                     ))
                 }
             };
-            if key == "config" || key == "split" || key == "verify" {
+            if matches!(
+                key.as_str(),
+                "config" | "split" | "verify" | "account" | "pwdfile"
+            ) {
                 return Err(error(
                     &origin,
                     format!("`{key}` belongs on the pam.d line only"),
@@ -371,6 +405,10 @@ mod tests {
             "split config=",
             "split require=maybe",
             "split max_failures=0",
+            "account",
+            "account pwdfile=relative",
+            "split pwdfile=/etc/dovecot/passwd.pam",
+            "split account pwdfile=/x",
         ] {
             assert!(args(line).is_err(), "`{line}` should be refused");
         }

@@ -13,11 +13,13 @@
 //! - [`record`] — the per-user record format (secret), written by the command.
 //! - [`state`] — the per-user state format (last step, failures), written by the module.
 //! - [`store`] — where records and state live (files now; cluster backends later).
+//! - [`account`] — the `account` phase's rule: is an app password's mailbox still alive?
 //! - [`log`] — log line format and the list of reasons.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod auth;
 pub mod config;
 pub mod credential;

@@ -42,6 +42,10 @@ pub enum Reason {
     InvalidLogin,
     /// `require` is set and the login has no record.
     MfaRequired,
+    /// `account`: the mailbox has no line in the password file any more.
+    MailboxGone,
+    /// `account`: the mailbox's line in the password file is locked (`!`, `*` or empty).
+    MailboxLocked,
     /// The record does not parse or validate.
     BadRecord,
     /// The record exists but cannot be read (I/O error, not a regular file).
@@ -88,6 +92,8 @@ impl Reason {
             Reason::Throttled => "throttled",
             Reason::InvalidLogin => "invalid_login",
             Reason::MfaRequired => "mfa_required",
+            Reason::MailboxGone => "mailbox_gone",
+            Reason::MailboxLocked => "mailbox_locked",
             Reason::BadRecord => "bad_record",
             Reason::RecordUnreadable => "record_unreadable",
             Reason::UnsafeRecord => "unsafe_record",

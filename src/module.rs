@@ -2,9 +2,18 @@
 //! settings and the record, take the pure decision ([`crate::auth`]), update the state, log one
 //! line and answer PAM.
 //!
-//! `split` keeps what `verify` needs in the PAM handle ([`Kept`]); `verify` refuses to run
-//! without it, so a stack that forgot `split` denies every login instead of skipping the code.
+//! `split` keeps what it decided in the PAM handle ([`Kept`]) for `verify` and for the
+//! `account` phase; `verify` refuses to run without it, so a stack that forgot `split` denies
+//! every login instead of skipping the code.
+//!
+//! A refusal decided in `split` (no code, a wrong app password, `mfa_required`, an invalid
+//! login) answers PAM_AUTH_ERR, which the shipped stacks map to `auth_err=bad`: libpam marks
+//! the stack failed but still runs the password module, with its failure delay, so that for a
+//! caller without the password the refusal costs what a wrong password costs for a mailbox
+//! without MFA. Nothing then tells a stranger which mailboxes have MFA. `verify` denies such a
+//! login again (without a second log line) should the password module accept the string.
 
+use crate::account::{self, Mailbox};
 use crate::auth::{self, Attempt, CodeKind, SplitDecision, SplitRequest};
 use crate::config::{ModuleArgs, Phase, Settings};
 use crate::log::{Line, Outcome, Reason};
@@ -18,7 +27,8 @@ use crate::store::secure::{self, Refusal};
 use crate::store::{StateLoad, Store};
 use libpam_sys as pam;
 use std::ffi::c_int;
-use std::path::PathBuf;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
@@ -26,11 +36,10 @@ use zeroize::Zeroizing;
 /// (`mailmfa check` prints it). Holds only the reason name.
 pub const REASON_ENV: &str = "MAILMFA_REASON";
 
-/// What `split` leaves for `verify` in the PAM handle.
+/// What `split` leaves for `verify` and `account` in the PAM handle.
 struct Kept {
     login: Login,
-    /// `None`: the login has no MFA.
-    mfa: Option<Mfa>,
+    split: Split,
     /// The settings `split` loaded, and from what: `verify` reuses them when its own pam.d
     /// line names the same config file and overrides (the usual case), instead of reading
     /// and parsing `mailmfa.toml` a second time in the same login.
@@ -45,6 +54,20 @@ impl Kept {
         (self.config_path == args.config_path && self.overrides == args.overrides)
             .then_some(&self.settings)
     }
+}
+
+/// What `split` decided.
+enum Split {
+    /// The login has no MFA: the password went on untouched.
+    NoMfa,
+    /// A code was taken off the password; `verify` checks it.
+    Code(Mfa),
+    /// Refused (and logged) by `split`; the stack went on only to cost what a wrong password
+    /// costs. `verify` and `account` deny.
+    Refused,
+    /// An app password was accepted and ended the `auth` stack: the password module never
+    /// saw the mailbox, so `account` asks the password file whether it is still alive.
+    AppPassword,
 }
 
 /// The record and the code of a login with MFA.
@@ -89,7 +112,9 @@ impl Call<'_> {
     /// `split` answers PAM_IGNORE when the stack must go on to the password module (no MFA,
     /// or a code was taken off), so that PAM_SUCCESS from `split` always means "an app
     /// password was accepted" — which `[success=done ...]` on the pam.d line turns into the
-    /// end of the stack.
+    /// end of the stack. A refusal answers PAM_AUTH_ERR (`auth_err=bad` on the shipped
+    /// `split` line: the stack fails but goes on to the password module); a fault answers
+    /// PAM_SYSTEM_ERR (`default=die`: the stack stops).
     fn answer(&self, result: Outcome, reason: Reason, detail: Option<&str>) -> c_int {
         self.log(result, reason, detail);
         self.handle
@@ -141,8 +166,8 @@ pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
     };
     let euid = effective_uid();
     let kept = match args.phase {
-        Phase::Split => None,
         Phase::Verify => handle.kept::<Kept>(),
+        Phase::Split | Phase::Account => None,
     };
     let settings = match kept.and_then(|k| k.settings_for(&args)) {
         Some(settings) => settings.clone(),
@@ -155,6 +180,75 @@ pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
     match args.phase {
         Phase::Split => split(&call, login, &args, settings, &store),
         Phase::Verify => verify(&call, &login, &settings, &store),
+        Phase::Account => call.fault(
+            Reason::BadConfig,
+            "`account` belongs on the `account` line, not on an `auth` line",
+        ),
+    }
+}
+
+/// `pam_sm_acct_mgmt` (`account required pam_mailmfa.so account pwdfile=PATH`): a login that
+/// got in with an app password (which skipped the password module) is allowed only while its
+/// mailbox still has an unlocked line in the password file. Logins whose password the
+/// password module checked in this same transaction pass without a read.
+pub fn account(handle: &Handle, args: &[String]) -> c_int {
+    let mut call = Call {
+        handle,
+        phase: "account",
+        user: String::new(),
+        service: handle.item(pam::PAM_SERVICE),
+        rhost: handle.item(pam::PAM_RHOST),
+    };
+    let raw_user = match handle.user() {
+        Ok(user) => user,
+        Err(_) => return call.fault(Reason::PamError, "pam_get_user failed"),
+    };
+    let login = Login::parse(&raw_user);
+    call.user = match &login {
+        Ok(login) => login.to_string(),
+        Err(_) => login::printable(&raw_user),
+    };
+    let args = match ModuleArgs::parse(args) {
+        Ok(args) => args,
+        Err(e) => return call.fault(Reason::BadConfig, &e.to_string()),
+    };
+    let Some(pwdfile) = args
+        .pwdfile
+        .as_deref()
+        .filter(|_| args.phase == Phase::Account)
+    else {
+        return call.fault(
+            Reason::BadConfig,
+            "the `account` line takes `account pwdfile=PATH`, not `split` or `verify`",
+        );
+    };
+    let kept = handle
+        .kept::<Kept>()
+        .filter(|k| login.as_ref().is_ok_and(|l| *l == k.login));
+    match kept.map(|k| &k.split) {
+        Some(Split::NoMfa | Split::Code(_)) => pam::PAM_SUCCESS,
+        Some(Split::Refused) => pam::PAM_AUTH_ERR,
+        // An app password, or no `auth` in this transaction: ask the password file.
+        Some(Split::AppPassword) | None => match mailbox(pwdfile, &raw_user) {
+            Ok(Mailbox::Alive) => pam::PAM_SUCCESS,
+            Ok(Mailbox::Gone) => call.answer(Outcome::Deny, Reason::MailboxGone, None),
+            Ok(Mailbox::Locked) => call.answer(Outcome::Deny, Reason::MailboxLocked, None),
+            Err(detail) => call.fault(Reason::BadConfig, &detail),
+        },
+    }
+}
+
+/// Looks the user up in the password file, opened and checked like every file the module
+/// reads (no symlink, owner root or the running user, not group/world-writable).
+fn mailbox(pwdfile: &Path, user: &[u8]) -> Result<Mailbox, String> {
+    let shown = pwdfile.display();
+    match secure::open_checked(pwdfile, effective_uid()) {
+        Ok(Some((file, _))) => {
+            account::lookup(BufReader::new(file), user).map_err(|e| format!("{shown}: {e}"))
+        }
+        Ok(None) => Err(format!("{shown}: does not exist")),
+        Err(Refusal::Unsafe(why)) => Err(format!("{shown}: {why}")),
+        Err(Refusal::Io(e)) => Err(format!("{shown}: {e}")),
     }
 }
 
@@ -193,25 +287,31 @@ fn split(
         service: &call.service,
         now,
     };
-    let kept = |mfa| Kept {
-        login: login.clone(),
-        mfa,
-        settings: settings.clone(),
-        config_path: args.config_path.clone(),
-        overrides: args.overrides.clone(),
+    // Keeps what split decided, then answers; a handle that cannot keep it denies.
+    let keep_and_answer = |split, result, reason| {
+        let kept = Kept {
+            login: login.clone(),
+            split,
+            settings: settings.clone(),
+            config_path: args.config_path.clone(),
+            overrides: args.overrides.clone(),
+        };
+        match call.handle.keep(kept) {
+            Ok(()) => call.answer(result, reason, None),
+            Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
+        }
     };
     match auth::decide_split(record.as_ref(), request, &settings) {
-        SplitDecision::Deny(reason) => call.answer(Outcome::Deny, reason, None),
-        SplitDecision::NoMfa => match call.handle.keep(kept(None)) {
-            Ok(()) => call.answer(Outcome::Pass, Reason::NoMfa, None),
-            Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
-        },
+        // The authtok stays the whole string: the password module checks it (and fails, or
+        // `verify` denies), so this refusal costs what a wrong password costs.
+        SplitDecision::Deny(reason) => keep_and_answer(Split::Refused, Outcome::Deny, reason),
+        SplitDecision::NoMfa => keep_and_answer(Split::NoMfa, Outcome::Pass, Reason::NoMfa),
         SplitDecision::AppPassword { name } => {
             let client = auth::client_key(&call.rhost);
             let mut note_use =
                 |state: &mut State| auth::record_app_password_use(state, &name, &client, now);
             match with_state(call, store, &login, &mut note_use, false) {
-                Ok(()) => call.answer(Outcome::Accept, Reason::AppPassword, None),
+                Ok(()) => keep_and_answer(Split::AppPassword, Outcome::Accept, Reason::AppPassword),
                 Err(code) => code,
             }
         }
@@ -220,15 +320,15 @@ fn split(
             if call.handle.set_authtok(password).is_err() {
                 return call.fault(Reason::PamError, "pam_set_item(PAM_AUTHTOK) failed");
             }
-            let mfa = record.map(|record| Mfa {
-                record,
-                code: Zeroizing::new(code.to_vec()),
-                kind,
-            });
-            match call.handle.keep(kept(mfa)) {
-                Ok(()) => call.answer(Outcome::Continue, Reason::CodeSplit, None),
-                Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
-            }
+            let split = match record {
+                Some(record) => Split::Code(Mfa {
+                    record,
+                    code: Zeroizing::new(code.to_vec()),
+                    kind,
+                }),
+                None => Split::NoMfa,
+            };
+            keep_and_answer(split, Outcome::Continue, Reason::CodeSplit)
         }
     }
 }
@@ -241,8 +341,13 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore
             "no `pam_mailmfa.so split` ran before `verify` for this login in this stack",
         );
     };
-    let Some(mfa) = &kept.mfa else {
-        return call.answer(Outcome::Pass, Reason::NoMfa, None);
+    let mfa = match &kept.split {
+        Split::Code(mfa) => mfa,
+        Split::NoMfa => return call.answer(Outcome::Pass, Reason::NoMfa, None),
+        // Logged by `split`; deny again in case the password module took the whole string.
+        Split::Refused => return pam::PAM_AUTH_ERR,
+        // Only reached on a stack without `success=done` on `split`: nothing left to check.
+        Split::AppPassword => return call.answer(Outcome::Pass, Reason::AppPassword, None),
     };
     let attempt = Attempt {
         code: &mfa.code,

@@ -84,16 +84,18 @@ pub unsafe extern "C" fn pam_sm_setcred(
     sys::PAM_IGNORE
 }
 
-/// `account`: mailmfa has no say (use pam_permit or pam_unix for the account line).
+/// `account` entry point (`account required pam_mailmfa.so account pwdfile=PATH`): an
+/// app-password login only while its mailbox is alive in the password file.
 ///
 /// # Safety
-/// Called by libpam.
+/// Called by libpam with a live handle and `argc` valid argument strings.
 #[no_mangle]
 pub unsafe extern "C" fn pam_sm_acct_mgmt(
-    _pamh: *mut sys::pam_handle,
+    pamh: *mut sys::pam_handle,
     _flags: c_int,
-    _argc: c_int,
-    _argv: *const *const c_char,
+    argc: c_int,
+    argv: *const *const c_char,
 ) -> c_int {
-    sys::PAM_IGNORE
+    // SAFETY: forwarded from libpam.
+    unsafe { guarded(pamh, argc, argv, crate::module::account) }
 }
