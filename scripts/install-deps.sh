@@ -12,6 +12,7 @@ packages=(
   postfix sasl2-bin libsasl2-modules
   libpam-pwdfile libpam-oath oathtool libpam-google-authenticator
   zbar-tools librsvg2-bin fail2ban util-linux
+  whois
 )
 
 missing=()

@@ -4,6 +4,11 @@
 //! `pam_authenticate` with a conversation that answers hidden prompts with the password and
 //! visible ones with the user name, `pam_acct_mgmt` after success, `pam_end`. Used by
 //! `mailmfa check`, the libpam tests and the benchmark.
+//!
+//! The client installs a `PAM_FAIL_DELAY` function, so libpam reports the failure delay the
+//! modules asked for (pam_unix and pam_pwdfile without `nodelay` ask for 2 s) in
+//! [`Response::fail_delay`] instead of sleeping it; a caller that wants the delay sleeps it
+//! itself. Dovecot applies its own `auth_failure_delay` the same way.
 
 use libpam_sys as sys;
 use std::ffi::{c_int, c_void, CStr, CString};
@@ -38,6 +43,9 @@ pub struct Response {
     pub reason: Option<String>,
     /// Text and error messages the stack sent through the conversation.
     pub messages: Vec<String>,
+    /// The failure delay libpam computed from what the modules asked for (`pam_fail_delay`,
+    /// randomised by libpam), reported after `pam_authenticate`; zero when none asked.
+    pub fail_delay: std::time::Duration,
 }
 
 impl Response {
@@ -76,6 +84,16 @@ struct Conversation {
     user: CString,
     password: Zeroizing<Vec<u8>>,
     messages: Vec<String>,
+    fail_delay_us: u32,
+}
+
+/// libpam's `PAM_FAIL_DELAY` callback: notes the delay instead of sleeping.
+unsafe extern "C" fn note_fail_delay(_status: c_int, usec: libc::c_uint, appdata: *mut c_void) {
+    if !appdata.is_null() {
+        // SAFETY: libpam passes the conversation's appdata, the Conversation that `login`
+        // keeps alive until after pam_end.
+        unsafe { (*appdata.cast::<Conversation>()).fail_delay_us = usec };
+    }
 }
 
 /// Duplicates `bytes` (no NUL inside) into a malloc'ed C string that libpam will free.
@@ -162,6 +180,7 @@ pub fn login(request: &Request<'_>) -> Result<Response, ClientError> {
         user: user.clone(),
         password: Zeroizing::new(request.password.to_vec()),
         messages: Vec::new(),
+        fail_delay_us: 0,
     });
     let mut conv = sys::pam_conv {
         conv: converse,
@@ -192,6 +211,8 @@ pub fn login(request: &Request<'_>) -> Result<Response, ClientError> {
             sys::pam_set_item(pamh, sys::PAM_RHOST, rhost.as_ptr().cast());
         }
         sys::pam_set_item(pamh, sys::PAM_RUSER, user.as_ptr().cast());
+        let delay_fn: unsafe extern "C" fn(c_int, libc::c_uint, *mut c_void) = note_fail_delay;
+        sys::pam_set_item(pamh, sys::PAM_FAIL_DELAY, delay_fn as *const c_void);
         let authenticate = sys::pam_authenticate(pamh, 0);
         let account = (authenticate == sys::PAM_SUCCESS).then(|| sys::pam_acct_mgmt(pamh, 0));
         let env = sys::pam_getenv(pamh, c"MAILMFA_REASON".as_ptr());
@@ -203,6 +224,7 @@ pub fn login(request: &Request<'_>) -> Result<Response, ClientError> {
             account,
             reason,
             messages: std::mem::take(&mut conversation.messages),
+            fail_delay: std::time::Duration::from_micros(conversation.fail_delay_us.into()),
         }
     };
     Ok(response)
