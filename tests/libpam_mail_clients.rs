@@ -131,3 +131,70 @@ fn a_recovery_code_works_once_after_the_right_password() {
     let other = format!("{PW}{}", codes[1].as_str());
     assert!(f.login("imap", USER, &other, Some("127.0.0.8")).success());
 }
+
+/// Rewrites the fixture's password file, changing `USER`'s line with `edit` (`None`: deleted).
+fn edit_mailbox(f: &Fixture, edit: impl Fn(&str) -> Option<String>) {
+    let text = std::fs::read_to_string(&f.pwdfile).unwrap();
+    let out: String = text
+        .lines()
+        .filter_map(|l| match l.strip_prefix(&format!("{USER}:")) {
+            Some(hash) => edit(hash).map(|h| format!("{USER}:{h}\n")),
+            None => Some(format!("{l}\n")),
+        })
+        .collect();
+    std::fs::write(&f.pwdfile, out).unwrap();
+}
+
+/// An app password skips the password module, so the `account` line asks the password file:
+/// once the mailbox's line is locked (`!`) or deleted, its app passwords stop working over
+/// both shipped pam_pwdfile stacks (Dovecot's and saslauthd's), with the reason logged; the
+/// mailbox's other credentials stop with it, and unlocking brings the app password back.
+#[test]
+fn an_app_password_stops_when_its_mailbox_is_locked_or_deleted() {
+    let (f, mut rec) = world("");
+    add_app_password(&f, &mut rec, &[], None);
+    for service in ["imap", "smtp"] {
+        let r = f.login(service, USER, APP, Some("127.0.0.9"));
+        assert!(r.success(), "{service}, mailbox alive: {r:?}");
+    }
+    edit_mailbox(&f, |hash| Some(format!("!{hash}")));
+    for service in ["imap", "smtp"] {
+        let r = f.login(service, USER, APP, Some("127.0.0.9"));
+        assert_eq!(r.authenticate, libpam_sys::PAM_SUCCESS, "{r:?}");
+        assert_ne!(r.account, Some(libpam_sys::PAM_SUCCESS), "{service}: {r:?}");
+        assert!(!r.success());
+        assert_eq!(reason(&r), "mailbox_locked", "{service}");
+        let with_code = format!("{PW}{}", code(&rec, 0));
+        assert!(!f.login(service, USER, &with_code, Some("127.0.0.9")).success());
+    }
+    edit_mailbox(&f, |hash| Some(hash.trim_start_matches('!').to_string()));
+    assert!(f.login("imap", USER, APP, Some("127.0.0.9")).success());
+    edit_mailbox(&f, |_| None);
+    for service in ["imap", "smtp"] {
+        let r = f.login(service, USER, APP, Some("127.0.0.9"));
+        assert!(!r.success(), "{service}, mailbox deleted: {r:?}");
+        assert_eq!(reason(&r), "mailbox_gone", "{service}");
+    }
+}
+
+/// The `account` line fails closed: a missing or unsafe password file denies app-password
+/// logins (`bad_config`), and a pam.d line without `pwdfile=` denies every login.
+#[test]
+fn the_account_line_fails_closed() {
+    use std::os::unix::fs::PermissionsExt;
+    let (f, mut rec) = world("");
+    add_app_password(&f, &mut rec, &[], None);
+    std::fs::set_permissions(&f.pwdfile, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let r = f.login("imap", USER, APP, Some("127.0.0.9"));
+    assert!(!r.success());
+    assert_eq!(reason(&r), "bad_config");
+    std::fs::set_permissions(&f.pwdfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(f.login("imap", USER, APP, Some("127.0.0.9")).success());
+    let stack = std::fs::read_to_string(f.confdir.join("imap")).unwrap();
+    let without = stack.replace(&format!("account pwdfile={}", f.pwdfile.display()), "account");
+    assert_ne!(stack, without);
+    std::fs::write(f.confdir.join("imap"), without).unwrap();
+    let r = f.login("imap", USER, APP, Some("127.0.0.9"));
+    assert!(!r.success());
+    assert_eq!(reason(&r), "bad_config");
+}

@@ -31,6 +31,12 @@ fn prerequisites() -> bool {
 
 /// Copies of passwd and shadow with the test account, in the fixture's directory.
 fn accounts(f: &Fixture) -> (String, String) {
+    accounts_with(f, "", "")
+}
+
+/// Like [`accounts`], the test account's shadow entry with `lock` before its hash (`!` is what
+/// `usermod -L` writes) and `expire` as its expiration day ("" for none).
+fn accounts_with(f: &Fixture, lock: &str, expire: &str) -> (String, String) {
     let hash = Command::new("openssl")
         .args(["passwd", "-6", PW])
         .output()
@@ -43,7 +49,10 @@ fn accounts(f: &Fixture) -> (String, String) {
         "{USER}:x:5001:5001::/nonexistent:/usr/sbin/nologin\n"
     ));
     let mut s = fs::read_to_string("/etc/shadow").unwrap();
-    s.push_str(&format!("{USER}:{}:19000:0:99999:7:::\n", hash.trim()));
+    s.push_str(&format!(
+        "{USER}:{lock}{}:19000:0:99999:7::{expire}:\n",
+        hash.trim()
+    ));
     fs::write(&passwd, p).unwrap();
     fs::write(&shadow, s).unwrap();
     (passwd.display().to_string(), shadow.display().to_string())
@@ -106,4 +115,45 @@ fn the_system_user_stack_checks_the_unix_password_then_the_code() {
         login(&f, &files, &format!("{PW}{wrong}")),
         (false, "bad_code".to_string())
     );
+}
+
+/// An app password skips pam_unix's password check, but not the account lines (Dovecot calls
+/// pam_acct_mgmt after every login): once the account is locked (`usermod -L`: pam_mailmfa's
+/// account line reads /etc/shadow), expired (pam_unix) or deleted, the app password stops
+/// working.
+#[test]
+fn an_app_password_stops_when_the_system_account_is_locked_expired_or_deleted() {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::new();
+    f.install_example("dovecot", "dovecot", "");
+    let mut record = f.enable(USER);
+    let app = "qwert-yuiop-asdfg-hjklz";
+    let letters = mailmfa::credential::app_password_letters(app.as_bytes()).unwrap();
+    record.app_passwords.push(mailmfa::record::AppPassword {
+        name: "phone".into(),
+        hash: mailmfa::credential::hash(&letters, &mailmfa::credential::random_salt().unwrap()),
+        services: Vec::new(),
+        created: fixture::now(),
+        expires: None,
+    });
+    use mailmfa::store::Store;
+    f.store()
+        .write_record(&fixture::login(USER), &record)
+        .unwrap();
+    let alive = accounts(&f);
+    assert_eq!(login(&f, &alive, app), (true, "app_password".to_string()));
+    let locked = accounts_with(&f, "!", "");
+    assert_eq!(login(&f, &locked, app), (false, "mailbox_locked".to_string()));
+    let expired = accounts_with(&f, "", "1");
+    assert_eq!(login(&f, &expired, app), (false, "app_password".to_string()));
+    let deleted = (
+        fs::read_to_string("/etc/passwd").unwrap(),
+        fs::read_to_string("/etc/shadow").unwrap(),
+    );
+    fs::write(f.dir.path().join("passwd"), deleted.0).unwrap();
+    fs::write(f.dir.path().join("shadow"), deleted.1).unwrap();
+    let r = login(&f, &alive, app);
+    assert!(!r.0, "deleted account: {r:?}");
 }
