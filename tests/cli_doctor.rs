@@ -8,10 +8,11 @@ mod cli_support;
 use cli_support::*;
 use std::fs;
 
-const GOOD: &str = "auth [success=done ignore=ignore default=die] pam_mailmfa.so split\n\
+const GOOD: &str =
+    "auth [success=done ignore=ignore auth_err=bad default=die] pam_mailmfa.so split\n\
                     auth requisite pam_pwdfile.so pwdfile=/etc/dovecot/passwd.pam\n\
                     auth required pam_mailmfa.so verify\n\
-                    account required pam_permit.so\n";
+                    account required pam_mailmfa.so account pwdfile=/etc/dovecot/passwd.pam\n";
 
 struct World {
     env: Env,
@@ -107,7 +108,10 @@ fn broken_pieces_are_named_with_their_fix() {
     fs::write(
         w.pam.join("imap"),
         GOOD.replace("auth required pam_mailmfa.so verify\n", "")
-            .replace("account required pam_permit.so\n", ""),
+            .replace(
+                "account required pam_mailmfa.so account pwdfile=/etc/dovecot/passwd.pam\n",
+                "",
+            ),
     )
     .unwrap();
     fs::write(&w.sasl, "OPTIONS=\"-c -m /var/run/saslauthd\"\n").unwrap();

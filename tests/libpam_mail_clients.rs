@@ -165,7 +165,9 @@ fn an_app_password_stops_when_its_mailbox_is_locked_or_deleted() {
         assert!(!r.success());
         assert_eq!(reason(&r), "mailbox_locked", "{service}");
         let with_code = format!("{PW}{}", code(&rec, 0));
-        assert!(!f.login(service, USER, &with_code, Some("127.0.0.9")).success());
+        assert!(!f
+            .login(service, USER, &with_code, Some("127.0.0.9"))
+            .success());
     }
     edit_mailbox(&f, |hash| Some(hash.trim_start_matches('!').to_string()));
     assert!(f.login("imap", USER, APP, Some("127.0.0.9")).success());
@@ -191,7 +193,10 @@ fn the_account_line_fails_closed() {
     std::fs::set_permissions(&f.pwdfile, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(f.login("imap", USER, APP, Some("127.0.0.9")).success());
     let stack = std::fs::read_to_string(f.confdir.join("imap")).unwrap();
-    let without = stack.replace(&format!("account pwdfile={}", f.pwdfile.display()), "account");
+    let without = stack.replace(
+        &format!("account pwdfile={}", f.pwdfile.display()),
+        "account",
+    );
     assert_ne!(stack, without);
     std::fs::write(f.confdir.join("imap"), without).unwrap();
     let r = f.login("imap", USER, APP, Some("127.0.0.9"));

@@ -145,9 +145,15 @@ fn an_app_password_stops_when_the_system_account_is_locked_expired_or_deleted() 
     let alive = accounts(&f);
     assert_eq!(login(&f, &alive, app), (true, "app_password".to_string()));
     let locked = accounts_with(&f, "!", "");
-    assert_eq!(login(&f, &locked, app), (false, "mailbox_locked".to_string()));
+    assert_eq!(
+        login(&f, &locked, app),
+        (false, "mailbox_locked".to_string())
+    );
     let expired = accounts_with(&f, "", "1");
-    assert_eq!(login(&f, &expired, app), (false, "app_password".to_string()));
+    assert_eq!(
+        login(&f, &expired, app),
+        (false, "app_password".to_string())
+    );
     let deleted = (
         fs::read_to_string("/etc/passwd").unwrap(),
         fs::read_to_string("/etc/shadow").unwrap(),

@@ -215,8 +215,13 @@ fn is_mailmfa(module: &str) -> bool {
         .is_some_and(|m| m.contains("mailmfa"))
 }
 
+/// The `split` line the docs and examples give.
+const SPLIT_LINE: &str =
+    "auth [success=done ignore=ignore auth_err=bad default=die] pam_mailmfa.so split";
+
 /// Checks one service's stack against design §2: split, then the password module, then
-/// verify; controls that stop at a failure; an account line.
+/// verify; controls that stop at a fault and make a refusal cost what a wrong password costs;
+/// account lines that refuse the app passwords of deleted and locked mailboxes.
 pub fn check_stack(service: &str, text: &str) -> Vec<Finding> {
     let lines = pam_lines(text);
     let auth: Vec<&PamLine> = lines.iter().filter(|l| l.kind == "auth").collect();
@@ -226,12 +231,13 @@ pub fn check_stack(service: &str, text: &str) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     let s = |what: &str| format!("{service}: {what}");
+    let use_split = format!("use `{SPLIT_LINE}`");
     match (phase("split"), phase("verify")) {
         (None, None) => return out,
         (None, Some(_)) => out.push(finding(
             Level::Error,
             s("`verify` without `split`: every login is denied (no_split)"),
-            Some("add `auth [success=done ignore=ignore default=die] pam_mailmfa.so split` before the password module"),
+            Some(&format!("add `{SPLIT_LINE}` before the password module")),
         )),
         (Some(_), None) => out.push(finding(
             Level::Error,
@@ -251,25 +257,39 @@ pub fn check_stack(service: &str, text: &str) -> Vec<Finding> {
         (Some(a), Some(b)) => {
             let split = auth[a];
             let verify = auth[b];
-            out.push(if split.control.contains("success=done") && split.control.contains("default=die") {
+            let ends =
+                split.control.contains("success=done") && split.control.contains("default=die");
+            out.push(if ends && split.control.contains("auth_err=bad") {
                 finding(Level::Ok, s("split, password module, verify in order; app passwords end the stack"), None)
+            } else if ends {
+                finding(
+                    Level::Warning,
+                    s("`split` stops the stack at a refusal: a string without a code is refused faster than a wrong password, which tells a stranger which mailboxes have MFA"),
+                    Some(&use_split),
+                )
             } else if split.control == "requisite" {
                 finding(
                     Level::Warning,
                     s("`split` is `requisite`: app passwords are refused"),
-                    Some("use `auth [success=done ignore=ignore default=die] pam_mailmfa.so split`"),
+                    Some(&use_split),
                 )
             } else {
                 finding(
                     Level::Warning,
                     s(&format!("`split` has control `{}`: a refusal does not stop the stack", split.control)),
-                    Some("use `auth [success=done ignore=ignore default=die] pam_mailmfa.so split`"),
+                    Some(&use_split),
                 )
             });
-            if !(verify.control == "required" || verify.control == "requisite" || verify.control.contains("default=die")) {
+            if !(verify.control == "required"
+                || verify.control == "requisite"
+                || verify.control.contains("default=die"))
+            {
                 out.push(finding(
                     Level::Error,
-                    s(&format!("`verify` has control `{}`: a wrong code may not deny the login", verify.control)),
+                    s(&format!(
+                        "`verify` has control `{}`: a wrong code may not deny the login",
+                        verify.control
+                    )),
                     Some("use `auth required pam_mailmfa.so verify`"),
                 ));
             }
@@ -282,7 +302,12 @@ pub fn check_stack(service: &str, text: &str) -> Vec<Finding> {
                     ));
                 }
             }
-            let config = |l: &PamLine| l.args.iter().find(|a| a.starts_with("config=")).map(|a| a.to_string());
+            let config = |l: &PamLine| {
+                l.args
+                    .iter()
+                    .find(|a| a.starts_with("config="))
+                    .map(|a| a.to_string())
+            };
             if config(split) != config(verify) {
                 out.push(finding(
                     Level::Warning,
@@ -290,14 +315,70 @@ pub fn check_stack(service: &str, text: &str) -> Vec<Finding> {
                     Some("give both lines the same config= (or none)"),
                 ));
             }
+            if ends {
+                out.extend(check_account(service, &lines, &auth[a + 1..b]));
+            }
         }
     }
     if !lines.iter().any(|l| l.kind == "account") {
         out.push(finding(
             Level::Error,
             s("no `account` line: Dovecot calls pam_acct_mgmt after every login, which then falls to `other`"),
-            Some("add `account required pam_permit.so` (virtual users) or `pam_unix.so`"),
+            Some("add the account lines of pam.d-examples/ (docs/deployment.md)"),
         ));
+    }
+    out
+}
+
+/// An app password ends the `auth` stack in `split`, before the password module: the
+/// `account` lines must still refuse a deleted or locked mailbox (docs/deployment.md).
+fn check_account(service: &str, lines: &[PamLine], password: &[&PamLine]) -> Vec<Finding> {
+    let account: Vec<&PamLine> = lines.iter().filter(|l| l.kind == "account").collect();
+    if account.is_empty() {
+        return Vec::new(); // reported as an error by the caller
+    }
+    let module_is = |l: &PamLine, name: &str| l.module.rsplit('/').next() == Some(name);
+    fn pwdfile_arg<'a>(l: &PamLine<'a>) -> Option<&'a str> {
+        l.args.iter().find_map(|a| a.strip_prefix("pwdfile="))
+    }
+    let mailmfa_pwdfile = account
+        .iter()
+        .find(|l| is_mailmfa(l.module) && l.args.contains(&"account"))
+        .and_then(|l| pwdfile_arg(l));
+    let s = |what: &str| format!("{service}: {what}");
+    let mut out = Vec::new();
+    for module in password {
+        if module_is(module, "pam_pwdfile.so") {
+            let file = pwdfile_arg(module).unwrap_or("PATH");
+            if mailmfa_pwdfile != Some(file) {
+                out.push(finding(
+                    Level::Warning,
+                    s("app passwords skip pam_pwdfile and no account line reads its password file: a deleted or locked mailbox's app passwords keep working"),
+                    Some(&format!("add `account required pam_mailmfa.so account pwdfile={file}`")),
+                ));
+            }
+        } else if module_is(module, "pam_unix.so") {
+            if !account.iter().any(|l| module_is(l, "pam_unix.so")) {
+                out.push(finding(
+                    Level::Warning,
+                    s("app passwords skip pam_unix and no `account ... pam_unix.so` line: a deleted or expired account's app passwords keep working"),
+                    Some("add `account required pam_unix.so`"),
+                ));
+            }
+            if mailmfa_pwdfile != Some("/etc/shadow") {
+                out.push(finding(
+                    Level::Warning,
+                    s("nothing refuses the app passwords of a locked account (`usermod -L`)"),
+                    Some("add `account required pam_mailmfa.so account pwdfile=/etc/shadow`"),
+                ));
+            }
+        } else if account.iter().all(|l| module_is(l, "pam_permit.so")) {
+            out.push(finding(
+                Level::Warning,
+                s(&format!("the only account check is pam_permit: app passwords skip `{}`, so a deleted mailbox's app passwords keep working", module.module)),
+                Some("use the password module's own account check (e.g. `account required pam_ldap.so`)"),
+            ));
+        }
     }
     out
 }
@@ -377,10 +458,11 @@ pub fn check_saslauthd(defaults: &str) -> Vec<Finding> {
 mod tests {
     use super::*;
 
-    const GOOD: &str = "auth [success=done ignore=ignore default=die] pam_mailmfa.so split\n\
+    const GOOD: &str =
+        "auth [success=done ignore=ignore auth_err=bad default=die] pam_mailmfa.so split\n\
                         auth requisite pam_pwdfile.so pwdfile=/etc/dovecot/passwd.pam\n\
                         auth required pam_mailmfa.so verify\n\
-                        account required pam_permit.so\n";
+                        account required pam_mailmfa.so account pwdfile=/etc/dovecot/passwd.pam\n";
 
     fn levels(text: &str) -> Vec<Level> {
         check_stack("svc", text).iter().map(|f| f.level).collect()
@@ -400,10 +482,7 @@ mod tests {
     fn broken_stacks_are_errors() {
         let no_verify = GOOD.replace("auth required pam_mailmfa.so verify\n", "");
         assert!(levels(&no_verify).contains(&Level::Error));
-        let no_split = GOOD.replace(
-            "auth [success=done ignore=ignore default=die] pam_mailmfa.so split\n",
-            "",
-        );
+        let no_split = GOOD.replace(&format!("{SPLIT_LINE}\n"), "");
         assert!(levels(&no_split).contains(&Level::Error));
         let no_password = GOOD.replace(
             "auth requisite pam_pwdfile.so pwdfile=/etc/dovecot/passwd.pam\n",
@@ -415,10 +494,52 @@ mod tests {
             "auth optional pam_mailmfa.so verify",
         );
         assert!(levels(&optional_verify).contains(&Level::Error));
-        let no_account = GOOD.replace("account required pam_permit.so\n", "");
+        let no_account = GOOD.replace(
+            "account required pam_mailmfa.so account pwdfile=/etc/dovecot/passwd.pam\n",
+            "",
+        );
         assert!(levels(&no_account).contains(&Level::Error));
-        let requisite = GOOD.replace("[success=done ignore=ignore default=die]", "requisite");
+        let requisite = GOOD.replace(
+            "[success=done ignore=ignore auth_err=bad default=die]",
+            "requisite",
+        );
         assert_eq!(levels(&requisite), vec![Level::Warning]);
+    }
+
+    #[test]
+    fn a_split_that_refuses_early_is_warned_about() {
+        let early = GOOD.replace(" auth_err=bad", "");
+        let findings = check_stack("svc", &early);
+        assert_eq!(findings[0].level, Level::Warning);
+        assert!(findings[0].what.contains("which mailboxes have MFA"));
+        assert!(findings[0].fix.as_deref().unwrap().contains("auth_err=bad"));
+    }
+
+    #[test]
+    fn stacks_that_let_app_passwords_outlive_the_mailbox_are_warned_about() {
+        let permit = GOOD.replace(
+            "account required pam_mailmfa.so account pwdfile=/etc/dovecot/passwd.pam",
+            "account required pam_permit.so",
+        );
+        assert_eq!(levels(&permit), vec![Level::Ok, Level::Warning]);
+        let other_file = GOOD.replace("account pwdfile=/etc/dovecot/", "account pwdfile=/srv/");
+        assert_eq!(levels(&other_file), vec![Level::Ok, Level::Warning]);
+        let unix =
+            "auth [success=done ignore=ignore auth_err=bad default=die] pam_mailmfa.so split\n\
+                    auth requisite pam_unix.so use_first_pass\n\
+                    auth required pam_mailmfa.so verify\n\
+                    account required pam_permit.so\n";
+        assert_eq!(
+            levels(unix),
+            vec![Level::Ok, Level::Warning, Level::Warning]
+        );
+        let ldap = unix.replace("pam_unix.so use_first_pass", "pam_ldap.so use_first_pass");
+        assert_eq!(levels(&ldap), vec![Level::Ok, Level::Warning]);
+        let ldap_account = ldap.replace(
+            "account required pam_permit.so",
+            "account required pam_ldap.so",
+        );
+        assert_eq!(levels(&ldap_account), vec![Level::Ok]);
     }
 
     #[test]
