@@ -52,6 +52,7 @@ printf '%s:%s\n' "$user" "$(printf '%s' "$password" | openssl passwd -6 -stdin)"
 # The shipped example stack, pointed at the built module, the demo config and password file.
 sed -e "s|pam_mailmfa.so split|$module split config=$demo/mailmfa.toml|" \
     -e "s|pam_mailmfa.so verify|$module verify config=$demo/mailmfa.toml|" \
+    -e "s|pam_mailmfa.so account|$module account|" \
     -e "s|/etc/dovecot/passwd.pam|$demo/passwd.pam|" \
     pam.d-examples/dovecot-virtual > "$demo/pam.d/dovecot"
 printf 'auth required pam_deny.so\naccount required pam_deny.so\n' > "$demo/pam.d/other"
