@@ -1,7 +1,7 @@
 //! `mailmfa doctor`: a healthy set-up passes, and each broken piece (a stack without
 //! `verify`, a missing account line, Dovecot's auth cache in front of PAM, saslauthd's
-//! credential cache, an unusable directory) is named with its fix. Dovecot's settings are
-//! read with the real `doveconf`.
+//! credential cache, an unusable directory, a parent directory that others may write) is
+//! named with its fix. Dovecot's settings are read with the real `doveconf`.
 
 mod cli_support;
 
@@ -137,4 +137,54 @@ fn broken_pieces_are_named_with_their_fix() {
     assert!(has("warning", "saslauthd runs without -r"), "{found:#?}");
     assert!(has("error", "does not exist"), "{found:#?}");
     assert_eq!(run.json()["errors"], 3);
+}
+
+#[test]
+fn a_parent_directory_others_control_is_named_with_its_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut w = world("");
+    // record_dir moved below a group-writable `lib`: whoever is in its group could swap it.
+    let lib = w.env.dir.path().join("lib");
+    fs::create_dir(&lib).unwrap();
+    fs::set_permissions(&lib, fs::Permissions::from_mode(0o775)).unwrap();
+    let users = lib.join("users");
+    fs::rename(&w.env.users, &users).unwrap();
+    fs::write(
+        &w.env.config,
+        format!(
+            "record_dir = \"{}\"\nstate_dir = \"{}\"\n",
+            users.display(),
+            w.env.state.display()
+        ),
+    )
+    .unwrap();
+    let run = doctor(&w);
+    run.assert_code(1);
+    let found = levels(&run);
+    let fix = format!("chmod go-w {}", lib.display());
+    assert!(
+        found.iter().any(|(l, what)| l == "error"
+            && what.starts_with(&users.display().to_string())
+            && what.contains(&fix)),
+        "{found:#?}"
+    );
+
+    // The config file below a world-writable directory.
+    fs::set_permissions(&lib, fs::Permissions::from_mode(0o755)).unwrap();
+    let etc = w.env.dir.path().join("etc");
+    fs::create_dir(&etc).unwrap();
+    let config = etc.join("mailmfa.toml");
+    fs::rename(&w.env.config, &config).unwrap();
+    w.env.config = config;
+    fs::set_permissions(&etc, fs::Permissions::from_mode(0o757)).unwrap();
+    let run = doctor(&w);
+    run.assert_code(1);
+    let found = levels(&run);
+    let fix = format!("chmod go-w {}", etc.display());
+    assert!(
+        found
+            .iter()
+            .any(|(l, what)| l == "error" && what.contains(&fix)),
+        "{found:#?}"
+    );
 }

@@ -688,8 +688,12 @@ fn cases() -> Vec<Case> {
                 fs::write(&victim, "precious\n").unwrap();
                 symlink(&victim, w.state_dir().join(".alice@example.com.state.tmp")).unwrap();
             })
-            .deny("state_write_failed")
-            .after(|w| assert_eq!(fs::read_to_string(w.f.dir.path().join("victim")).unwrap(), "precious\n")),
+            // Unlinked, then the temp file is created exclusively (O_EXCL): never written through.
+            .accept("ok")
+            .after(|w| {
+                assert_eq!(fs::read_to_string(w.f.dir.path().join("victim")).unwrap(), "precious\n");
+                assert!(fs::symlink_metadata(w.state()).unwrap().is_file());
+            }),
         case("state: lock file is a symlink to a victim file")
             .setup(|w| {
                 let victim = w.f.dir.path().join("victim");

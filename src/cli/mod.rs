@@ -59,12 +59,13 @@ pub struct Context {
 }
 
 impl Context {
-    /// Reads `--config PATH` (or the default) with the checks the module applies to it.
+    /// Reads `--config PATH` (or the default) with the checks the module applies to it (the
+    /// file and every directory above it).
     pub fn load(config: Option<&str>) -> Result<Context, Failure> {
         let config_path = PathBuf::from(config.unwrap_or(DEFAULT_CONFIG_PATH));
         let euid = effective_uid();
         let shown = config_path.display();
-        let text = match secure::read_checked(&config_path, euid) {
+        let text = match secure::read_trusted(&config_path, euid) {
             Ok(Some(text)) => text,
             Ok(None) => {
                 return Err(Failure::new(

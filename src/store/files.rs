@@ -2,11 +2,13 @@
 //!
 //! Records are written only by the command: temp file, fsync, rename, fsync of the directory,
 //! mode 0600. State is written only by the module, under an exclusive `flock` on
-//! `state_dir/<login>.lock` held across read-check-write, replaced by an atomic rename of
-//! `.<login>.state.tmp` and not fsynced (a lost update after a power cut reopens at most one
-//! code's validity; an fsync costs milliseconds). Temp names start with `.`, which no login
-//! can, so they never collide with a user's files; one fixed temp name per user means a
-//! crash leaves at most one behind, reused by the next write.
+//! `state_dir/<login>.lock` (never read or written; refused unless a regular file with one
+//! link) held across read-check-write, replaced by an atomic rename of `.<login>.state.tmp`
+//! and not fsynced (a lost update after a power cut reopens at most one code's validity; an
+//! fsync costs milliseconds). Temp names start with `.`, which no login can, so they never
+//! collide with a user's files; one fixed temp name per user means a crash leaves at most one
+//! behind, unlinked by the next write, which creates its temp file exclusively (`O_EXCL`): a
+//! hard link or symlink planted there is never written through.
 
 use super::secure::{self, Refusal};
 use super::{StateLoad, Store, StoreError};
@@ -17,7 +19,7 @@ use crate::record::{Record, RecordError};
 use crate::state::State;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Records and state as files in two directories.
@@ -101,19 +103,42 @@ impl FileStore {
         Ok(lock)
     }
 
+    /// Opens (creating it, mode 0600, if missing) the lock file. It is never read or written:
+    /// only `flock`ed. It is refused unless it is a regular file of its own (one link: a hard
+    /// link planted at its name would make us open and lock another file), owned by root or
+    /// the running user and not group/world-writable. `O_NOFOLLOW` refuses a symlink;
+    /// `O_NONBLOCK | O_NOCTTY`: a FIFO or a device neither hangs the login nor becomes the
+    /// process's terminal.
     fn open_lock(&self, path: &Path) -> Result<File, StoreError> {
-        OpenOptions::new()
+        let refuse = |why: String| StoreError::Lock {
+            path: path.to_path_buf(),
+            why,
+        };
+        let lock = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| StoreError::Lock {
-                path: path.to_path_buf(),
-                why: e.to_string(),
-            })
+            .map_err(|e| refuse(e.to_string()))?;
+        let meta = lock.metadata().map_err(|e| refuse(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(refuse("not a regular file: remove it".to_string()));
+        }
+        if meta.nlink() != 1 {
+            return Err(refuse(format!(
+                "has {} links (a hard link to another file?): remove it, the next login \
+                 creates it afresh",
+                meta.nlink()
+            )));
+        }
+        secure::check_owner_and_mode(&meta, self.euid).map_err(|r| match r {
+            Refusal::Unsafe(why) => refuse(why),
+            Refusal::Io(e) => refuse(e.to_string()),
+        })?;
+        Ok(lock)
     }
 
     fn check_dir(&self, dir: &Path, reason: Reason) -> Result<(), StoreError> {
@@ -152,13 +177,7 @@ impl FileStore {
 pub fn write_atomic(dir: &Path, name: &str, contents: &[u8], durable: bool) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
+        let mut file = create_fresh(&tmp)?;
         file.write_all(contents)?;
         if durable {
             file.sync_all()?;
@@ -173,6 +192,27 @@ pub fn write_atomic(dir: &Path, name: &str, contents: &[u8], durable: bool) -> i
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `path` as a new file, mode 0600, for writing. Whatever is at that name (a temp file
+/// left by a crash, or a hard link or symlink someone planted) is unlinked first, and the file
+/// is created with `O_CREAT | O_EXCL | O_NOFOLLOW`, so nothing that was there is ever written
+/// through. If something appears between the unlink and the create, it is tried once more.
+fn create_fresh(path: &Path) -> io::Result<File> {
+    let mut retried = false;
+    loop {
+        remove_if_present(path)?;
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path);
+        match created {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !retried => retried = true,
+            created => return created,
+        }
+    }
 }
 
 /// The logins that have a `<login>.toml` in `dir`, sorted (files whose stem is not a

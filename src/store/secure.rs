@@ -1,13 +1,18 @@
 //! Opening files the way the module trusts them (like OpenSSH's StrictModes): no symlinks,
-//! regular files only, owned by root or the running user, not group- or world-writable.
+//! regular files only, owned by root or the running user, not group- or world-writable; and
+//! the same for every directory above them (like OpenSSH's `secure_filename`), since whoever
+//! may rename entries in a parent can swap the directory or file below it.
 //!
 //! Files are opened with `O_NOFOLLOW | O_NONBLOCK` and checked with `fstat` on the open
 //! descriptor, so a FIFO cannot hang a login and a file swapped after the check is not read.
+//! Directories above are walked from `/` down with one `lstat` each, symlinks on the way
+//! resolved as the kernel would (the checked path itself is never a symlink).
 
+use std::borrow::Cow;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
 
 /// Largest file the module reads; anything bigger is refused as damaged.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
@@ -21,25 +26,143 @@ pub enum Refusal {
     Io(io::Error),
 }
 
-/// Checks that `meta` is owned by root or the running user and is not group/world-writable.
-pub fn check_owner_and_mode(meta: &Metadata, euid: u32) -> Result<(), Refusal> {
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Err(Refusal::Unsafe(format!(
-            "owned by uid {}, not by root or the running user (uid {euid}): chown root",
-            meta.uid()
-        )));
+/// Why an owner and a mode are not trusted (see [`trust`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Untrusted {
+    /// Owned by this uid, which is neither root nor the running user.
+    Owner(u32),
+    /// Group or others may write it (its permission bits).
+    Writable(u32),
+}
+
+/// The sticky bit: in such a directory only an entry's owner (or the directory's) may rename
+/// or remove it.
+const STICKY: u32 = 0o1000;
+
+/// Whether a file or directory with `owner` and `mode` may be trusted by a process running
+/// as `euid`: owned by root or `euid`, and not writable by group or others. An `ancestor`
+/// (a directory above the checked path) that root owns may be writable by others when it
+/// has the sticky bit (like `/tmp`): nobody else can then rename or remove our entry in it.
+pub fn trust(owner: u32, mode: u32, euid: u32, ancestor: bool) -> Result<(), Untrusted> {
+    if owner != 0 && owner != euid {
+        return Err(Untrusted::Owner(owner));
     }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(Refusal::Unsafe(format!(
-            "mode {mode:04o} lets group or others write: chmod go-w"
-        )));
+    let mode = mode & 0o7777;
+    let root_sticky = ancestor && owner == 0 && mode & STICKY != 0;
+    if mode & 0o022 != 0 && !root_sticky {
+        return Err(Untrusted::Writable(mode));
     }
     Ok(())
 }
 
-/// Checks a directory the module reads from or writes into.
+impl Untrusted {
+    /// What is wrong and the fix, for the checked path itself (its path is said before).
+    fn explain(self, euid: u32) -> String {
+        match self {
+            Untrusted::Owner(uid) => format!(
+                "owned by uid {uid}, not by root or the running user (uid {euid}): chown root"
+            ),
+            Untrusted::Writable(mode) => {
+                format!("mode {mode:04o} lets group or others write: chmod go-w")
+            }
+        }
+    }
+
+    /// What is wrong and the fix, for `dir`, a directory (or a symlink) above the checked path.
+    fn explain_above(self, dir: &Path, euid: u32) -> String {
+        let dir = dir.display();
+        match self {
+            Untrusted::Owner(uid) => format!(
+                "{dir}, above it, is owned by uid {uid}, not by root or the running user \
+                 (uid {euid}), who could swap what lies below: chown root {dir}"
+            ),
+            Untrusted::Writable(mode) => format!(
+                "{dir}, above it, has mode {mode:04o}: group or others could swap what lies \
+                 below: chmod go-w {dir}"
+            ),
+        }
+    }
+}
+
+/// Checks that `meta` is owned by root or the running user and is not group/world-writable.
+pub fn check_owner_and_mode(meta: &Metadata, euid: u32) -> Result<(), Refusal> {
+    trust(meta.uid(), meta.mode(), euid, false).map_err(|u| Refusal::Unsafe(u.explain(euid)))
+}
+
+/// Symlinks followed at most on the way to one path (the kernel's own limit).
+const MAX_SYMLINKS: u32 = 40;
+
+/// Checks every directory above `path`, from `/` down to its parent, like OpenSSH's
+/// `secure_filename`: each must be a directory that [`trust`] accepts as an ancestor. A
+/// symlink on the way is followed (a relative `path` starts from the working directory) and
+/// the real directories are checked; the symlink itself must be owned by root or `euid`,
+/// since in a sticky directory its owner could re-point it. One `lstat` per component, plus
+/// a `readlink` per symlink; no allocation unless `path` is relative or holds a symlink.
+pub fn check_ancestors(path: &Path, euid: u32) -> Result<(), Refusal> {
+    let absolute;
+    let path = if path.is_absolute() {
+        path
+    } else {
+        absolute = std::env::current_dir().map_err(Refusal::Io)?.join(path);
+        &absolute
+    };
+    let Some(parent) = path.parent() else {
+        return Ok(());
+    };
+    let mut real = PathBuf::with_capacity(parent.as_os_str().len() + 1);
+    let mut rest = Cow::Borrowed(parent);
+    let mut links = 0;
+    'walk: loop {
+        let mut components = rest.components();
+        while let Some(component) = components.next() {
+            match component {
+                Component::RootDir => {
+                    real.as_mut_os_string().clear();
+                    real.push("/");
+                }
+                Component::Normal(name) => real.push(name),
+                // `real` holds no symlink, so its parent is the real `..`, checked already.
+                Component::ParentDir => {
+                    real.pop();
+                    continue;
+                }
+                Component::CurDir | Component::Prefix(_) => continue,
+            }
+            let meta = std::fs::symlink_metadata(&real).map_err(|e| io_above(&real, e))?;
+            if meta.file_type().is_symlink() {
+                // A symlink's own mode means nothing: only its owner is checked.
+                trust(meta.uid(), 0, euid, true)
+                    .map_err(|u| Refusal::Unsafe(u.explain_above(&real, euid)))?;
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(io_above(&real, io::Error::from_raw_os_error(libc::ELOOP)));
+                }
+                let target = std::fs::read_link(&real).map_err(|e| io_above(&real, e))?;
+                real.pop();
+                rest = Cow::Owned(target.join(components.as_path()));
+                continue 'walk;
+            }
+            if !meta.is_dir() {
+                return Err(io_above(&real, io::Error::from_raw_os_error(libc::ENOTDIR)));
+            }
+            trust(meta.uid(), meta.mode(), euid, true)
+                .map_err(|u| Refusal::Unsafe(u.explain_above(&real, euid)))?;
+        }
+        return Ok(());
+    }
+}
+
+/// An I/O error met at `dir` on the way down, naming it (the kind is kept: a missing
+/// directory above is still `NotFound`).
+fn io_above(dir: &Path, e: io::Error) -> Refusal {
+    Refusal::Io(io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
+}
+
+/// Checks a directory the module reads from or writes into, and every directory above it
+/// ([`check_ancestors`]). The directory itself may not be a symlink, nor sticky and writable
+/// by others.
 pub fn check_dir(path: &Path, euid: u32) -> Result<(), Refusal> {
+    check_ancestors(path, euid)?;
     let meta = std::fs::symlink_metadata(path).map_err(Refusal::Io)?;
     if meta.file_type().is_symlink() {
         return Err(Refusal::Unsafe(
@@ -77,6 +200,17 @@ pub fn open_checked(path: &Path, euid: u32) -> Result<Option<(File, Metadata)>, 
     Ok(Some((file, meta)))
 }
 
+/// Reads the config file at `path`: every directory above it checked ([`check_ancestors`]),
+/// the file itself by [`read_checked`]. `Ok(None)` when it, or a directory above it, does not
+/// exist.
+pub fn read_trusted(path: &Path, euid: u32) -> Result<Option<zeroize::Zeroizing<String>>, Refusal> {
+    match check_ancestors(path, euid) {
+        Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        checked => checked?,
+    }
+    read_checked(path, euid)
+}
+
 /// Reads a checked file into a string (at most [`MAX_FILE_BYTES`], UTF-8). The buffer is
 /// sized from `fstat`, so a file is read in one `read` (and one more that sees its end).
 pub fn read_checked(path: &Path, euid: u32) -> Result<Option<zeroize::Zeroizing<String>>, Refusal> {
@@ -95,4 +229,117 @@ pub fn read_checked(path: &Path, euid: u32) -> Result<Option<zeroize::Zeroizing<
         return Err(Refusal::Io(io::Error::other("larger than 64 KiB")));
     }
     Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn chmod(path: &Path, mode: u32) {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Asserts `result` is a refusal as unsafe whose text holds `fix`.
+    fn assert_refused(result: Result<(), Refusal>, fix: &str) {
+        match result {
+            Err(Refusal::Unsafe(why)) => assert!(why.contains(fix), "`{fix}` not in: {why}"),
+            other => panic!("not refused as unsafe: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn trust_decides_from_owner_and_mode() {
+        assert_eq!(trust(0, 0o40700, 1000, false), Ok(()));
+        assert_eq!(trust(1000, 0o755, 1000, false), Ok(()));
+        assert_eq!(trust(7, 0o700, 1000, true), Err(Untrusted::Owner(7)));
+        assert_eq!(trust(0, 0o775, 0, true), Err(Untrusted::Writable(0o775)));
+        // The sticky exception: root-owned ancestors only, never the checked path itself.
+        assert_eq!(trust(0, 0o1777, 0, true), Ok(()));
+        assert_eq!(trust(0, 0o1777, 0, false), Err(Untrusted::Writable(0o1777)));
+        assert_eq!(
+            trust(1000, 0o1777, 1000, true),
+            Err(Untrusted::Writable(0o1777))
+        );
+    }
+
+    /// The chain walk over real directories. `euid` is this process's, so that the tree
+    /// (made by this process) is trusted; the foreign owner is a chown as root, or else a
+    /// different `euid` (which makes our own directories foreign).
+    #[test]
+    fn the_chain_walk_checks_every_directory_above() {
+        let euid = crate::pam::sys::effective_uid();
+        let top = tempfile::tempdir().unwrap();
+        let base = top.path().join("base");
+        let leaf = base.join("lib").join("users");
+        fs::create_dir_all(&leaf).unwrap();
+        for dir in [&base, &base.join("lib"), &leaf] {
+            chmod(dir, 0o700);
+        }
+        assert!(check_dir(&leaf, euid).is_ok(), "a healthy chain");
+
+        // A root-owned sticky ancestor (the test runs below /tmp, one too) is accepted...
+        chmod(&base, 0o1777);
+        if euid == 0 {
+            assert!(check_dir(&leaf, euid).is_ok(), "root-owned sticky ancestor");
+        }
+        // ...never as the directory itself.
+        chmod(&leaf, 0o1777);
+        assert_refused(check_dir(&leaf, euid), "chmod go-w");
+        chmod(&leaf, 0o700);
+
+        // A group-writable ancestor without the sticky bit.
+        chmod(&base, 0o770);
+        assert_refused(
+            check_dir(&leaf, euid),
+            &format!("chmod go-w {}", base.display()),
+        );
+        chmod(&base, 0o700);
+
+        // A foreign owner.
+        let foreign_euid = if euid == 0 {
+            std::os::unix::fs::chown(base.join("lib"), Some(12345), None).unwrap();
+            0
+        } else {
+            euid + 1
+        };
+        assert_refused(
+            check_dir(&leaf, foreign_euid),
+            &format!("chown root {}", base.join("lib").display()),
+        );
+        if euid == 0 {
+            std::os::unix::fs::chown(base.join("lib"), Some(0), None).unwrap();
+        }
+
+        // A symlinked ancestor (Debian's `/lib -> usr/lib`) is resolved and the real chain
+        // checked; the directory itself may still not be a symlink.
+        symlink("base/lib", top.path().join("link")).unwrap();
+        let through_link = top.path().join("link").join("users");
+        assert!(check_dir(&through_link, euid).is_ok());
+        chmod(&base, 0o777);
+        // The real directory is named, not the link.
+        assert_refused(
+            check_dir(&through_link, euid),
+            &format!("chmod go-w {}", base.display()),
+        );
+        chmod(&base, 0o700);
+        symlink(&leaf, top.path().join("users-link")).unwrap();
+        assert_refused(check_dir(&top.path().join("users-link"), euid), "symlink");
+
+        // `..` after a symlink is the real parent; a loop ends with an error, not a hang.
+        let dotdot = top.path().join("link").join("..").join("lib").join("users");
+        assert!(check_dir(&dotdot, euid).is_ok());
+        symlink("loop", top.path().join("loop")).unwrap();
+        assert!(matches!(
+            check_dir(&top.path().join("loop").join("x"), euid),
+            Err(Refusal::Io(_))
+        ));
+        // A missing directory above is still `NotFound` (callers say how to create it).
+        let missing = top.path().join("nope").join("users");
+        assert!(matches!(
+            check_dir(&missing, euid),
+            Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
+    }
 }
