@@ -342,12 +342,15 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     number.parse::<u64>().ok()?.checked_mul(scale)
 }
 
+/// An absolute path, rebuilt from its components: `/var/lib/mailmfa/users/` becomes
+/// `/var/lib/mailmfa/users`, so that the `lstat` of the directory itself sees a symlink there
+/// instead of following it (a trailing slash makes the kernel follow).
 fn absolute_path(key: &str, value: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(value);
     if !path.is_absolute() {
         return Err(format!("`{key}` must be an absolute path"));
     }
-    Ok(path)
+    Ok(path.components().collect())
 }
 
 fn number(key: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
@@ -459,6 +462,16 @@ mod tests {
                 .reuse_for,
             28800
         );
+    }
+
+    #[test]
+    fn trailing_slashes_are_dropped_from_paths() {
+        let s = args("split record_dir=/srv/users/ state_dir=/srv//state")
+            .unwrap()
+            .settings("")
+            .unwrap();
+        assert_eq!(s.record_dir, PathBuf::from("/srv/users"));
+        assert_eq!(s.state_dir, PathBuf::from("/srv/state"));
     }
 
     #[test]
