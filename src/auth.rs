@@ -12,6 +12,7 @@ use crate::record::Record;
 use crate::split::{classify, Supplied};
 use crate::state::{AppPasswordUse, Failure, Session, State, MAX_STEP_CLIENTS};
 use sha2::{Digest, Sha256};
+use std::cell::OnceCell;
 use std::net::IpAddr;
 
 /// The kind of code `split` kept for `verify`.
@@ -187,7 +188,14 @@ pub fn client_key(rhost: &str) -> String {
     }
 }
 
-/// Decides `verify`: throttle, code, replay and reuse; updates `state` in place.
+/// Decides `verify`: throttle, reuse, refused repeats, code and replay; updates `state` in
+/// place.
+///
+/// The order: a throttled client or login is refused outright; a `reuse_for` session's own
+/// code is `reused`; a string already refused for this client while its failure counts
+/// (`fail_interval`) is refused again without being checked against any step that could
+/// still be accepted ([`refused_again`]), so that re-sending refused strings in each new step
+/// buys no new guesses; only then is the code checked, and a refusal stored as a failure.
 pub fn decide_verify(
     record: &Record,
     state: &mut State,
@@ -210,12 +218,38 @@ pub fn decide_verify(
         return finish(Reason::Throttled, state, &before);
     }
 
+    let code = CodeFingerprint::new(record, attempt.code);
+    // `code.is` computes the fingerprint only when this client has a session (or a failure).
+    let in_session = attempt.kind == CodeKind::Totp
+        && !client.is_empty()
+        && state
+            .sessions
+            .iter()
+            .any(|s| s.client == client && code.is(&s.fingerprint));
+    let refused_before = !in_session
+        && state
+            .failures
+            .iter()
+            .any(|f| f.client == client && code.is(&f.fingerprint));
+    if refused_before {
+        return finish(
+            refused_again(record, state, attempt, settings),
+            state,
+            &before,
+        );
+    }
     let reason = match attempt.kind {
-        CodeKind::Totp => check_totp(record, state, attempt.code, &client, now, settings),
+        _ if in_session => Reason::Reused,
+        CodeKind::Totp => check_totp(record, state, &code, &client, now, settings),
         CodeKind::Recovery => check_recovery(record, state, attempt.code, &client, now),
     };
     if !is_acceptance(reason) {
-        record_failure(state, record, attempt.code, &client, now);
+        // Not refused before (checked above): a new failure of this client.
+        state.failures.push(Failure {
+            client: client.clone(),
+            at: now,
+            fingerprint: code.get().to_string(),
+        });
     }
     if state.step_clients.len() > MAX_STEP_CLIENTS {
         state.step_clients.remove(0);
@@ -226,25 +260,72 @@ pub fn decide_verify(
     finish(reason, state, &before)
 }
 
+/// The keyed fingerprint of an attempt's code, computed at most once (it costs a SHA-256) and
+/// only when a rule needs it.
+struct CodeFingerprint<'a> {
+    record: &'a Record,
+    code: &'a [u8],
+    value: OnceCell<String>,
+}
+
+impl<'a> CodeFingerprint<'a> {
+    fn new(record: &'a Record, code: &'a [u8]) -> Self {
+        CodeFingerprint {
+            record,
+            code,
+            value: OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> &str {
+        self.value
+            .get_or_init(|| fingerprint(self.record, self.code))
+    }
+
+    /// Whether `stored` is this code's fingerprint (compared in constant time).
+    fn is(&self, stored: &str) -> bool {
+        constant_time_eq(stored.as_bytes(), self.get().as_bytes())
+    }
+}
+
+/// The answer to a string that was refused for this client within `fail_interval`, given
+/// without checking it against any step that could still be accepted: `replayed` when it is
+/// the code of a step of the window already used (as its first refusal said), else `bad_code`
+/// (`bad_recovery_code`). The state is not changed: the repeat counted once.
+fn refused_again(
+    record: &Record,
+    state: &State,
+    attempt: Attempt<'_>,
+    settings: &Settings,
+) -> Reason {
+    if attempt.kind == CodeKind::Recovery {
+        return Reason::BadRecoveryCode;
+    }
+    let params = record.params();
+    let now = params.step_at(attempt.now);
+    let used = state.last_step.is_some_and(|last| {
+        (now.saturating_sub(settings.window)..=last.min(now.saturating_add(settings.window)))
+            .any(|step| constant_time_eq(&params.code(step), attempt.code))
+    });
+    if used {
+        Reason::Replayed
+    } else {
+        Reason::BadCode
+    }
+}
+
 fn check_totp(
     record: &Record,
     state: &mut State,
-    code: &[u8],
+    code: &CodeFingerprint<'_>,
     client: &str,
     now: u64,
     settings: &Settings,
 ) -> Reason {
-    // The keyed fingerprint costs a SHA-256: only computed when a session needs it.
-    let in_session = !client.is_empty() && state.sessions.iter().any(|s| s.client == client) && {
-        let fingerprint = fingerprint(record, code);
-        state.sessions.iter().any(|s| {
-            s.client == client && constant_time_eq(s.fingerprint.as_bytes(), fingerprint.as_bytes())
-        })
-    };
-    if in_session {
-        return Reason::Reused;
-    }
-    let Some(step) = record.params().matching_step(code, now, settings.window) else {
+    let Some(step) = record
+        .params()
+        .matching_step(code.code, now, settings.window)
+    else {
         return Reason::BadCode;
     };
     match state.last_step {
@@ -265,11 +346,10 @@ fn check_totp(
             note_success(state, client, now);
             if settings.reuse_for > 0 && !client.is_empty() {
                 state.sessions.retain(|s| s.client != client);
-                let fingerprint = fingerprint(record, code);
                 state.sessions.push(Session {
                     client: client.to_string(),
                     at: now,
-                    fingerprint,
+                    fingerprint: code.get().to_string(),
                 });
             }
             Reason::Ok
@@ -311,21 +391,6 @@ fn finish(reason: Reason, state: &State, before: &State) -> Verdict {
     Verdict {
         reason,
         state_changed: state != before,
-    }
-}
-
-/// Counts a failed code, once per distinct code and client within the interval.
-fn record_failure(state: &mut State, record: &Record, code: &[u8], client: &str, now: u64) {
-    let fingerprint = fingerprint(record, code);
-    let repeat = state.failures.iter().any(|f| {
-        f.client == client && constant_time_eq(f.fingerprint.as_bytes(), fingerprint.as_bytes())
-    });
-    if !repeat {
-        state.failures.push(Failure {
-            client: client.to_string(),
-            at: now,
-            fingerprint,
-        });
     }
 }
 
@@ -784,6 +849,137 @@ mod tests {
             Reason::BadRecoveryCode
         );
         assert!(!state.to_toml().contains("abcd"));
+    }
+
+    #[test]
+    fn a_refused_code_stays_refused_for_its_client_while_its_failure_counts() {
+        let r = record();
+        let s = Settings::default();
+        let mut state = State::default();
+        // The code of five steps ahead: wrong now, right in 150 s.
+        let later = code_at(&r, NOW + 150);
+        assert_eq!(
+            verify(&r, &mut state, &later, "c1", NOW, &s),
+            Reason::BadCode
+        );
+        let v = decide_verify(
+            &r,
+            &mut state,
+            Attempt {
+                code: &later,
+                kind: CodeKind::Totp,
+                client: "c1",
+                now: NOW + 150,
+            },
+            &s,
+        );
+        assert_eq!(
+            v,
+            Verdict {
+                reason: Reason::BadCode,
+                state_changed: false
+            },
+            "not checked against the new step: refused, counted once"
+        );
+        assert_eq!(
+            verify(&r, &mut state, &later, "c2", NOW + 150, &s),
+            Reason::Ok,
+            "another client's string is its own"
+        );
+        // Once the failure has aged out, the string is checked again (and counts again).
+        let aged = NOW + s.fail_interval + 30;
+        let then = code_at(&r, aged);
+        assert_eq!(
+            verify(&r, &mut state, &then, "c3", aged - s.fail_interval + 1, &s),
+            Reason::BadCode
+        );
+        assert_eq!(
+            verify(&r, &mut state, &then, "c3", aged, &s),
+            Reason::BadCode
+        );
+        assert_eq!(
+            verify(&r, &mut state, &then, "c3", aged + 2, &s),
+            Reason::Ok
+        );
+    }
+
+    #[test]
+    fn a_refused_repeat_of_a_used_code_is_still_replayed() {
+        let r = record();
+        let s = Settings::default();
+        let mut state = State::default();
+        let code = code_at(&r, NOW);
+        assert_eq!(verify(&r, &mut state, &code, "c1", NOW, &s), Reason::Ok);
+        assert_eq!(
+            verify(&r, &mut state, &code, "c2", NOW, &s),
+            Reason::Replayed
+        );
+        let failures = state.failures.clone();
+        assert_eq!(
+            verify(&r, &mut state, &code, "c2", NOW + 1, &s),
+            Reason::Replayed
+        );
+        assert_eq!(state.failures, failures, "the repeat counts once");
+        // Out of the window the repeat is a bad code, as a first try would be.
+        assert_eq!(
+            verify(&r, &mut state, &code, "c2", NOW + 90, &s),
+            Reason::BadCode
+        );
+    }
+
+    #[test]
+    fn a_refused_recovery_string_is_refused_again_without_a_check() {
+        let mut r = record();
+        let s = Settings::default();
+        let mut state = State::default();
+        let attempt = |client, now| Attempt {
+            code: b"abcd-efgh-ijkl",
+            kind: CodeKind::Recovery,
+            client,
+            now,
+        };
+        assert_eq!(
+            decide_verify(&r, &mut state, attempt("c1", NOW), &s).reason,
+            Reason::BadRecoveryCode
+        );
+        // The string becomes one of the login's recovery codes: still refused for c1.
+        r.recovery_codes
+            .push(credential::hash(b"abcdefghijkl", &[2; 16]));
+        let v = decide_verify(&r, &mut state, attempt("c1", NOW + 1), &s);
+        assert_eq!(v.reason, Reason::BadRecoveryCode);
+        assert!(!v.state_changed);
+        assert_eq!(
+            decide_verify(&r, &mut state, attempt("c2", NOW + 1), &s).reason,
+            Reason::RecoveryCode
+        );
+    }
+
+    #[test]
+    fn a_sessions_own_code_is_reused_before_the_refused_repeat_rule() {
+        let r = record();
+        let s = Settings {
+            reuse_for: 3600,
+            ..Settings::default()
+        };
+        let code = code_at(&r, NOW);
+        let fingerprint = fingerprint(&r, &code);
+        let mut state = State {
+            sessions: vec![Session {
+                client: "c1".into(),
+                at: NOW,
+                fingerprint: fingerprint.clone(),
+            }],
+            failures: vec![Failure {
+                client: "c1".into(),
+                at: NOW + 100,
+                fingerprint,
+            }],
+            ..State::default()
+        };
+        assert_eq!(
+            verify(&r, &mut state, &code, "c1", NOW + 200, &s),
+            Reason::Reused
+        );
     }
 
     #[test]
