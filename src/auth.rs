@@ -13,7 +13,7 @@ use crate::split::{classify, Supplied};
 use crate::state::{AppPasswordUse, Failure, Session, State, MAX_STEP_CLIENTS};
 use sha2::{Digest, Sha256};
 use std::cell::OnceCell;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The kind of code `split` kept for `verify`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,11 +160,20 @@ fn is_acceptance(reason: Reason) -> bool {
 /// that the state stays small whatever a service passes (see `MAX_FILE_BYTES`).
 pub const MAX_CLIENT_KEY: usize = 64;
 
-/// The key a client address is known by: an IPv4 address as it is, an IPv6 address by its
-/// /64 (one host's or one site's privacy addresses share it), anything else as it is, or as
-/// `sha256:<128 bits>` when longer than [`MAX_CLIENT_KEY`] or holding a character outside
-/// [`crate::state::is_state_text`].
-pub fn client_key(rhost: &str) -> String {
+/// The key a client address (PAM_RHOST) is known by, for replay, reuse and the throttle:
+///
+/// - an IPv4 address as it is;
+/// - an IPv6 address that carries an IPv4 address, by that IPv4 address: IPv4-mapped
+///   (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`, SIIT, RFC 7915), NAT64
+///   (`64:ff9b::/96`, RFC 6052, and the network-specific prefixes of `nat64_prefixes`) and
+///   IPv4-compatible (`::a.b.c.d`, deprecated) — behind a NAT64 each IPv4 client is its own;
+/// - loopback (`::1`), unspecified (`::`) and link-local (`fe80::/10`) IPv6 addresses as the
+///   whole address, with the zone they came with (`fe80::1%eth0`: the same address on another
+///   interface is another host); a zone on any other address is ignored;
+/// - any other IPv6 address by its /64 (one host's or one site's privacy addresses share it);
+/// - anything else (a host name) as it is, or as `sha256:<128 bits>` when longer than
+///   [`MAX_CLIENT_KEY`] or holding a character outside [`crate::state::is_state_text`].
+pub fn client_key(rhost: &str, settings: &Settings) -> String {
     if rhost.len() > MAX_CLIENT_KEY || !crate::state::is_state_text(rhost) {
         let digest = Sha256::digest(rhost.as_bytes());
         return format!(
@@ -175,17 +184,45 @@ pub fn client_key(rhost: &str) -> String {
                 .collect::<String>()
         );
     }
-    match rhost.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+    let (address, zone) = match rhost.split_once('%') {
+        Some((address, zone)) => (address, Some(zone)),
+        None => (rhost, None),
+    };
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) if zone.is_none() => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match carried_ipv4(v6, &settings.nat64_prefixes) {
             Some(v4) => v4.to_string(),
+            None if v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local() => {
+                match zone {
+                    Some(zone) => format!("{v6}%{zone}"),
+                    None => v6.to_string(),
+                }
+            }
             None => {
                 let s = v6.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Err(_) => rhost.to_string(),
+        _ => rhost.to_string(),
     }
+}
+
+/// The IPv4 address in the last 32 bits of `v6`, when its first 96 bits say it carries one
+/// (see [`client_key`]); `nat64_prefixes` are /96 prefixes with their last 32 bits zero.
+fn carried_ipv4(v6: Ipv6Addr, nat64_prefixes: &[Ipv6Addr]) -> Option<Ipv4Addr> {
+    const MAPPED: [u16; 6] = [0, 0, 0, 0, 0, 0xffff];
+    const TRANSLATED: [u16; 6] = [0, 0, 0, 0, 0xffff, 0];
+    const NAT64_WELL_KNOWN: [u16; 6] = [0x64, 0xff9b, 0, 0, 0, 0];
+    const COMPATIBLE: [u16; 6] = [0; 6];
+    let segments = v6.segments();
+    let prefix = &segments[..6];
+    let carries = prefix == MAPPED
+        || prefix == TRANSLATED
+        || prefix == NAT64_WELL_KNOWN
+        || (prefix == COMPATIBLE && !v6.is_loopback() && !v6.is_unspecified())
+        || nat64_prefixes.iter().any(|p| p.segments()[..6] == *prefix);
+    let [.., a, b, c, d] = v6.octets();
+    carries.then(|| Ipv4Addr::new(a, b, c, d))
 }
 
 /// Decides `verify`: throttle, reuse, refused repeats, code and replay; updates `state` in
@@ -203,7 +240,7 @@ pub fn decide_verify(
     settings: &Settings,
 ) -> Verdict {
     let before = state.clone();
-    let client = client_key(attempt.client);
+    let client = client_key(attempt.client, settings);
     let now = attempt.now;
     let oldest = now.saturating_sub(settings.fail_interval);
     state.failures.retain(|f| f.at > oldest);
@@ -984,12 +1021,76 @@ mod tests {
 
     #[test]
     fn client_keys() {
-        assert_eq!(client_key("192.0.2.7"), "192.0.2.7");
-        assert_eq!(client_key("::ffff:192.0.2.7"), "192.0.2.7");
-        assert_eq!(client_key("2001:db8::1"), "2001:db8:0:0::/64");
-        assert_eq!(client_key(""), "");
+        let s = Settings::default();
+        let key = |rhost: &str| client_key(rhost, &s);
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8::1"), "2001:db8:0:0::/64");
+        assert_eq!(key("2001:db8:0:0:ffff::1"), "2001:db8:0:0::/64");
+        assert_eq!(key(""), "");
+        assert_eq!(key("mail.example.net"), "mail.example.net");
         let long = "h".repeat(300);
-        assert_eq!(client_key(&long).len(), "sha256:".len() + 32);
-        assert_eq!(client_key(&long), client_key(&long));
+        assert_eq!(key(&long).len(), "sha256:".len() + 32);
+        assert_eq!(key(&long), key(&long));
+    }
+
+    #[test]
+    fn ipv6_addresses_that_carry_an_ipv4_address_are_that_ipv4_client() {
+        let s = Settings::default();
+        let key = |rhost: &str| client_key(rhost, &s);
+        for rhost in [
+            "64:ff9b::c633:6407",       // NAT64, well-known prefix (RFC 6052)
+            "64:ff9b::198.51.100.7",    // the same, written with a dotted quad
+            "::ffff:0:c633:6407",       // SIIT, IPv4-translated (RFC 7915)
+            "::ffff:c633:6407",         // IPv4-mapped
+            "::c633:6407",              // IPv4-compatible (deprecated)
+            "::ffff:198.51.100.7%eth0", // a zone changes nothing here
+            "198.51.100.7",
+        ] {
+            assert_eq!(key(rhost), "198.51.100.7", "{rhost}");
+        }
+        assert_eq!(key("64:ff9b::c633:6408"), "198.51.100.8");
+        // Network-specific NAT64 prefixes apply only when configured.
+        assert_eq!(key("2001:db8:64::c633:6407"), "2001:db8:64:0::/64");
+        let configured = Settings {
+            nat64_prefixes: vec!["2001:db8:64::".parse().unwrap()],
+            ..Settings::default()
+        };
+        assert_eq!(
+            client_key("2001:db8:64::c633:6407", &configured),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            client_key("2001:db8:64:0:1::c633:6407", &configured),
+            "2001:db8:64:0::/64",
+            "outside the /96"
+        );
+        assert_eq!(
+            client_key("64:ff9b::c633:6407", &configured),
+            "198.51.100.7",
+            "the well-known prefix always applies"
+        );
+        // 64:ff9b:1::/48 (RFC 8215, local use) is a network-specific prefix: configure it.
+        assert_eq!(key("64:ff9b:1::c633:6407"), "64:ff9b:1:0::/64");
+    }
+
+    #[test]
+    fn loopback_unspecified_and_link_local_addresses_are_keyed_whole() {
+        let s = Settings::default();
+        let key = |rhost: &str| client_key(rhost, &s);
+        assert_eq!(key("::1"), "::1");
+        assert_eq!(key("::"), "::");
+        assert_eq!(key("0:0:0:0:0:0:0:1"), "::1");
+        assert_eq!(key("fe80::1"), "fe80::1");
+        assert_eq!(key("FE80:0::1"), "fe80::1");
+        assert_eq!(key("fe80::2"), "fe80::2");
+        assert_eq!(key("febf::1"), "febf::1", "the last /16 of fe80::/10");
+        assert_eq!(key("fec0::1"), "fec0:0:0:0::/64", "not link-local");
+        // PAM_RHOST may carry a zone: kept for link-local (another interface, another host).
+        assert_eq!(key("fe80::1%eth0"), "fe80::1%eth0");
+        assert_eq!(key("fe80::1%eth1"), "fe80::1%eth1");
+        assert_eq!(key("::1%lo"), "::1%lo");
+        assert_eq!(key("2001:db8::1%eth0"), "2001:db8:0:0::/64", "zone ignored");
+        assert!(key("fe80::1%eth 0").starts_with("sha256:"));
     }
 }

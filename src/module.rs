@@ -207,7 +207,7 @@ fn split(
             Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
         },
         SplitDecision::AppPassword { name } => {
-            let client = auth::client_key(&call.rhost);
+            let client = auth::client_key(&call.rhost, &settings);
             let mut note_use =
                 |state: &mut State| auth::record_app_password_use(state, &name, &client, now);
             match with_state(call, store, &login, &mut note_use, false) {
