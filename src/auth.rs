@@ -283,9 +283,9 @@ pub fn decide_verify(
     if !is_acceptance(reason) {
         // Not refused before (checked above): a new failure of this client.
         state.failures.push(Failure {
-            client: client.clone(),
+            client,
             at: now,
-            fingerprint: code.get().to_string(),
+            fingerprint: code.into_string(),
         });
     }
     if state.step_clients.len() > MAX_STEP_CLIENTS {
@@ -317,6 +317,13 @@ impl<'a> CodeFingerprint<'a> {
     fn get(&self) -> &str {
         self.value
             .get_or_init(|| fingerprint(self.record, self.code))
+    }
+
+    /// The fingerprint, to store.
+    fn into_string(self) -> String {
+        self.value
+            .into_inner()
+            .unwrap_or_else(|| fingerprint(self.record, self.code))
     }
 
     /// Whether `stored` is this code's fingerprint (compared in constant time).
