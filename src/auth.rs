@@ -263,20 +263,18 @@ pub fn decide_verify(
             .sessions
             .iter()
             .any(|s| s.client == client && code.is(&s.fingerprint));
-    let refused_before = !in_session
-        && state
-            .failures
-            .iter()
-            .any(|f| f.client == client && code.is(&f.fingerprint));
+    if in_session {
+        return finish(Reason::Reused, state, &before);
+    }
+    let refused_before = state
+        .failures
+        .iter()
+        .any(|f| f.client == client && code.is(&f.fingerprint));
     if refused_before {
-        return finish(
-            refused_again(record, state, attempt, settings),
-            state,
-            &before,
-        );
+        let reason = refused_again(record, state, attempt, settings);
+        return finish(reason, state, &before);
     }
     let reason = match attempt.kind {
-        _ if in_session => Reason::Reused,
         CodeKind::Totp => check_totp(record, state, &code, &client, now, settings),
         CodeKind::Recovery => check_recovery(record, state, attempt.code, &client, now),
     };
