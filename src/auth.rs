@@ -12,7 +12,8 @@ use crate::record::Record;
 use crate::split::{classify, Supplied};
 use crate::state::{AppPasswordUse, Failure, Session, State, MAX_STEP_CLIENTS};
 use sha2::{Digest, Sha256};
-use std::net::IpAddr;
+use std::cell::OnceCell;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The kind of code `split` kept for `verify`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,11 +160,20 @@ fn is_acceptance(reason: Reason) -> bool {
 /// that the state stays small whatever a service passes (see `MAX_FILE_BYTES`).
 pub const MAX_CLIENT_KEY: usize = 64;
 
-/// The key a client address is known by: an IPv4 address as it is, an IPv6 address by its
-/// /64 (one host's or one site's privacy addresses share it), anything else as it is, or as
-/// `sha256:<128 bits>` when longer than [`MAX_CLIENT_KEY`] or holding a character outside
-/// [`crate::state::is_state_text`].
-pub fn client_key(rhost: &str) -> String {
+/// The key a client address (PAM_RHOST) is known by, for replay, reuse and the throttle:
+///
+/// - an IPv4 address as it is;
+/// - an IPv6 address that carries an IPv4 address, by that IPv4 address: IPv4-mapped
+///   (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`, SIIT, RFC 7915), NAT64
+///   (`64:ff9b::/96`, RFC 6052, and the network-specific prefixes of `nat64_prefixes`) and
+///   IPv4-compatible (`::a.b.c.d`, deprecated) — behind a NAT64 each IPv4 client is its own;
+/// - loopback (`::1`), unspecified (`::`) and link-local (`fe80::/10`) IPv6 addresses as the
+///   whole address, with the zone they came with (`fe80::1%eth0`: the same address on another
+///   interface is another host); a zone on any other address is ignored;
+/// - any other IPv6 address by its /64 (one host's or one site's privacy addresses share it);
+/// - anything else (a host name) as it is, or as `sha256:<128 bits>` when longer than
+///   [`MAX_CLIENT_KEY`] or holding a character outside [`crate::state::is_state_text`].
+pub fn client_key(rhost: &str, settings: &Settings) -> String {
     if rhost.len() > MAX_CLIENT_KEY || !crate::state::is_state_text(rhost) {
         let digest = Sha256::digest(rhost.as_bytes());
         return format!(
@@ -174,20 +184,55 @@ pub fn client_key(rhost: &str) -> String {
                 .collect::<String>()
         );
     }
-    match rhost.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+    let (address, zone) = match rhost.split_once('%') {
+        Some((address, zone)) => (address, Some(zone)),
+        None => (rhost, None),
+    };
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) if zone.is_none() => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match carried_ipv4(v6, &settings.nat64_prefixes) {
             Some(v4) => v4.to_string(),
+            None if v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local() => {
+                match zone {
+                    Some(zone) => format!("{v6}%{zone}"),
+                    None => v6.to_string(),
+                }
+            }
             None => {
                 let s = v6.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Err(_) => rhost.to_string(),
+        _ => rhost.to_string(),
     }
 }
 
-/// Decides `verify`: throttle, code, replay and reuse; updates `state` in place.
+/// The IPv4 address in the last 32 bits of `v6`, when its first 96 bits say it carries one
+/// (see [`client_key`]); `nat64_prefixes` are /96 prefixes with their last 32 bits zero.
+fn carried_ipv4(v6: Ipv6Addr, nat64_prefixes: &[Ipv6Addr]) -> Option<Ipv4Addr> {
+    const MAPPED: [u16; 6] = [0, 0, 0, 0, 0, 0xffff];
+    const TRANSLATED: [u16; 6] = [0, 0, 0, 0, 0xffff, 0];
+    const NAT64_WELL_KNOWN: [u16; 6] = [0x64, 0xff9b, 0, 0, 0, 0];
+    const COMPATIBLE: [u16; 6] = [0; 6];
+    let segments = v6.segments();
+    let prefix = &segments[..6];
+    let carries = prefix == MAPPED
+        || prefix == TRANSLATED
+        || prefix == NAT64_WELL_KNOWN
+        || (prefix == COMPATIBLE && !v6.is_loopback() && !v6.is_unspecified())
+        || nat64_prefixes.iter().any(|p| p.segments()[..6] == *prefix);
+    let [.., a, b, c, d] = v6.octets();
+    carries.then(|| Ipv4Addr::new(a, b, c, d))
+}
+
+/// Decides `verify`: throttle, reuse, refused repeats, code and replay; updates `state` in
+/// place.
+///
+/// The order: a throttled client or login is refused outright; a `reuse_for` session's own
+/// code is `reused`; a string already refused for this client while its failure counts
+/// (`fail_interval`) is refused again without being checked against any step that could
+/// still be accepted ([`refused_again`]), so that re-sending refused strings in each new step
+/// buys no new guesses; only then is the code checked, and a refusal stored as a failure.
 pub fn decide_verify(
     record: &Record,
     state: &mut State,
@@ -195,7 +240,7 @@ pub fn decide_verify(
     settings: &Settings,
 ) -> Verdict {
     let before = state.clone();
-    let client = client_key(attempt.client);
+    let client = client_key(attempt.client, settings);
     let now = attempt.now;
     let oldest = now.saturating_sub(settings.fail_interval);
     state.failures.retain(|f| f.at > oldest);
@@ -210,12 +255,36 @@ pub fn decide_verify(
         return finish(Reason::Throttled, state, &before);
     }
 
+    let code = CodeFingerprint::new(record, attempt.code);
+    // `code.is` computes the fingerprint only when this client has a session (or a failure).
+    let in_session = attempt.kind == CodeKind::Totp
+        && !client.is_empty()
+        && state
+            .sessions
+            .iter()
+            .any(|s| s.client == client && code.is(&s.fingerprint));
+    if in_session {
+        return finish(Reason::Reused, state, &before);
+    }
+    let refused_before = state
+        .failures
+        .iter()
+        .any(|f| f.client == client && code.is(&f.fingerprint));
+    if refused_before {
+        let reason = refused_again(record, state, attempt, settings);
+        return finish(reason, state, &before);
+    }
     let reason = match attempt.kind {
-        CodeKind::Totp => check_totp(record, state, attempt.code, &client, now, settings),
+        CodeKind::Totp => check_totp(record, state, &code, &client, now, settings),
         CodeKind::Recovery => check_recovery(record, state, attempt.code, &client, now),
     };
     if !is_acceptance(reason) {
-        record_failure(state, record, attempt.code, &client, now);
+        // Not refused before (checked above): a new failure of this client.
+        state.failures.push(Failure {
+            client,
+            at: now,
+            fingerprint: code.into_string(),
+        });
     }
     if state.step_clients.len() > MAX_STEP_CLIENTS {
         state.step_clients.remove(0);
@@ -226,25 +295,79 @@ pub fn decide_verify(
     finish(reason, state, &before)
 }
 
+/// The keyed fingerprint of an attempt's code, computed at most once (it costs a SHA-256) and
+/// only when a rule needs it.
+struct CodeFingerprint<'a> {
+    record: &'a Record,
+    code: &'a [u8],
+    value: OnceCell<String>,
+}
+
+impl<'a> CodeFingerprint<'a> {
+    fn new(record: &'a Record, code: &'a [u8]) -> Self {
+        CodeFingerprint {
+            record,
+            code,
+            value: OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> &str {
+        self.value
+            .get_or_init(|| fingerprint(self.record, self.code))
+    }
+
+    /// The fingerprint, to store.
+    fn into_string(self) -> String {
+        self.value
+            .into_inner()
+            .unwrap_or_else(|| fingerprint(self.record, self.code))
+    }
+
+    /// Whether `stored` is this code's fingerprint (compared in constant time).
+    fn is(&self, stored: &str) -> bool {
+        constant_time_eq(stored.as_bytes(), self.get().as_bytes())
+    }
+}
+
+/// The answer to a string that was refused for this client within `fail_interval`, given
+/// without checking it against any step that could still be accepted: `replayed` when it is
+/// the code of a step of the window already used (as its first refusal said), else `bad_code`
+/// (`bad_recovery_code`). The state is not changed: the repeat counted once.
+fn refused_again(
+    record: &Record,
+    state: &State,
+    attempt: Attempt<'_>,
+    settings: &Settings,
+) -> Reason {
+    if attempt.kind == CodeKind::Recovery {
+        return Reason::BadRecoveryCode;
+    }
+    let params = record.params();
+    let now = params.step_at(attempt.now);
+    let used = state.last_step.is_some_and(|last| {
+        (now.saturating_sub(settings.window)..=last.min(now.saturating_add(settings.window)))
+            .any(|step| constant_time_eq(&params.code(step), attempt.code))
+    });
+    if used {
+        Reason::Replayed
+    } else {
+        Reason::BadCode
+    }
+}
+
 fn check_totp(
     record: &Record,
     state: &mut State,
-    code: &[u8],
+    code: &CodeFingerprint<'_>,
     client: &str,
     now: u64,
     settings: &Settings,
 ) -> Reason {
-    // The keyed fingerprint costs a SHA-256: only computed when a session needs it.
-    let in_session = !client.is_empty() && state.sessions.iter().any(|s| s.client == client) && {
-        let fingerprint = fingerprint(record, code);
-        state.sessions.iter().any(|s| {
-            s.client == client && constant_time_eq(s.fingerprint.as_bytes(), fingerprint.as_bytes())
-        })
-    };
-    if in_session {
-        return Reason::Reused;
-    }
-    let Some(step) = record.params().matching_step(code, now, settings.window) else {
+    let Some(step) = record
+        .params()
+        .matching_step(code.code, now, settings.window)
+    else {
         return Reason::BadCode;
     };
     match state.last_step {
@@ -265,11 +388,10 @@ fn check_totp(
             note_success(state, client, now);
             if settings.reuse_for > 0 && !client.is_empty() {
                 state.sessions.retain(|s| s.client != client);
-                let fingerprint = fingerprint(record, code);
                 state.sessions.push(Session {
                     client: client.to_string(),
                     at: now,
-                    fingerprint,
+                    fingerprint: code.get().to_string(),
                 });
             }
             Reason::Ok
@@ -311,21 +433,6 @@ fn finish(reason: Reason, state: &State, before: &State) -> Verdict {
     Verdict {
         reason,
         state_changed: state != before,
-    }
-}
-
-/// Counts a failed code, once per distinct code and client within the interval.
-fn record_failure(state: &mut State, record: &Record, code: &[u8], client: &str, now: u64) {
-    let fingerprint = fingerprint(record, code);
-    let repeat = state.failures.iter().any(|f| {
-        f.client == client && constant_time_eq(f.fingerprint.as_bytes(), fingerprint.as_bytes())
-    });
-    if !repeat {
-        state.failures.push(Failure {
-            client: client.to_string(),
-            at: now,
-            fingerprint,
-        });
     }
 }
 
@@ -787,13 +894,208 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_code_stays_refused_for_its_client_while_its_failure_counts() {
+        let r = record();
+        let s = Settings::default();
+        let mut state = State::default();
+        // The code of five steps ahead: wrong now, right in 150 s.
+        let later = code_at(&r, NOW + 150);
+        assert_eq!(
+            verify(&r, &mut state, &later, "c1", NOW, &s),
+            Reason::BadCode
+        );
+        let v = decide_verify(
+            &r,
+            &mut state,
+            Attempt {
+                code: &later,
+                kind: CodeKind::Totp,
+                client: "c1",
+                now: NOW + 150,
+            },
+            &s,
+        );
+        assert_eq!(
+            v,
+            Verdict {
+                reason: Reason::BadCode,
+                state_changed: false
+            },
+            "not checked against the new step: refused, counted once"
+        );
+        assert_eq!(
+            verify(&r, &mut state, &later, "c2", NOW + 150, &s),
+            Reason::Ok,
+            "another client's string is its own"
+        );
+        // Once the failure has aged out, the string is checked again (and counts again).
+        let aged = NOW + s.fail_interval + 30;
+        let then = code_at(&r, aged);
+        assert_eq!(
+            verify(&r, &mut state, &then, "c3", aged - s.fail_interval + 1, &s),
+            Reason::BadCode
+        );
+        assert_eq!(
+            verify(&r, &mut state, &then, "c3", aged, &s),
+            Reason::BadCode
+        );
+        assert_eq!(
+            verify(&r, &mut state, &then, "c3", aged + 2, &s),
+            Reason::Ok
+        );
+    }
+
+    #[test]
+    fn a_refused_repeat_of_a_used_code_is_still_replayed() {
+        let r = record();
+        let s = Settings::default();
+        let mut state = State::default();
+        let code = code_at(&r, NOW);
+        assert_eq!(verify(&r, &mut state, &code, "c1", NOW, &s), Reason::Ok);
+        assert_eq!(
+            verify(&r, &mut state, &code, "c2", NOW, &s),
+            Reason::Replayed
+        );
+        let failures = state.failures.clone();
+        assert_eq!(
+            verify(&r, &mut state, &code, "c2", NOW + 1, &s),
+            Reason::Replayed
+        );
+        assert_eq!(state.failures, failures, "the repeat counts once");
+        // Out of the window the repeat is a bad code, as a first try would be.
+        assert_eq!(
+            verify(&r, &mut state, &code, "c2", NOW + 90, &s),
+            Reason::BadCode
+        );
+    }
+
+    #[test]
+    fn a_refused_recovery_string_is_refused_again_without_a_check() {
+        let mut r = record();
+        let s = Settings::default();
+        let mut state = State::default();
+        let attempt = |client, now| Attempt {
+            code: b"abcd-efgh-ijkl",
+            kind: CodeKind::Recovery,
+            client,
+            now,
+        };
+        assert_eq!(
+            decide_verify(&r, &mut state, attempt("c1", NOW), &s).reason,
+            Reason::BadRecoveryCode
+        );
+        // The string becomes one of the login's recovery codes: still refused for c1.
+        r.recovery_codes
+            .push(credential::hash(b"abcdefghijkl", &[2; 16]));
+        let v = decide_verify(&r, &mut state, attempt("c1", NOW + 1), &s);
+        assert_eq!(v.reason, Reason::BadRecoveryCode);
+        assert!(!v.state_changed);
+        assert_eq!(
+            decide_verify(&r, &mut state, attempt("c2", NOW + 1), &s).reason,
+            Reason::RecoveryCode
+        );
+    }
+
+    #[test]
+    fn a_sessions_own_code_is_reused_before_the_refused_repeat_rule() {
+        let r = record();
+        let s = Settings {
+            reuse_for: 3600,
+            ..Settings::default()
+        };
+        let code = code_at(&r, NOW);
+        let fingerprint = fingerprint(&r, &code);
+        let mut state = State {
+            sessions: vec![Session {
+                client: "c1".into(),
+                at: NOW,
+                fingerprint: fingerprint.clone(),
+            }],
+            failures: vec![Failure {
+                client: "c1".into(),
+                at: NOW + 100,
+                fingerprint,
+            }],
+            ..State::default()
+        };
+        assert_eq!(
+            verify(&r, &mut state, &code, "c1", NOW + 200, &s),
+            Reason::Reused
+        );
+    }
+
+    #[test]
     fn client_keys() {
-        assert_eq!(client_key("192.0.2.7"), "192.0.2.7");
-        assert_eq!(client_key("::ffff:192.0.2.7"), "192.0.2.7");
-        assert_eq!(client_key("2001:db8::1"), "2001:db8:0:0::/64");
-        assert_eq!(client_key(""), "");
+        let s = Settings::default();
+        let key = |rhost: &str| client_key(rhost, &s);
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8::1"), "2001:db8:0:0::/64");
+        assert_eq!(key("2001:db8:0:0:ffff::1"), "2001:db8:0:0::/64");
+        assert_eq!(key(""), "");
+        assert_eq!(key("mail.example.net"), "mail.example.net");
         let long = "h".repeat(300);
-        assert_eq!(client_key(&long).len(), "sha256:".len() + 32);
-        assert_eq!(client_key(&long), client_key(&long));
+        assert_eq!(key(&long).len(), "sha256:".len() + 32);
+        assert_eq!(key(&long), key(&long));
+    }
+
+    #[test]
+    fn ipv6_addresses_that_carry_an_ipv4_address_are_that_ipv4_client() {
+        let s = Settings::default();
+        let key = |rhost: &str| client_key(rhost, &s);
+        for rhost in [
+            "64:ff9b::c633:6407",       // NAT64, well-known prefix (RFC 6052)
+            "64:ff9b::198.51.100.7",    // the same, written with a dotted quad
+            "::ffff:0:c633:6407",       // SIIT, IPv4-translated (RFC 7915)
+            "::ffff:c633:6407",         // IPv4-mapped
+            "::c633:6407",              // IPv4-compatible (deprecated)
+            "::ffff:198.51.100.7%eth0", // a zone changes nothing here
+            "198.51.100.7",
+        ] {
+            assert_eq!(key(rhost), "198.51.100.7", "{rhost}");
+        }
+        assert_eq!(key("64:ff9b::c633:6408"), "198.51.100.8");
+        // Network-specific NAT64 prefixes apply only when configured.
+        assert_eq!(key("2001:db8:64::c633:6407"), "2001:db8:64:0::/64");
+        let configured = Settings {
+            nat64_prefixes: vec!["2001:db8:64::".parse().unwrap()],
+            ..Settings::default()
+        };
+        assert_eq!(
+            client_key("2001:db8:64::c633:6407", &configured),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            client_key("2001:db8:64:0:1::c633:6407", &configured),
+            "2001:db8:64:0::/64",
+            "outside the /96"
+        );
+        assert_eq!(
+            client_key("64:ff9b::c633:6407", &configured),
+            "198.51.100.7",
+            "the well-known prefix always applies"
+        );
+        // 64:ff9b:1::/48 (RFC 8215, local use) is a network-specific prefix: configure it.
+        assert_eq!(key("64:ff9b:1::c633:6407"), "64:ff9b:1:0::/64");
+    }
+
+    #[test]
+    fn loopback_unspecified_and_link_local_addresses_are_keyed_whole() {
+        let s = Settings::default();
+        let key = |rhost: &str| client_key(rhost, &s);
+        assert_eq!(key("::1"), "::1");
+        assert_eq!(key("::"), "::");
+        assert_eq!(key("0:0:0:0:0:0:0:1"), "::1");
+        assert_eq!(key("fe80::1"), "fe80::1");
+        assert_eq!(key("FE80:0::1"), "fe80::1");
+        assert_eq!(key("fe80::2"), "fe80::2");
+        assert_eq!(key("febf::1"), "febf::1", "the last /16 of fe80::/10");
+        assert_eq!(key("fec0::1"), "fec0:0:0:0::/64", "not link-local");
+        // PAM_RHOST may carry a zone: kept for link-local (another interface, another host).
+        assert_eq!(key("fe80::1%eth0"), "fe80::1%eth0");
+        assert_eq!(key("fe80::1%eth1"), "fe80::1%eth1");
+        assert_eq!(key("::1%lo"), "::1%lo");
+        assert_eq!(key("2001:db8::1%eth0"), "2001:db8:0:0::/64", "zone ignored");
+        assert!(key("fe80::1%eth 0").starts_with("sha256:"));
     }
 }

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 
 /// Where the module and the command look for the config file unless told otherwise.
@@ -54,6 +55,10 @@ pub struct Settings {
     pub digits: u32,
     /// Step length in seconds of new enrolments.
     pub period: u64,
+    /// Network-specific NAT64 prefixes (`/96`, stored with their last 32 bits zero): an
+    /// address in one of them is the IPv4 client it carries, like one in the well-known
+    /// `64:ff9b::/96`, which always applies (see [`crate::auth::client_key`]).
+    pub nat64_prefixes: Vec<Ipv6Addr>,
 }
 
 impl Default for Settings {
@@ -71,6 +76,7 @@ impl Default for Settings {
             issuer: "mailmfa".to_string(),
             digits: 6,
             period: 30,
+            nat64_prefixes: Vec::new(),
         }
     }
 }
@@ -246,6 +252,12 @@ impl Settings {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(items) if key == "nat64_prefixes" => items
+                    .iter()
+                    .map(|item| item.as_str())
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| error(&origin, "`nat64_prefixes` must be a list of strings"))?
+                    .join(","),
                 _ => {
                     return Err(error(
                         &origin,
@@ -309,6 +321,7 @@ impl Settings {
                 }
             }
             "period" => self.period = number(key, value, 15, 300)?,
+            "nat64_prefixes" => self.nat64_prefixes = nat64_prefixes(value)?,
             _ => return Err(format!("unknown option `{key}`")),
         }
         Ok(())
@@ -340,6 +353,26 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         _ => return None,
     };
     number.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+/// Parses `nat64_prefixes`: IPv6 `/96` prefixes separated by commas (the pam.d form; a list
+/// in `mailmfa.toml` arrives joined), each with its last 32 bits zero; empty: none.
+fn nat64_prefixes(value: &str) -> Result<Vec<Ipv6Addr>, String> {
+    if value.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    value
+        .split(',')
+        .map(|item| {
+            let item = item.trim();
+            item.strip_suffix("/96")
+                .and_then(|address| address.parse::<Ipv6Addr>().ok())
+                .filter(|prefix| prefix.segments()[6..] == [0, 0])
+                .ok_or_else(|| {
+                    format!("`nat64_prefixes` must be IPv6 /96 prefixes such as `2001:db8:64::/96`, not `{item}`")
+                })
+        })
+        .collect()
 }
 
 /// An absolute path, rebuilt from its components: `/var/lib/mailmfa/users/` becomes
@@ -472,6 +505,55 @@ mod tests {
             .unwrap();
         assert_eq!(s.record_dir, PathBuf::from("/srv/users"));
         assert_eq!(s.state_dir, PathBuf::from("/srv/state"));
+    }
+
+    #[test]
+    fn nat64_prefixes_are_a_list_in_the_file_and_comma_separated_on_the_pam_d_line() {
+        let prefix = |text: &str| text.parse::<Ipv6Addr>().unwrap();
+        let file = "nat64_prefixes = [\"2001:db8:64::/96\", \"64:ff9b:1:2::/96\"]\n";
+        let both = vec![prefix("2001:db8:64::"), prefix("64:ff9b:1:2::")];
+        let path = Path::new("/x");
+        assert_eq!(
+            Settings::from_toml(file, path).unwrap().nat64_prefixes,
+            both
+        );
+        let line = "verify nat64_prefixes=2001:db8:64::/96,64:ff9b:1:2::/96";
+        assert_eq!(
+            args(line).unwrap().settings("").unwrap().nat64_prefixes,
+            both
+        );
+        assert_eq!(
+            args("verify nat64_prefixes=")
+                .unwrap()
+                .settings(file)
+                .unwrap(),
+            Settings::default(),
+            "an empty value on the pam.d line turns the file's prefixes off"
+        );
+        assert!(Settings::from_toml("nat64_prefixes = []", path)
+            .unwrap()
+            .nat64_prefixes
+            .is_empty());
+        for bad in [
+            "2001:db8:64::/64",
+            "2001:db8:64::1/96",
+            "2001:db8:64::",
+            "192.0.2.0/24",
+            "2001:db8:64::/96,",
+            "2001:db8:64::/96,,64:ff9b::/96",
+        ] {
+            assert!(
+                args(&format!("verify nat64_prefixes={bad}")).is_err(),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "nat64_prefixes = [1]",
+            "nat64_prefixes = [[\"x\"]]",
+            "window = [\"1\"]",
+        ] {
+            assert!(Settings::from_toml(bad, path).is_err(), "{bad}");
+        }
     }
 
     #[test]

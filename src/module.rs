@@ -308,7 +308,7 @@ fn split(
         SplitDecision::Deny(reason) => keep_and_answer(Split::Refused, Outcome::Deny, reason),
         SplitDecision::NoMfa => keep_and_answer(Split::NoMfa, Outcome::Pass, Reason::NoMfa),
         SplitDecision::AppPassword { name } => {
-            let client = auth::client_key(&call.rhost);
+            let client = auth::client_key(&call.rhost, &settings);
             let mut note_use =
                 |state: &mut State| auth::record_app_password_use(state, &name, &client, now);
             match with_state(call, store, &login, &mut note_use, false) {
