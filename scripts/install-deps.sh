@@ -11,7 +11,7 @@ packages=(
   dovecot-core dovecot-imapd dovecot-pop3d
   postfix sasl2-bin libsasl2-modules
   libpam-pwdfile libpam-oath oathtool libpam-google-authenticator
-  zbar-tools librsvg2-bin fail2ban util-linux
+  zbar-tools librsvg2-bin fail2ban util-linux strace
   whois
 )
 

@@ -103,14 +103,23 @@ fn check_app_password(record: &Record, letters: &[u8], request: SplitRequest<'_>
     }
 }
 
-/// Records the use of app password `name` in the state; returns whether the state changed.
-pub fn record_app_password_use(state: &mut State, name: &str, client: &str, now: u64) -> bool {
+/// Records the use of app password `name` of `record` in the state (repairing a rebuilt state
+/// first, see [`repair_rebuilt`]); returns whether the state changed.
+pub fn record_app_password_use(
+    record: &Record,
+    state: &mut State,
+    name: &str,
+    client: &str,
+    now: u64,
+    settings: &Settings,
+) -> bool {
+    let repaired = repair_rebuilt(state, record, now, settings);
     let used = AppPasswordUse {
         name: name.to_string(),
         at: now,
         client: client.to_string(),
     };
-    match state.app_password_uses.iter_mut().find(|u| u.name == name) {
+    let noted = match state.app_password_uses.iter_mut().find(|u| u.name == name) {
         Some(u) if *u == used => false,
         Some(u) => {
             *u = used;
@@ -120,7 +129,42 @@ pub fn record_app_password_use(state: &mut State, name: &str, client: &str, now:
             state.app_password_uses.push(used);
             true
         }
+    };
+    repaired || noted
+}
+
+/// Repairs a state that the store rebuilt ([`State::rebuilt`]) before anything is decided on
+/// it; returns whether it did (a sound state is left alone). Every decision that writes the
+/// state calls it first ([`decide_verify`], [`record_app_password_use`]; the command's record
+/// changes too), and the store refuses to write a state still marked rebuilt.
+///
+/// A rebuilt state has lost what it knew of one-time uses, so the repair assumes the worst of
+/// what it cannot know:
+/// - every recovery code of `record` counts as used: which of them were used is lost, so all
+///   are refused until the owner or the admin issues a new set (`mailmfa recovery-codes`,
+///   whose codes have new ids and work at once);
+/// - the last accepted step becomes the highest step valid now, `step(now) + window` (or the
+///   one already there, if higher), used by no client: no code valid when the state was
+///   rebuilt is accepted again, from any client (the owner's next login needs a code of a
+///   later step, at most `window + 1` periods away);
+/// - `reuse_for` sessions are dropped, for the same reason.
+///
+/// Failures, app-password uses and the last success are kept as the store found them.
+pub fn repair_rebuilt(state: &mut State, record: &Record, now: u64, settings: &Settings) -> bool {
+    if !state.rebuilt {
+        return false;
     }
+    let newest = record.params().step_at(now).saturating_add(settings.window);
+    state.last_step = Some(state.last_step.map_or(newest, |last| last.max(newest)));
+    state.step_clients.clear();
+    state.sessions.clear();
+    for id in record.recovery_codes.iter().map(|h| credential::hash_id(h)) {
+        if !state.used_recovery.contains(&id) {
+            state.used_recovery.push(id);
+        }
+    }
+    state.rebuilt = false;
+    true
 }
 
 /// One code to check, with where and when it came from.
@@ -226,7 +270,7 @@ fn carried_ipv4(v6: Ipv6Addr, nat64_prefixes: &[Ipv6Addr]) -> Option<Ipv4Addr> {
 }
 
 /// Decides `verify`: throttle, reuse, refused repeats, code and replay; updates `state` in
-/// place.
+/// place (repairing a rebuilt state first, see [`repair_rebuilt`]).
 ///
 /// The order: a throttled client or login is refused outright; a `reuse_for` session's own
 /// code is `reused`; a string already refused for this client while its failure counts
@@ -242,6 +286,7 @@ pub fn decide_verify(
     let before = state.clone();
     let client = client_key(attempt.client, settings);
     let now = attempt.now;
+    repair_rebuilt(state, record, now, settings);
     let oldest = now.saturating_sub(settings.fail_interval);
     state.failures.retain(|f| f.at > oldest);
     state
@@ -781,7 +826,7 @@ mod tests {
                 }
             );
             assert!(record_app_password_use(
-                &mut state, "phone", "10.0.0.1", now
+                &r, &mut state, "phone", "10.0.0.1", now, &s
             ));
         }
         assert_eq!(state.app_password_uses[0].at, NOW + 287 * 300);
@@ -891,6 +936,168 @@ mod tests {
             Reason::BadRecoveryCode
         );
         assert!(!state.to_toml().contains("abcd"));
+    }
+
+    fn with_recovery_codes(codes: &[&[u8]]) -> Record {
+        let mut r = record();
+        for (salt, code) in (1u8..).zip(codes) {
+            r.recovery_codes.push(credential::hash(code, &[salt; 16]));
+        }
+        r
+    }
+
+    fn recovery(code: &[u8], now: u64) -> Attempt<'_> {
+        Attempt {
+            code,
+            kind: CodeKind::Recovery,
+            client: "c",
+            now,
+        }
+    }
+
+    #[test]
+    fn repair_leaves_a_sound_state_alone() {
+        let r = with_recovery_codes(&[b"abcdefghijkl"]);
+        let s = Settings::default();
+        let mut state = State {
+            last_step: Some(3),
+            step_clients: vec!["c".into()],
+            ..State::default()
+        };
+        let before = state.clone();
+        assert!(!repair_rebuilt(&mut state, &r, NOW, &s));
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn a_rebuilt_state_counts_every_recovery_code_of_the_record_as_used() {
+        let r = with_recovery_codes(&[b"abcdefghijkl", b"mnopqrstuvwx"]);
+        let s = Settings::default();
+        let mut state = State::rebuilt_empty();
+        let v = decide_verify(&r, &mut state, recovery(b"abcd-efgh-ijkl", NOW), &s);
+        assert_eq!(v.reason, Reason::BadRecoveryCode);
+        assert!(v.state_changed, "the repair is a change to write");
+        assert!(!state.rebuilt);
+        let ids: Vec<String> = r
+            .recovery_codes
+            .iter()
+            .map(|h| credential::hash_id(h))
+            .collect();
+        assert_eq!(state.used_recovery, ids);
+        assert_eq!(
+            decide_verify(&r, &mut state, recovery(b"mnop-qrst-uvwx", NOW), &s).reason,
+            Reason::BadRecoveryCode
+        );
+        // A new set (new hashes, new ids) works at once, each code once.
+        let mut renewed = r.clone();
+        renewed.recovery_codes = vec![credential::hash(b"zyxwvutsrqpo", &[7; 16])];
+        let code = b"zyxw-vuts-rqpo";
+        assert_eq!(
+            decide_verify(&renewed, &mut state, recovery(code, NOW + 1), &s).reason,
+            Reason::RecoveryCode
+        );
+        assert_eq!(
+            decide_verify(&renewed, &mut state, recovery(code, NOW + 2), &s).reason,
+            Reason::BadRecoveryCode
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_state_accepts_no_code_valid_at_the_rebuild_from_any_client() {
+        let r = record();
+        let s = Settings::default();
+        let step = r.params().step_at(NOW);
+        let mut state = State::rebuilt_empty();
+        let now_code = code_at(&r, NOW);
+        assert_eq!(
+            verify(&r, &mut state, &now_code, "10.0.0.1", NOW, &s),
+            Reason::Replayed
+        );
+        assert_eq!(state.last_step, Some(step + s.window));
+        assert!(state.step_clients.is_empty());
+        for (code, client) in [
+            (code_at(&r, NOW), "10.0.0.1"),
+            (code_at(&r, NOW - 30), "10.0.0.2"),
+            (code_at(&r, NOW + 30), "10.0.0.2"),
+            (code_at(&r, NOW + 30), ""),
+        ] {
+            assert_eq!(
+                verify(&r, &mut state, &code, client, NOW + 1, &s),
+                Reason::Replayed
+            );
+        }
+        // The next period's code was valid at the rebuild too; the one after is new.
+        assert_eq!(
+            verify(
+                &r,
+                &mut state,
+                &code_at(&r, NOW + 30),
+                "10.0.0.1",
+                NOW + 30,
+                &s
+            ),
+            Reason::Replayed
+        );
+        assert_eq!(
+            verify(
+                &r,
+                &mut state,
+                &code_at(&r, NOW + 60),
+                "10.0.0.1",
+                NOW + 60,
+                &s
+            ),
+            Reason::Ok
+        );
+    }
+
+    #[test]
+    fn repair_follows_the_window_and_the_period_and_keeps_a_higher_step() {
+        let r = Record::new(b"12345678901234567890".to_vec(), Algorithm::SHA1, 6, 60, 0).unwrap();
+        let s = Settings {
+            window: 3,
+            ..Settings::default()
+        };
+        let mut state = State::rebuilt_empty();
+        assert!(repair_rebuilt(&mut state, &r, NOW, &s));
+        assert_eq!(state.last_step, Some(NOW / 60 + 3));
+        let mut higher = State {
+            last_step: Some(NOW / 60 + 100),
+            step_clients: vec!["c".into()],
+            sessions: vec![Session {
+                client: "c".into(),
+                at: NOW,
+                fingerprint: "f".into(),
+            }],
+            failures: vec![Failure {
+                client: "c".into(),
+                at: NOW,
+                fingerprint: "f".into(),
+            }],
+            rebuilt: true,
+            ..State::default()
+        };
+        assert!(repair_rebuilt(&mut higher, &r, NOW, &s));
+        assert_eq!(higher.last_step, Some(NOW / 60 + 100));
+        assert!(higher.step_clients.is_empty() && higher.sessions.is_empty());
+        assert_eq!(higher.failures.len(), 1, "failures only deny: kept");
+        assert!(!repair_rebuilt(&mut higher, &r, NOW, &s), "once is enough");
+    }
+
+    #[test]
+    fn an_app_password_use_repairs_a_rebuilt_state() {
+        let mut r = with_app_password(&[], None);
+        r.recovery_codes
+            .push(credential::hash(b"abcdefghijkl", &[2; 16]));
+        let s = Settings::default();
+        let mut state = State::rebuilt_empty();
+        assert!(record_app_password_use(
+            &r, &mut state, "phone", "10.0.0.1", NOW, &s
+        ));
+        assert!(!state.rebuilt);
+        assert_eq!(state.used_recovery.len(), 1);
+        assert_eq!(state.last_step, Some(r.params().step_at(NOW) + s.window));
+        assert_eq!(state.app_password_uses.len(), 1);
     }
 
     #[test]

@@ -308,9 +308,13 @@ fn split(
         SplitDecision::Deny(reason) => keep_and_answer(Split::Refused, Outcome::Deny, reason),
         SplitDecision::NoMfa => keep_and_answer(Split::NoMfa, Outcome::Pass, Reason::NoMfa),
         SplitDecision::AppPassword { name } => {
+            let Some(record) = record.as_ref() else {
+                return call.fault(Reason::InternalError, "an app password without a record");
+            };
             let client = auth::client_key(&call.rhost, &settings);
-            let mut note_use =
-                |state: &mut State| auth::record_app_password_use(state, &name, &client, now);
+            let mut note_use = |state: &mut State| {
+                auth::record_app_password_use(record, state, &name, &client, now, &settings)
+            };
             match with_state(call, store, &login, &mut note_use, false) {
                 Ok(()) => keep_and_answer(Split::AppPassword, Outcome::Accept, Reason::AppPassword),
                 Err(code) => code,
@@ -375,8 +379,10 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore
 
 /// Runs `decide` on the login's state under the store's lock (`pure`: a decision without side
 /// effects, which the store may first take on an unlocked snapshot; see
-/// [`Store::decide_state`]). A rebuilt state is logged as a warning; a store error is answered
-/// as a fault (the `Err` holds the PAM code to return).
+/// [`Store::decide_state`]). `decide` repairs a rebuilt state itself
+/// ([`auth::repair_rebuilt`]); the rebuild is logged as a warning saying what it costs and
+/// what the admin does. A store error is answered as a fault (the `Err` holds the PAM code to
+/// return).
 fn with_state(
     call: &Call<'_>,
     store: &FileStore,
@@ -392,7 +398,12 @@ fn with_state(
     match result {
         Err(e) => Err(call.fault(e.reason(), &e.to_string())),
         Ok(StateLoad::Rebuilt(why)) => {
-            call.log(Outcome::Continue, Reason::StateRebuilt, Some(&why));
+            let detail = format!(
+                "{why}; rebuilt: the codes valid now are refused from every client, and every \
+                 recovery code counts as used until new ones are issued with `mailmfa \
+                 recovery-codes {login}`"
+            );
+            call.log(Outcome::Continue, Reason::StateRebuilt, Some(&detail));
             Ok(())
         }
         Ok(_) => Ok(()),

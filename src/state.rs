@@ -1,10 +1,17 @@
 //! The per-user state format (`<state_dir>/<login>.state`): what the module remembers between
 //! logins — the last accepted step and its clients, the last success, recent failed codes.
 //!
-//! Written only by the module (and removed by `mailmfa disable`). Holds no secret: failed
-//! codes are kept as keyed fingerprints (see [`crate::auth`]). A state file that does not
-//! parse is logged and rebuilt from empty; that can reopen at most the current code's
-//! validity, never a secret.
+//! Written by the module (and by the command when it changes a record; removed by `mailmfa
+//! disable`). Holds no secret: failed codes are kept as keyed fingerprints (see
+//! [`crate::auth`]). What it remembers of one-time uses (used recovery codes, the last step) is
+//! a security property, so a state the store cannot use is never simply started afresh: a file
+//! that does not parse (also one cut short: every line the writer writes ends in a line break,
+//! and `version` is always there, so an empty or truncated file is damaged), has a wrong
+//! version, is unsafe or unreadable comes back as [`State::rebuilt_empty`], marked
+//! [`State::rebuilt`], and the decision repairs it before anything else
+//! ([`crate::auth::repair_rebuilt`]): every recovery code of the record counts as used and the
+//! last step starts at "now + window". A change that marks a recovery code used is written
+//! durably (see [`crate::store::Store`]).
 //!
 //! ```toml
 //! version = 1
@@ -71,6 +78,13 @@ pub struct State {
     /// Failed codes still inside `fail_interval`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<Failure>,
+    /// Set only by a store that could not use the stored state and started this one afresh
+    /// ([`crate::store::StateLoad::Rebuilt`]); never written or read. What the state knew of
+    /// one-time uses is lost, so the decision repairs it first
+    /// ([`crate::auth::repair_rebuilt`], which clears this mark), and the store never writes a
+    /// state that still carries it.
+    #[serde(skip)]
+    pub rebuilt: bool,
 }
 
 /// A client's right to reuse the code it logged in with (`reuse_for`).
@@ -126,20 +140,36 @@ impl Default for State {
             sessions: Vec::new(),
             app_password_uses: Vec::new(),
             failures: Vec::new(),
+            rebuilt: false,
         }
     }
 }
 
 impl State {
-    /// Parses state text; `Err` means "damaged": the caller logs it and starts from empty.
+    /// The state a store starts from when the stored one is damaged or unusable: empty, and
+    /// marked [`State::rebuilt`] so that the decision repairs it before it decides.
+    pub fn rebuilt_empty() -> State {
+        State {
+            rebuilt: true,
+            ..State::default()
+        }
+    }
+
+    /// Parses state text; `Err` means "damaged": the caller logs it and rebuilds the state
+    /// ([`State::rebuilt_empty`]).
     ///
     /// The state is read at every login, so this is a small strict reader of exactly the TOML
     /// that [`State::to_toml`] writes (a test checks both against the `toml` crate): top-level
     /// `key = value` lines, `[[table]]` blocks, integers, and strings of
-    /// [`is_state_text`] characters. Anything else is "damaged".
+    /// [`is_state_text`] characters, with a `version` line and a line break at the end (the
+    /// writer always writes both, so an empty file, or one cut inside a line, is not
+    /// mistaken for a state that remembers less). Anything else is "damaged".
     pub fn parse(text: &str) -> Result<State, String> {
+        if !text.ends_with('\n') {
+            return Err("the file does not end with a line break: it was cut short".to_string());
+        }
         let mut state = State::default();
-        let mut version = u64::from(STATE_VERSION);
+        let mut version = None;
         let mut seen: Vec<&str> = Vec::new();
         let mut table: Option<&str> = None;
         let mut fields: Vec<(&str, &str)> = Vec::new();
@@ -172,7 +202,7 @@ impl State {
             }
             seen.push(key);
             match key {
-                "version" => version = integer(value)?,
+                "version" => version = Some(integer(value)?),
                 "last_step" => state.last_step = Some(integer(value)?),
                 "step_clients" => state.step_clients = strings(value)?,
                 "last_success" => state.last_success = Some(integer(value)?),
@@ -184,10 +214,13 @@ impl State {
         if let Some(done) = table {
             push_table(&mut state, done, &fields)?;
         }
-        if version != u64::from(STATE_VERSION) {
-            return Err(format!("state version {version} is not supported"));
+        match version {
+            None => Err("no `version` line: the file was cut short".to_string()),
+            Some(v) if v != u64::from(STATE_VERSION) => {
+                Err(format!("state version {v} is not supported"))
+            }
+            Some(_) => Ok(state),
         }
-        Ok(state)
     }
 
     /// The state as file text (TOML).
@@ -397,9 +430,11 @@ mod tests {
                 at: 5,
                 fingerprint: "ab".into(),
             }],
+            rebuilt: false,
         };
         assert_eq!(State::parse(&s.to_toml()).unwrap(), s);
-        assert_eq!(State::parse("").unwrap(), State::default());
+        assert_eq!(State::default().to_toml(), "version = 1\n");
+        assert_eq!(State::parse("version = 1\n").unwrap(), State::default());
     }
 
     fn text() -> impl Strategy<Value = String> {
@@ -454,6 +489,7 @@ mod tests {
                     sessions,
                     app_password_uses,
                     failures,
+                    rebuilt: false,
                 },
             )
     }
@@ -478,7 +514,7 @@ mod tests {
 
     #[test]
     fn damaged_state_is_an_error() {
-        for text in [
+        for body in [
             "last_step = \"x\"",
             "junk = 1",
             "version = 9",
@@ -490,8 +526,40 @@ mod tests {
             "[[failures]]\nclient = \"a\"\nat = 1\nfingerprint = \"f\"\nextra = 1",
             "[[unknown]]",
             "last_step = 99999999999999999999999",
+            "last_step = 1\n\0",
+            "rebuilt = true",
         ] {
-            assert!(State::parse(text).is_err(), "{text}");
+            let text = format!("version = 1\n{body}\n");
+            assert!(State::parse(&text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_state_cut_short_is_damaged() {
+        let s = State {
+            last_step: Some(59_933_774),
+            used_recovery: vec!["3f1a09c2d4e5b6a7".into()],
+            ..State::default()
+        };
+        let text = s.to_toml();
+        assert_eq!(State::parse(&text).unwrap(), s);
+        // Every cut: inside a line (a number that would parse smaller), at a line end (lines
+        // lost), and the empty file a crash can leave.
+        for cut in 0..text.len() {
+            assert!(State::parse(&text[..cut]).is_err() || text[..cut].ends_with('\n'));
+        }
+        assert!(State::parse("").is_err());
+        assert!(State::parse("version = 1").is_err());
+        assert!(State::parse("last_step = 5\n").is_err(), "no version line");
+        assert!(State::parse(&text.replace("59933774\n", "599")).is_err());
+    }
+
+    #[test]
+    fn the_rebuilt_mark_is_never_written() {
+        let rebuilt = State::rebuilt_empty();
+        assert!(rebuilt.rebuilt);
+        assert_eq!(rebuilt.to_toml(), State::default().to_toml());
+        assert!(!toml::to_string(&rebuilt).unwrap().contains("rebuilt"));
+        assert!(!State::parse(&rebuilt.to_toml()).unwrap().rebuilt);
     }
 }

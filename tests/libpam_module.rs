@@ -285,14 +285,19 @@ fn damaged_or_unsafe_records_deny() {
 fn a_damaged_state_file_is_rebuilt() {
     let (f, rec) = virtual_stack("");
     fs::write(f.state_path("alice@example.com"), "garbage = [").unwrap();
+    let step = rec.params().step_at(fixture::now());
     let r = f.login(
         "mail",
         "alice@example.com",
         &format!("{PW}{}", code(&rec, 0)),
         IP1,
     );
-    assert!(r.success(), "{r:?}");
-    assert!(f.state("alice@example.com").unwrap().last_step.is_some());
+    // The rebuilt state cannot know whether the current code was used before the damage: its
+    // last step starts at "now + window" (tests/hostile_state_damage.rs has the rest).
+    assert!(!r.success(), "{r:?}");
+    assert_eq!(reason(&r), "replayed");
+    let last = f.state("alice@example.com").unwrap().last_step;
+    assert!(last >= Some(step + f.settings.window), "{last:?}");
 }
 
 #[test]

@@ -122,7 +122,7 @@ pub fn add(ctx: &Context, p: &Parsed) -> CliResult {
         created: ctx.now,
         expires,
     };
-    change_record(&ctx.store(), &login, &mut |record, state| {
+    change_record(ctx, &login, &mut |record, state| {
         if record.app_passwords.iter().any(|a| a.name == app.name) {
             return Err(Failure::new(
                 Exit::Conflict,
@@ -221,7 +221,7 @@ pub fn revoke(ctx: &Context, p: &Parsed) -> CliResult {
     let name = p.positionals[1].as_str();
     check_name("app-password revoke: NAME", name)?;
     ctx.check_dirs()?;
-    change_record(&ctx.store(), &login, &mut |record, state| {
+    change_record(ctx, &login, &mut |record, state| {
         let before = record.app_passwords.len();
         record.app_passwords.retain(|a| a.name != name);
         if record.app_passwords.len() == before {

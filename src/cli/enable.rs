@@ -453,7 +453,8 @@ fn interactive(ctx: &Context, shown: Shown<'_>, replace: bool, force: bool) -> C
 /// failures belonged to no secret or to the old one), the code is recorded like a login from
 /// `mailmfa-enable`, then the record is written. A login of this user waits for the lock, so
 /// it sees both or neither. When the record carries recovery codes over from the old one, the
-/// state keeps which of them were used, and the app passwords' last uses.
+/// state keeps which of them were used (all of them when the state was rebuilt), and the app
+/// passwords' last uses.
 fn activate(
     ctx: &Context,
     store: &FileStore,
@@ -466,11 +467,21 @@ fn activate(
         // A new phone does not change the mail clients' app passwords or the printed recovery
         // codes: they carry over from the record being replaced, read now, under the lock.
         let mut record = record.clone();
-        if let Ok(Some(current)) = store.read_record(login) {
-            record.app_passwords = current.app_passwords;
-            record.recovery_codes = current.recovery_codes;
+        let current = store.read_record(login).ok().flatten();
+        if let Some(current) = &current {
+            record.app_passwords = current.app_passwords.clone();
+            record.recovery_codes = current.recovery_codes.clone();
         }
         let record = &record;
+        // A rebuilt state is repaired against the record in force (its recovery codes are the
+        // ones carried over), and stays so if the new record is not written.
+        auth::repair_rebuilt(
+            state,
+            current.as_ref().unwrap_or(record),
+            ctx.now,
+            &ctx.settings,
+        );
+        let in_force = state.clone();
         let mut fresh = State::default();
         if !record.recovery_codes.is_empty() || !record.app_passwords.is_empty() {
             fresh.used_recovery = std::mem::take(&mut state.used_recovery);
@@ -492,6 +503,7 @@ fn activate(
                     verdict.reason.name()
                 ),
             )));
+            *state = in_force;
             return false;
         }
         match store.write_record(login, record) {
@@ -501,6 +513,7 @@ fn activate(
             }
             Err(e) => {
                 result = Some(Err(e.into()));
+                *state = in_force;
                 false
             }
         }

@@ -34,6 +34,7 @@ pub mod recovery;
 pub mod status;
 
 use exit::{Exit, Failure};
+use mailmfa::auth;
 use mailmfa::config::{Settings, DEFAULT_CONFIG_PATH};
 use mailmfa::login::Login;
 use mailmfa::pam::sys::effective_uid;
@@ -173,12 +174,15 @@ pub fn parse_login(raw: &str) -> Result<Login, Failure> {
 /// Edits the active record of `login`: under the state lock the module takes (so two commands
 /// cannot lose each other's change, and `edit` sees the state a login would see), reads the
 /// record, lets `edit` change it and the state, and writes both back. `edit` returning `Err`
-/// changes nothing. A login without a record is refused with exit 4 (MFA is not on).
+/// changes nothing. A login without a record is refused with exit 4 (MFA is not on). A
+/// rebuilt state is repaired against the record as it was before the edit
+/// ([`auth::repair_rebuilt`]), so that a new set of recovery codes does not count as used.
 pub fn change_record<T>(
-    store: &dyn Store,
+    ctx: &Context,
     login: &Login,
     edit: &mut dyn FnMut(&mut Record, &mut State) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
+    let store: &dyn Store = &ctx.store();
     let mut result = None;
     let mut written = false;
     let update = store.update_state(login, &mut |state| {
@@ -193,6 +197,7 @@ pub fn change_record<T>(
                 return false;
             }
         };
+        auth::repair_rebuilt(state, &record, ctx.now, &ctx.settings);
         let before = state.clone();
         let outcome = match edit(&mut record, state) {
             Ok(value) => value,

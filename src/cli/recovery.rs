@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         ));
         codes.push(code);
     }
-    let replaced = change_record(&ctx.store(), &login, &mut |record, state| {
+    let replaced = change_record(ctx, &login, &mut |record, state| {
         let old = std::mem::replace(&mut record.recovery_codes, hashes.clone());
         // The used marks of the old set mean nothing any more.
         state.used_recovery.clear();

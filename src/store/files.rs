@@ -1,14 +1,23 @@
 //! The file store: records in `record_dir/<login>.toml`, state in `state_dir/<login>.state`.
 //!
 //! Records are written only by the command: temp file, fsync, rename, fsync of the directory,
-//! mode 0600. State is written only by the module, under an exclusive `flock` on
-//! `state_dir/<login>.lock` (never read or written; refused unless a regular file with one
-//! link) held across read-check-write, replaced by an atomic rename of `.<login>.state.tmp`
-//! and not fsynced (a lost update after a power cut reopens at most one code's validity; an
-//! fsync costs milliseconds). Temp names start with `.`, which no login can, so they never
-//! collide with a user's files; one fixed temp name per user means a crash leaves at most one
-//! behind, unlinked by the next write, which creates its temp file exclusively (`O_EXCL`): a
-//! hard link or symlink planted there is never written through.
+//! mode 0600. State is written under an exclusive `flock` on `state_dir/<login>.lock` (never
+//! read or written; refused unless a regular file with one link) held across
+//! read-decide-write and replaced by an atomic rename of `.<login>.state.tmp`. A write that
+//! changes the used recovery codes is durable (fsync of the temp file before the rename and of
+//! the directory after it): a used recovery code survives a power cut. Every other state write
+//! is not fsynced (an fsync costs milliseconds on every login; a lost update after a power cut
+//! reopens at most one code's validity, and a file a crash leaves empty or cut short does not
+//! parse and is rebuilt and repaired, see below). Temp names start with `.`, which no login
+//! can, so they never collide with a user's files; one fixed temp name per user means a crash
+//! leaves at most one behind, unlinked by the next write, which creates its temp file
+//! exclusively (`O_EXCL`): a hard link or symlink planted there is never written through.
+//!
+//! A state file that does not parse, has a wrong version, is unsafe (symlink, mode, owner) or
+//! cannot be read (FIFO, directory, over 64 KiB) is handed to the decision as
+//! [`State::rebuilt_empty`] ([`StateLoad::Rebuilt`]); the decision repairs it
+//! ([`crate::auth::repair_rebuilt`]) and the repaired state replaces the file by rename, which
+//! also fixes its type, mode and owner. A state still marked rebuilt is never written.
 
 use super::secure::{self, Refusal};
 use super::{StateLoad, Store, StoreError};
@@ -63,7 +72,24 @@ impl FileStore {
     ) -> Result<StateLoad, StoreError> {
         let lock = self.lock(login)?;
         let (mut state, load) = self.read_state_unlocked(login)?;
-        if decide(&mut state) || matches!(load, StateLoad::Rebuilt(_)) {
+        let used_before = state.used_recovery.clone();
+        let changed = decide(&mut state);
+        if state.rebuilt {
+            // A decision that did not repair the rebuilt state: writing it would forget every
+            // one-time use. A change is refused (the login is denied); no change leaves the
+            // damaged file for the next reader, which rebuilds it again.
+            return if changed {
+                Err(StoreError::Write {
+                    path: self.state_path(login),
+                    why: "a rebuilt state was changed without being repaired first (a bug): \
+                          not written"
+                        .to_string(),
+                })
+            } else {
+                Ok(load)
+            };
+        }
+        if changed || matches!(load, StateLoad::Rebuilt(_)) {
             let name = format!("{login}.state");
             let text = state.to_toml();
             // Never write a state that the next login would refuse as too large and rebuild
@@ -79,7 +105,10 @@ impl FileStore {
                     ),
                 });
             }
-            write_atomic(&self.state_dir, &name, text.as_bytes(), false).map_err(|e| {
+            // A used recovery code must outlive a power cut; nothing else is worth an fsync
+            // on every login.
+            let durable = state.used_recovery != used_before;
+            write_atomic(&self.state_dir, &name, text.as_bytes(), durable).map_err(|e| {
                 StoreError::Write {
                     path: self.state_dir.join(&name),
                     why: e.to_string(),
@@ -158,16 +187,18 @@ impl FileStore {
 
     fn read_state_unlocked(&self, login: &Login) -> Result<(State, StateLoad), StoreError> {
         let path = self.state_path(login);
+        // A damaged or unsafe state file is rebuilt, marked so that the decision repairs it
+        // (see the module comment): it holds no secret, and the repaired state replaces it by
+        // rename, which also fixes its mode and owner.
+        let rebuilt = |why: String| (State::rebuilt_empty(), StateLoad::Rebuilt(why));
         match secure::read_checked(&path, self.euid) {
             Ok(None) => Ok((State::default(), StateLoad::Fresh)),
             Ok(Some(text)) => Ok(match State::parse(&text) {
                 Ok(state) => (state, StateLoad::Read),
-                Err(why) => (State::default(), StateLoad::Rebuilt(why)),
+                Err(why) => rebuilt(why),
             }),
-            // A damaged or unsafe state file is rebuilt: it holds no secret, and the module
-            // replaces it by rename, which also fixes its mode and owner.
-            Err(Refusal::Unsafe(why)) => Ok((State::default(), StateLoad::Rebuilt(why))),
-            Err(Refusal::Io(e)) => Ok((State::default(), StateLoad::Rebuilt(e.to_string()))),
+            Err(Refusal::Unsafe(why)) => Ok(rebuilt(why)),
+            Err(Refusal::Io(e)) => Ok(rebuilt(e.to_string())),
         }
     }
 }

@@ -21,7 +21,8 @@ pub enum StateLoad {
     Fresh,
     /// The state was read.
     Read,
-    /// The state was damaged and was started afresh; the string says why (no secret in it).
+    /// The state was damaged or unusable and was started afresh, as [`State::rebuilt_empty`]
+    /// (which the decision repairs first); the string says why (no secret in it).
     Rebuilt(String),
 }
 
@@ -106,12 +107,23 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 /// Records and state of all users.
+///
+/// Rules every backend keeps for the state, since it remembers one-time uses:
+/// - a stored state that cannot be used (damaged, wrong version, unsafe, unreadable) reaches
+///   `decide` as [`State::rebuilt_empty`], with [`StateLoad::Rebuilt`]: never as a plain empty
+///   state, which would forget the used recovery codes and the last step. `decide` repairs it
+///   first ([`crate::auth::repair_rebuilt`]); a state still marked [`State::rebuilt`] after
+///   `decide` is never written (a change to it is refused with [`StoreError::Write`]), and a
+///   repaired one is written even when `decide` returns `false`;
+/// - a write that changes [`State::used_recovery`] is durable (on disk before the call
+///   returns); other writes need not be, so that a TOTP login costs no fsync.
 pub trait Store {
     /// The user's record, `None` when the user has none (no MFA).
     fn read_record(&self, login: &Login) -> Result<Option<Record>, StoreError>;
 
     /// Runs `decide` on the user's state under an exclusive lock held across
-    /// read-decide-write, and writes the state back when `decide` returns `true`.
+    /// read-decide-write, and writes the state back when `decide` returns `true` (or the
+    /// state was rebuilt; see the rules above).
     fn update_state(
         &self,
         login: &Login,
@@ -120,16 +132,17 @@ pub trait Store {
 
     /// Like [`Store::update_state`] for a pure decision, which may run twice: first on a
     /// snapshot read without the lock — if it changes nothing there, that is the answer (no
-    /// lock, no write) — else again on a fresh read under the lock. Only for `decide`
-    /// closures without side effects other than capturing their verdict (the module's
-    /// `verify`).
+    /// lock, no write) — else again on a fresh read under the lock. A rebuilt snapshot always
+    /// goes to the locked path, so that its repair is written. Only for `decide` closures
+    /// without side effects other than capturing their verdict (the module's `verify`).
     fn decide_state(
         &self,
         login: &Login,
         decide: &mut dyn FnMut(&mut State) -> bool,
     ) -> Result<StateLoad, StoreError>;
 
-    /// The user's state for display, without locking (`None`: never logged in).
+    /// The user's state for display, without locking (`None`: never logged in). A damaged
+    /// state comes back as [`State::rebuilt_empty`], not repaired (nothing is written).
     fn read_state(&self, login: &Login) -> Result<Option<State>, StoreError>;
 
     /// Writes the user's record durably (temp file, fsync, rename, fsync of the directory).
