@@ -15,13 +15,14 @@ const PW: &str = "T9D3K!px";
 const USER: &str = "carol@example.com";
 
 /// A fixture with the Dovecot example as service `imap` and the Postfix/saslauthd example as
-/// `smtp` (both: `auth [success=done ignore=ignore default=die] .../libmailmfa.so split`, then
-/// pam_pwdfile, then verify), and MFA on for USER with password PW.
+/// `smtp` (both: `auth [success=done ignore=ignore auth_err=bad default=die]
+/// .../libmailmfa.so split`, then pam_pwdfile, then verify), and MFA on for USER with password
+/// PW.
 fn world() -> (Fixture, Record) {
     let f = Fixture::new();
     let split = f.install_example("dovecot-virtual", "imap", "");
     assert!(
-        split.contains("auth     [success=done ignore=ignore default=die]  /"),
+        split.contains("auth     [success=done ignore=ignore auth_err=bad default=die]  /"),
         "{split}"
     );
     f.install_example("smtp", "smtp", "");
