@@ -91,7 +91,8 @@ pub struct State {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Session {
-    /// Client key: the IPv4 address, or the /64 of an IPv6 address.
+    /// Client key ([`crate::auth::client_key`]): an IPv4 address (also one carried in an IPv6
+    /// address), the /64 of a global IPv6 address, or a whole loopback or link-local address.
     pub client: String,
     /// Unix time of the code's first use.
     pub at: u64,
