@@ -133,29 +133,54 @@ impl Call<'_> {
     }
 }
 
+/// What every entry point reads first: the call's context (for its log line), the user name
+/// as PAM gave it, its normalised login, and the pam.d line's arguments.
+struct Inputs<'a> {
+    call: Call<'a>,
+    raw_user: Vec<u8>,
+    login: Result<Login, login::LoginError>,
+    args: ModuleArgs,
+}
+
+impl<'a> Inputs<'a> {
+    /// Reads the inputs; `Err` holds the PAM code of a fault already logged (under phase
+    /// `phase` until the arguments name the phase).
+    fn read(handle: &'a Handle, args: &[String], phase: &'static str) -> Result<Self, c_int> {
+        let mut call = Call {
+            handle,
+            phase,
+            user: String::new(),
+            service: handle.item(pam::PAM_SERVICE),
+            rhost: handle.item(pam::PAM_RHOST),
+        };
+        let raw_user = handle
+            .user()
+            .map_err(|_| call.fault(Reason::PamError, "pam_get_user failed"))?;
+        let login = Login::parse(&raw_user);
+        call.user = match &login {
+            Ok(login) => login.to_string(),
+            Err(_) => login::printable(&raw_user),
+        };
+        let args =
+            ModuleArgs::parse(args).map_err(|e| call.fault(Reason::BadConfig, &e.to_string()))?;
+        call.phase = args.phase.name();
+        Ok(Inputs {
+            call,
+            raw_user,
+            login,
+            args,
+        })
+    }
+}
+
 /// `pam_sm_authenticate`: runs `split` or `verify` as the pam.d line says.
 pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
-    let mut call = Call {
-        handle,
-        phase: "-",
-        user: String::new(),
-        service: handle.item(pam::PAM_SERVICE),
-        rhost: handle.item(pam::PAM_RHOST),
+    let Inputs {
+        call, login, args, ..
+    } = match Inputs::read(handle, args, "-") {
+        Ok(inputs) => inputs,
+        Err(code) => return code,
     };
-    let raw_user = match handle.user() {
-        Ok(user) => user,
-        Err(_) => return call.fault(Reason::PamError, "pam_get_user failed"),
-    };
-    let login = Login::parse(&raw_user);
-    call.user = match &login {
-        Ok(login) => login.to_string(),
-        Err(_) => login::printable(&raw_user),
-    };
-    let args = match ModuleArgs::parse(args) {
-        Ok(args) => args,
-        Err(e) => return call.fault(Reason::BadConfig, &e.to_string()),
-    };
-    call.phase = args.phase.name();
     #[cfg(feature = "fault-injection")]
     if args.fault_inject_panic {
         panic!("fault injection: panic inside the module");
@@ -192,25 +217,14 @@ pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
 /// mailbox still has an unlocked line in the password file. Logins whose password the
 /// password module checked in this same transaction pass without a read.
 pub fn account(handle: &Handle, args: &[String]) -> c_int {
-    let mut call = Call {
-        handle,
-        phase: "account",
-        user: String::new(),
-        service: handle.item(pam::PAM_SERVICE),
-        rhost: handle.item(pam::PAM_RHOST),
-    };
-    let raw_user = match handle.user() {
-        Ok(user) => user,
-        Err(_) => return call.fault(Reason::PamError, "pam_get_user failed"),
-    };
-    let login = Login::parse(&raw_user);
-    call.user = match &login {
-        Ok(login) => login.to_string(),
-        Err(_) => login::printable(&raw_user),
-    };
-    let args = match ModuleArgs::parse(args) {
-        Ok(args) => args,
-        Err(e) => return call.fault(Reason::BadConfig, &e.to_string()),
+    let Inputs {
+        call,
+        raw_user,
+        login,
+        args,
+    } = match Inputs::read(handle, args, "account") {
+        Ok(inputs) => inputs,
+        Err(code) => return code,
     };
     let Some(pwdfile) = args
         .pwdfile

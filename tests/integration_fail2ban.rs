@@ -15,7 +15,7 @@ use integration::{
     assert_no_secrets, expect_line, ip, mfa_lines, record_secrets, step_margin, with_code,
     wrong_code, wrong_codes, MfaLine, World, DIGITS_PW, PW,
 };
-use servers::{imap_login, require_prereqs, Dovecot, DovecotOpts, Saslauthd, SaslauthdOpts};
+use servers::{imap_login, require_prereqs};
 use std::process::Command;
 
 /// The refusals a client causes; the filter must count exactly these (docs/configuration.md).
@@ -72,21 +72,8 @@ fn fail2ban_filter_matches_the_refusals_the_module_logged() {
         secrets.extend(record_secrets(rec));
     }
 
-    let d = Dovecot::start(
-        w.pam_d(),
-        "dovecot",
-        &DovecotOpts {
-            disable_auth_penalty: true,
-            ..Default::default()
-        },
-    );
-    let sasl = Saslauthd::start_with(
-        w.pam_d(),
-        &SaslauthdOpts {
-            realm_in_login: true,
-            cache: false,
-        },
-    );
+    let d = w.dovecot("dovecot");
+    let sasl = w.saslauthd();
     let imap = d.imap_addr();
     let log = d.syslog();
     step_margin(3);

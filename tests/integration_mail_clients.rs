@@ -16,21 +16,9 @@ use integration::{
     step_margin, verify_reasons, with_code, World, DOVECOT_PREREQS, POSTFIX_DOVECOT_PREREQS, PW,
 };
 use servers::{
-    imap_login, pop3_login, require_prereqs, smtp_auth_login, smtp_auth_plain, Dovecot,
-    DovecotOpts, Postfix, PostfixOpts,
+    imap_login, pop3_login, require_prereqs, smtp_auth_login, smtp_auth_plain, Postfix, PostfixOpts,
 };
 use std::time::{Duration, Instant};
-
-fn dovecot(w: &World, service: &str) -> Dovecot {
-    Dovecot::start(
-        w.pam_d(),
-        service,
-        &DovecotOpts {
-            disable_auth_penalty: true,
-            ..Default::default()
-        },
-    )
-}
 
 /// How long a code's step stays valid with the default window (±1 step of 30 s) at most.
 const CODE_LIFETIME: Duration = Duration::from_secs(90);
@@ -49,7 +37,7 @@ fn dovecot_reuse_for_keeps_one_client_in_for_minutes() {
     let w = World::new("", "dovecot-virtual", &["dovecot"], "reuse_for=8h");
     let user = "session@example.com";
     let rec = w.mfa_user(user);
-    let d = dovecot(&w, "dovecot");
+    let d = w.dovecot("dovecot");
     let log = d.syslog();
     let (client, other) = (ip(80), ip(81));
     step_margin(3);
@@ -150,7 +138,7 @@ fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
     let desktop = add("thunderbird", &["--services", "imap,smtp"]);
     let phone = add("phone", &[]);
     let tablet = add("tablet", &["--expires", "2s"]);
-    let d = dovecot(&w, "%s");
+    let d = w.dovecot("%s");
     let postfix = Postfix::start(&PostfixOpts::dovecot(&d));
     let smtp = postfix.smtp_addr();
     let log = d.syslog();
@@ -326,7 +314,7 @@ fn dovecot_recovery_code_works_once() {
         .map(|c| c.as_str().unwrap().to_string())
         .collect();
     assert_eq!(codes.len(), 10, "{out}");
-    let d = dovecot(&w, "dovecot");
+    let d = w.dovecot("dovecot");
     let log = d.syslog();
     let imap = d.imap_addr();
 

@@ -17,10 +17,7 @@ use integration::{
     assert_no_secrets, expect_line, ip, record_secrets, settle, World, DOVECOT_PREREQS,
     POSTFIX_SASLAUTHD_PREREQS, PW,
 };
-use servers::{
-    imap_login, require_prereqs, smtp_auth_plain, Dovecot, DovecotOpts, Postfix, PostfixOpts,
-    Saslauthd, SaslauthdOpts,
-};
+use servers::{imap_login, require_prereqs, smtp_auth_plain, Postfix, PostfixOpts};
 
 /// Rewrites `user`'s line of the world's password file with `edit` (`None`: delete it).
 fn edit_mailbox(w: &World, user: &str, edit: impl Fn(&str) -> Option<String>) {
@@ -51,21 +48,8 @@ fn app_passwords_stop_over_imap_and_smtp_when_the_mailbox_is_locked_or_deleted()
     let mut other = w.mfa_user(stayer);
     let app = w.add_app_password(leaver, &mut rec, "phone", &[], None);
     let app2 = w.add_app_password(stayer, &mut other, "phone", &[], None);
-    let d = Dovecot::start(
-        w.pam_d(),
-        "imap",
-        &DovecotOpts {
-            disable_auth_penalty: true,
-            ..Default::default()
-        },
-    );
-    let sasl = Saslauthd::start_with(
-        w.pam_d(),
-        &SaslauthdOpts {
-            realm_in_login: true,
-            cache: false,
-        },
-    );
+    let d = w.dovecot("imap");
+    let sasl = w.saslauthd();
     let postfix = Postfix::start(&PostfixOpts::saslauthd(&sasl));
     let smtp = postfix.smtp_addr();
     let (imap_log, smtp_log) = (d.syslog(), sasl.syslog());
@@ -75,57 +59,22 @@ fn app_passwords_stop_over_imap_and_smtp_when_the_mailbox_is_locked_or_deleted()
     let r = smtp_auth_plain(smtp, ip(60), leaver, &app);
     assert_eq!(r.code, 235, "app password over SMTP, mailbox alive: {r}");
 
-    // Locked (`!` before the hash): refused over both, at the account line.
+    // Refused over IMAP and SMTP from client 127.0.0.`last`, at the account line, for `reason`.
+    let refused = |last: u8, reason: &str| {
+        let mark = imap_log.mark();
+        assert!(!imap_login(d.imap_addr(), ip(last), leaver, &app).is_ok());
+        let rhost = format!("127.0.0.{last}");
+        expect_line(imap_log, mark, leaver, &rhost, "account", "deny", reason);
+        let mark = smtp_log.mark();
+        let r = smtp_auth_plain(smtp, ip(last), leaver, &app);
+        assert_eq!(r.code, 535, "app password over SMTP, {reason}: {r}");
+        expect_line(smtp_log, mark, leaver, "-", "account", "deny", reason);
+    };
+    // Locked (`!` before the hash), then deleted.
     edit_mailbox(&w, leaver, |hash| Some(format!("!{hash}")));
-    let mark = imap_log.mark();
-    assert!(!imap_login(d.imap_addr(), ip(61), leaver, &app).is_ok());
-    expect_line(
-        imap_log,
-        mark,
-        leaver,
-        "127.0.0.61",
-        "account",
-        "deny",
-        "mailbox_locked",
-    );
-    let mark = smtp_log.mark();
-    let r = smtp_auth_plain(smtp, ip(61), leaver, &app);
-    assert_eq!(r.code, 535, "app password over SMTP, mailbox locked: {r}");
-    expect_line(
-        smtp_log,
-        mark,
-        leaver,
-        "-",
-        "account",
-        "deny",
-        "mailbox_locked",
-    );
-
-    // Deleted: refused over both.
+    refused(61, "mailbox_locked");
     edit_mailbox(&w, leaver, |_| None);
-    let mark = imap_log.mark();
-    assert!(!imap_login(d.imap_addr(), ip(62), leaver, &app).is_ok());
-    expect_line(
-        imap_log,
-        mark,
-        leaver,
-        "127.0.0.62",
-        "account",
-        "deny",
-        "mailbox_gone",
-    );
-    let mark = smtp_log.mark();
-    let r = smtp_auth_plain(smtp, ip(62), leaver, &app);
-    assert_eq!(r.code, 535, "app password over SMTP, mailbox deleted: {r}");
-    expect_line(
-        smtp_log,
-        mark,
-        leaver,
-        "-",
-        "account",
-        "deny",
-        "mailbox_gone",
-    );
+    refused(62, "mailbox_gone");
 
     // Another mailbox's app password is untouched.
     assert!(imap_login(d.imap_addr(), ip(63), stayer, &app2).is_ok());

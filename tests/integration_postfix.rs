@@ -14,10 +14,7 @@ use integration::{
     wrong_code, World, DIGITS_PW, POSTFIX_DOVECOT_PREREQS, POSTFIX_SASLAUTHD_PREREQS, PW,
 };
 use mailmfa::record::Record;
-use servers::{
-    require_prereqs, smtp_auth_login, smtp_auth_plain, Dovecot, DovecotOpts, Postfix, PostfixOpts,
-    Saslauthd, SaslauthdOpts,
-};
+use servers::{require_prereqs, smtp_auth_login, smtp_auth_plain, Postfix, PostfixOpts};
 
 #[test]
 fn postfix_smtp_auth_through_dovecot_sasl() {
@@ -31,14 +28,7 @@ fn postfix_smtp_auth_through_dovecot_sasl() {
     let [plain, login, plainbad, loginbad, nocode, badpw] = &users;
     let nomfa = "nomfa@example.com";
     w.plain_user(nomfa, DIGITS_PW);
-    let dovecot = Dovecot::start(
-        w.pam_d(),
-        "dovecot",
-        &DovecotOpts {
-            disable_auth_penalty: true,
-            ..Default::default()
-        },
-    );
+    let dovecot = w.dovecot("dovecot");
     let postfix = Postfix::start(&PostfixOpts::dovecot(&dovecot));
     let smtp = postfix.smtp_addr();
     let log = dovecot.syslog();
@@ -158,13 +148,7 @@ fn postfix_smtp_auth_through_saslauthd() {
     let nomfa = "nomfa@example.com";
     w.plain_user(nomfa, DIGITS_PW);
     // -r: PAM gets the whole mail address, which is what the records and pwdfile are keyed by.
-    let sasl = Saslauthd::start_with(
-        w.pam_d(),
-        &SaslauthdOpts {
-            realm_in_login: true,
-            cache: false,
-        },
-    );
+    let sasl = w.saslauthd();
     let postfix = Postfix::start(&PostfixOpts::saslauthd(&sasl));
     let smtp = postfix.smtp_addr();
     let log = sasl.syslog();

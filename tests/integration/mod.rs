@@ -109,6 +109,31 @@ impl World {
         &self.f.confdir
     }
 
+    /// A Dovecot on this world's stacks (PAM service `service`, e.g. `dovecot` or `%s`),
+    /// without the per-address auth penalty, so that tests may fail logins from one address.
+    pub fn dovecot(&self, service: &str) -> servers::Dovecot {
+        servers::Dovecot::start(
+            self.pam_d(),
+            service,
+            &servers::DovecotOpts {
+                disable_auth_penalty: true,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// A saslauthd on this world's stacks, handing PAM the whole mail address (`-r`) and
+    /// caching nothing.
+    pub fn saslauthd(&self) -> servers::Saslauthd {
+        servers::Saslauthd::start_with(
+            self.pam_d(),
+            &servers::SaslauthdOpts {
+                realm_in_login: true,
+                cache: false,
+            },
+        )
+    }
+
     /// A mailbox with password `PW` and MFA on (a record written with the library).
     pub fn mfa_user(&self, user: &str) -> Record {
         self.f.add_password(user, PW);
