@@ -255,14 +255,19 @@ pub fn account(handle: &Handle, args: &[String]) -> c_int {
 /// Looks the user up in the password file, opened and checked like every file the module
 /// reads (no symlink, owner root or the running user, not group/world-writable).
 fn mailbox(pwdfile: &Path, user: &[u8]) -> Result<Mailbox, String> {
-    let shown = pwdfile.display();
     match secure::open_checked(pwdfile, effective_uid()) {
-        Ok(Some((file, _))) => {
-            account::lookup(BufReader::new(file), user).map_err(|e| format!("{shown}: {e}"))
-        }
-        Ok(None) => Err(format!("{shown}: does not exist")),
-        Err(Refusal::Unsafe(why)) => Err(format!("{shown}: {why}")),
-        Err(Refusal::Io(e)) => Err(format!("{shown}: {e}")),
+        Ok(Some((file, _))) => account::lookup(BufReader::new(file), user)
+            .map_err(|e| refused(pwdfile, Refusal::Io(e))),
+        Ok(None) => Err(format!("{}: does not exist", pwdfile.display())),
+        Err(refusal) => Err(refused(pwdfile, refusal)),
+    }
+}
+
+/// A file the module may not trust or read, as a log `detail`: its path and what is wrong.
+fn refused(path: &Path, refusal: Refusal) -> String {
+    match refusal {
+        Refusal::Unsafe(why) => format!("{}: {why}", path.display()),
+        Refusal::Io(e) => format!("{}: {e}", path.display()),
     }
 }
 
@@ -273,8 +278,7 @@ fn load_settings(args: &ModuleArgs, euid: u32) -> Result<Settings, String> {
     let text = match secure::read_trusted(path, euid) {
         Ok(Some(text)) => text,
         Ok(None) => return Err(format!("{}: does not exist", path.display())),
-        Err(Refusal::Unsafe(why)) => return Err(format!("{}: {why}", path.display())),
-        Err(Refusal::Io(e)) => return Err(format!("{}: {e}", path.display())),
+        Err(refusal) => return Err(refused(path, refusal)),
     };
     args.settings(&text).map_err(|e| e.to_string())
 }
