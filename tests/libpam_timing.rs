@@ -29,7 +29,6 @@ use hostile::{rerun_in_namespace, role, Mount, IN_NAMESPACE};
 use mailmfa::pam::client::{self, Request};
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PW: &str = "T9D3K!px";
@@ -147,37 +146,14 @@ fn compare(f: &Fixture, service: &str, subject: &str, a: &str, b: &str, probes: 
     }
 }
 
-/// `PW` hashed with yescrypt (`mkpasswd`, Debian package `whois`).
-fn yescrypt() -> String {
-    use std::io::Write;
-    let mut child = Command::new("mkpasswd")
-        .args(["-m", "yescrypt", "-s"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("mkpasswd (Debian package whois; scripts/install-deps.sh installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(PW.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "mkpasswd -m yescrypt failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// A fixture with `example` installed as `service`, MFA on for `mfa`, and password `PW`
 /// (yescrypt) for `mfa` and every name in `plain`.
 fn world(example: &str, service: &str, mfa: &str, plain: &[&str]) -> Fixture {
     let f = Fixture::new();
     f.install_example(example, service, "");
-    let hash = yescrypt();
-    let lines: String = std::iter::once(&mfa)
-        .chain(plain)
-        .map(|user| format!("{user}:{hash}\n"))
-        .collect();
-    fs::write(&f.pwdfile, lines).unwrap();
+    for user in std::iter::once(&mfa).chain(plain) {
+        f.add_password_yescrypt(user, PW);
+    }
     f.enable(mfa);
     f
 }
@@ -249,7 +225,7 @@ fn system_user_stack_refuses_strangers_alike_with_and_without_mfa() {
 
 /// Copies of /etc/passwd and /etc/shadow with `users` added (password `PW`, yescrypt).
 fn accounts(dir: &Path, users: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
-    let hash = yescrypt();
+    let hash = fixture::yescrypt(PW);
     let mut p = fs::read_to_string("/etc/passwd").unwrap();
     let mut s = fs::read_to_string("/etc/shadow").unwrap();
     for (i, user) in users.iter().enumerate() {
@@ -257,7 +233,7 @@ fn accounts(dir: &Path, users: &[&str]) -> (std::path::PathBuf, std::path::PathB
             "{user}:x:{uid}:{uid}::/nonexistent:/usr/sbin/nologin\n",
             uid = 5101 + i
         ));
-        s.push_str(&format!("{user}:{}:19000:0:99999:7:::\n", hash.trim()));
+        s.push_str(&format!("{user}:{}:19000:0:99999:7:::\n", hash));
     }
     let (passwd, shadow) = (dir.join("passwd"), dir.join("shadow"));
     fs::write(&passwd, p).unwrap();

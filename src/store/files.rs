@@ -72,7 +72,8 @@ impl FileStore {
     ) -> Result<StateLoad, StoreError> {
         let lock = self.lock(login)?;
         let (mut state, load) = self.read_state_unlocked(login)?;
-        let used_before = state.used_recovery.clone();
+        // Decisions only ever add used recovery codes: a longer list is a new use.
+        let used_before = state.used_recovery.len();
         let changed = decide(&mut state);
         if state.rebuilt {
             // A decision that did not repair the rebuilt state: writing it would forget every
@@ -107,7 +108,7 @@ impl FileStore {
             }
             // A used recovery code must outlive a power cut; nothing else is worth an fsync
             // on every login.
-            let durable = state.used_recovery != used_before;
+            let durable = state.used_recovery.len() != used_before;
             write_atomic(&self.state_dir, &name, text.as_bytes(), durable).map_err(|e| {
                 StoreError::Write {
                     path: self.state_dir.join(&name),
