@@ -13,7 +13,10 @@
 //! - [`record`] — the per-user record format (secret), written by the command.
 //! - [`state`] — the per-user state format (last step, failures), written by the module.
 //! - [`store`] — where records and state live (files now; cluster backends later).
-//! - [`account`] — the `account` phase's rule: is an app password's mailbox still alive?
+//! - [`mailbox`] — the `account` phase's rule: is an app password's mailbox still alive?
+//! - [`account`] — the account layer: turning MFA on and off, app passwords, recovery codes,
+//!   status; the rules the `mailmfa` command and the web panel share, each change audited.
+//! - [`users`] — user names and uids from /etc/passwd, without NSS.
 //! - [`log`] — log line format and the list of reasons.
 
 #![deny(unsafe_code)]
@@ -25,6 +28,7 @@ pub mod config;
 pub mod credential;
 pub mod log;
 pub mod login;
+pub mod mailbox;
 pub mod module;
 pub mod otp;
 #[allow(unsafe_code)]
@@ -33,3 +37,4 @@ pub mod record;
 pub mod split;
 pub mod state;
 pub mod store;
+pub mod users;

@@ -13,7 +13,7 @@
 //! without MFA. Nothing then tells a stranger which mailboxes have MFA. `verify` denies such a
 //! login again (without a second log line) should the password module accept the string.
 
-use crate::account::{self, Mailbox};
+use crate::mailbox::{self, Mailbox};
 use crate::auth::{self, Attempt, CodeKind, SplitDecision, SplitRequest};
 use crate::config::{ModuleArgs, Phase, Settings};
 use crate::log::{Line, Outcome, Reason};
@@ -256,7 +256,7 @@ pub fn account(handle: &Handle, args: &[String]) -> c_int {
 /// reads (no symlink, owner root or the running user, not group/world-writable).
 fn mailbox(pwdfile: &Path, user: &[u8]) -> Result<Mailbox, String> {
     match secure::open_checked(pwdfile, effective_uid()) {
-        Ok(Some((file, _))) => account::lookup(BufReader::new(file), user)
+        Ok(Some((file, _))) => mailbox::lookup(BufReader::new(file), user)
             .map_err(|e| refused(pwdfile, Refusal::Io(e))),
         Ok(None) => Err(format!("{}: does not exist", pwdfile.display())),
         Err(refusal) => Err(refused(pwdfile, refusal)),

@@ -4,40 +4,11 @@
 
 use super::exit::{Exit, Failure};
 use super::png;
-use mailmfa::login::Login;
-use mailmfa::record::Record;
 use qrcode::{Color, QrCode};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-
-/// The `otpauth://totp/ISSUER:LOGIN?secret=...` URI of a record (holds the secret: shown
-/// once, to the enrolling user).
-pub fn uri(issuer: &str, login: &Login, record: &Record) -> String {
-    format!(
-        "otpauth://totp/{issuer_enc}:{login_enc}?secret={secret}&issuer={issuer_enc}&algorithm={alg}&digits={digits}&period={period}",
-        issuer_enc = percent(issuer),
-        login_enc = percent(login.as_str()),
-        secret = record.secret_base32().as_str(),
-        alg = record.algorithm.name(),
-        digits = record.digits,
-        period = record.period,
-    )
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub fn percent(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// A QR code's modules: `true` is dark.
 pub struct Matrix {
@@ -176,13 +147,6 @@ pub fn write_new_file(path: &Path, contents: &[u8]) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_keeps_unreserved_only() {
-        assert_eq!(percent("a.b-c_d~e"), "a.b-c_d~e");
-        assert_eq!(percent("alice+x@example.com"), "alice%2Bx%40example.com");
-        assert_eq!(percent("My Mail"), "My%20Mail");
-    }
 
     #[test]
     fn terminal_rows_are_half_the_modules() {
