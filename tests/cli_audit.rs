@@ -113,14 +113,14 @@ fn every_change_is_audited_without_secrets() {
 
     let lines = log.lines();
     let expected = [
-        "action=enable-begin user=alice by=root uid=0 result=ok",
-        "action=enable-confirm user=alice by=root uid=0 result=refused reason=bad_code",
-        "action=enable-confirm user=alice by=root uid=0 result=ok",
-        "action=enable-begin user=alice by=root uid=0 replace=yes result=ok",
-        "action=enable-confirm user=alice by=root uid=0 replace=yes result=ok",
-        "action=enable-begin user=alice by=root uid=0 replace=yes force=yes result=ok",
-        "action=disable user=alice by=root uid=0 result=refused reason=code_refused",
-        "action=disable user=alice by=root uid=0 force=yes result=ok",
+        "action=enable-begin user=alice face=command by=root uid=0 result=ok",
+        "action=enable-confirm user=alice face=command by=root uid=0 result=refused reason=bad_code",
+        "action=enable-confirm user=alice face=command by=root uid=0 result=ok",
+        "action=enable-begin user=alice face=command by=root uid=0 replace=yes result=ok",
+        "action=enable-confirm user=alice face=command by=root uid=0 replace=yes result=ok",
+        "action=enable-begin user=alice face=command by=root uid=0 replace=yes force=yes result=ok",
+        "action=disable user=alice face=command by=root uid=0 result=refused reason=code_refused",
+        "action=disable user=alice face=command by=root uid=0 force=yes result=ok",
     ];
     assert_eq!(lines.len(), expected.len(), "{lines:#?}");
     for (line, want) in lines.iter().zip(expected) {
@@ -173,9 +173,9 @@ fn app_password_and_recovery_code_changes_are_audited_with_the_name_only() {
 
     let lines = log.lines();
     let expected = [
-        "action=app-password-add user=alice name=laptop by=root uid=0 result=ok",
-        "action=recovery-codes user=alice by=root uid=0 result=ok",
-        "action=app-password-revoke user=alice name=laptop by=root uid=0 result=ok",
+        "action=app-password-add user=alice name=laptop face=command by=root uid=0 result=ok",
+        "action=recovery-codes user=alice face=command by=root uid=0 result=ok",
+        "action=app-password-revoke user=alice name=laptop face=command by=root uid=0 result=ok",
     ];
     assert_eq!(lines.len(), expected.len(), "{lines:#?}");
     for (line, want) in lines.iter().zip(expected) {

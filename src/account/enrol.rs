@@ -48,6 +48,8 @@ pub struct Enrolment {
     pub replace: bool,
     /// An earlier pending enrolment was replaced by this one.
     pub replaced_pending: bool,
+    /// The replacement was forced (for the audit line).
+    forced: bool,
 }
 
 impl Enrolment {
@@ -61,6 +63,7 @@ impl Enrolment {
             expires_at: ctx.now + PENDING_LIFETIME,
             replace,
             replaced_pending: false,
+            forced: false,
         }
     }
 }
@@ -89,9 +92,27 @@ pub fn begin(
     replace: Option<Proof>,
     client: &str,
 ) -> Result<Enrolment, AccountError> {
-    let action = "enable-begin";
-    let force = matches!(replace, Some(Proof::Force));
-    let mut enrolment = start(ctx, login, label, replace, client, action)?;
+    let mut enrolment = prepare_pending(ctx, login, label, replace, client)?;
+    keep(ctx, login, &mut enrolment)?;
+    Ok(enrolment)
+}
+
+/// The first half of [`begin`]: checks and makes the new secret, and stores nothing, so the
+/// caller may first write what shows it (the command's QR image files); [`keep`] then stores
+/// it. A refused proof is audited as `enable-begin`.
+pub fn prepare_pending(
+    ctx: &Ctx,
+    login: &Login,
+    label: Option<&str>,
+    replace: Option<Proof>,
+    client: &str,
+) -> Result<Enrolment, AccountError> {
+    start(ctx, login, label, replace, client, "enable-begin")
+}
+
+/// The second half of [`begin`]: keeps `enrolment` as the pending enrolment of `login` (and
+/// sets its `replaced_pending`). Audited as `enable-begin`.
+pub fn keep(ctx: &Ctx, login: &Login, enrolment: &mut Enrolment) -> Result<(), AccountError> {
     let pending_store = ctx.pending();
     enrolment.replaced_pending = pending_store
         .read(login)
@@ -104,11 +125,11 @@ pub fn begin(
         failed: 0,
     };
     pending_store.write(login, &pending)?;
-    let mut event = Event::new(action, login, "ok");
+    let mut event = Event::new("enable-begin", login, "ok");
     event.replace = enrolment.replace;
-    event.force = force;
+    event.force = enrolment.forced;
     event.send(ctx);
-    Ok(enrolment)
+    Ok(())
 }
 
 /// Like [`begin`], without a pending file: the secret lives only in the caller, which shows
@@ -134,9 +155,12 @@ fn start(
     action: &str,
 ) -> Result<Enrolment, AccountError> {
     check_label(label)?;
+    let forced = matches!(replace, Some(Proof::Force));
     let replace = authorise_replace(ctx, login, replace, client, action)?;
     let record = new_record(ctx, label)?;
-    Ok(Enrolment::new(ctx, login, record, replace))
+    let mut enrolment = Enrolment::new(ctx, login, record, replace);
+    enrolment.forced = forced;
+    Ok(enrolment)
 }
 
 /// A label is at most [`MAX_LABEL_CHARS`] characters of text.

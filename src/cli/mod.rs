@@ -6,21 +6,20 @@
 //! - [`disable`] — turn MFA off with a current code or a recovery code (or `--force`).
 //! - [`status`] — `status LOGIN` and `list`: on/off/pending, last login, throttle; no secret.
 //! - [`check`] — run a PAM service's whole stack like Dovecot and print the module's reason.
-//! - [`code`] — checking a current code like a login does (replay rules, throttle).
 //! - [`app_password`] — `app-password add|list|revoke`: per-device passwords for mail clients.
 //! - [`recovery`] — `recovery-codes LOGIN`: one-time codes for a lost phone, and their check.
 //! - [`qr`] and [`png`] — the QR code in the terminal, as SVG and as PNG.
-//! - [`args`], [`help`], [`exit`], [`prompt`], [`output`], [`audit`] — the plumbing.
+//! - [`args`], [`help`], [`exit`], [`prompt`], [`output`] — the plumbing.
+//!
+//! The rules of every change (and its audit line) are in the library's `mailmfa::account`,
+//! shared with the web panel; a subcommand parses, calls it, and prints what it returns.
 //!
 //! This file holds what every subcommand starts with: the settings, the login, the checks of
-//! the directories it reads or writes, and the clock; and [`change_record`], the one way a
-//! subcommand edits an active record.
+//! the directories it reads or writes, and the clock.
 
 pub mod app_password;
 pub mod args;
-pub mod audit;
 pub mod check;
-pub mod code;
 pub mod disable;
 pub mod doctor;
 pub mod enable;
@@ -34,16 +33,13 @@ pub mod recovery;
 pub mod status;
 
 use exit::{Exit, Failure};
-use mailmfa::auth;
+use mailmfa::account::{Actor, Ctx, Face};
 use mailmfa::config::{Settings, DEFAULT_CONFIG_PATH};
 use mailmfa::login::Login;
 use mailmfa::pam::sys::effective_uid;
-use mailmfa::record::Record;
-use mailmfa::state::State;
 use mailmfa::store::files::FileStore;
 use mailmfa::store::pending::PendingStore;
 use mailmfa::store::secure::{self, Refusal};
-use mailmfa::store::Store;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -102,6 +98,25 @@ impl Context {
             euid,
             now,
         })
+    }
+
+    /// The account layer's context: this command, acting now as this user.
+    pub fn acct(&self) -> Ctx<'_> {
+        Ctx {
+            settings: &self.settings,
+            euid: self.euid,
+            now: self.now,
+            actor: Actor {
+                face: Face::Command,
+                client: None,
+            },
+        }
+    }
+
+    /// An account layer's refusal of a change to `login`, as the command says it.
+    pub fn failure(&self, login: &Login) -> impl Fn(mailmfa::account::AccountError) -> Failure + '_ {
+        let login = login.clone();
+        move |e| exit::account_failure(e, &login, &self.settings)
     }
 
     /// The store of records and state named in the settings.
@@ -171,81 +186,3 @@ pub fn parse_login(raw: &str) -> Result<Login, Failure> {
     })
 }
 
-/// Edits the active record of `login`: under the state lock the module takes (so two commands
-/// cannot lose each other's change, and `edit` sees the state a login would see), reads the
-/// record, lets `edit` change it and the state, and writes both back. `edit` returning `Err`
-/// changes nothing. A login without a record is refused with exit 4 (MFA is not on). A
-/// rebuilt state is repaired against the record as it was before the edit
-/// ([`auth::repair_rebuilt`]), so that a new set of recovery codes does not count as used.
-pub fn change_record<T>(
-    ctx: &Context,
-    login: &Login,
-    edit: &mut dyn FnMut(&mut Record, &mut State) -> Result<T, Failure>,
-) -> Result<T, Failure> {
-    let store: &dyn Store = &ctx.store();
-    let mut result = None;
-    let mut written = false;
-    let update = store.update_state(login, &mut |state| {
-        let mut record = match store.read_record(login) {
-            Ok(Some(record)) => record,
-            Ok(None) => {
-                result = Some(Err(mfa_not_on(login)));
-                return false;
-            }
-            Err(e) => {
-                result = Some(Err(e.into()));
-                return false;
-            }
-        };
-        auth::repair_rebuilt(state, &record, ctx.now, &ctx.settings);
-        let before = state.clone();
-        let outcome = match edit(&mut record, state) {
-            Ok(value) => value,
-            Err(failure) => {
-                *state = before;
-                result = Some(Err(failure));
-                return false;
-            }
-        };
-        if let Err(e) = store.write_record(login, &record) {
-            *state = before;
-            result = Some(Err(e.into()));
-            return false;
-        }
-        written = true;
-        result = Some(Ok(outcome));
-        *state != before
-    });
-    update.map_err(|e| {
-        let mut failure = Failure::from(e);
-        if written {
-            failure
-                .message
-                .push_str(" (the record was changed; only the state could not be tidied)");
-        }
-        failure
-    })?;
-    result.unwrap_or_else(|| Err(Failure::new(Exit::Error, "the state update did not run")))
-}
-
-/// "MFA is not on for LOGIN" (exit 4), with how to turn it on.
-pub fn mfa_not_on(login: &Login) -> Failure {
-    Failure::new(
-        Exit::Conflict,
-        format!("MFA is not on for {login}: turn it on first with `mailmfa enable {login}`"),
-    )
-}
-
-/// Sends the audit line of a change that succeeded (`action` names it; never a secret).
-pub fn audit_ok(action: &str, login: &Login, name: Option<&str>) {
-    audit::Event {
-        action,
-        login,
-        name,
-        replace: false,
-        force: false,
-        result: "ok",
-        reason: None,
-    }
-    .send();
-}

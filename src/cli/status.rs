@@ -3,11 +3,11 @@
 //! only the record's parameters are shown, never its key.
 
 use super::args::{Parsed, Spec};
-use super::code;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::{print_json, utc, utc_or_dash};
 use super::{parse_login, Context};
-use mailmfa::credential;
+use mailmfa::account::code::{recent_failures, throttled};
+use mailmfa::account::status::recovery_left;
 use mailmfa::login::Login;
 use mailmfa::store::pending::PendingStore;
 use mailmfa::store::Store;
@@ -99,15 +99,10 @@ fn describe(
             .map(|r| (r.algorithm.name().to_string(), r.digits, r.period)),
         last_success: state.last_success,
         last_client: state.last_client.clone(),
-        throttled: code::throttled(ctx, &state),
-        recent_failures: code::recent_failures(ctx, &state),
+        throttled: throttled(&ctx.settings, ctx.now, &state),
+        recent_failures: recent_failures(&ctx.settings, ctx.now, &state),
         app_passwords: record.as_ref().map_or(0, |r| r.app_passwords.len()),
-        recovery_codes_left: record.as_ref().map_or(0, |r| {
-            r.recovery_codes
-                .iter()
-                .filter(|h| !state.used_recovery.contains(&credential::hash_id(h)))
-                .count()
-        }),
+        recovery_codes_left: record.as_ref().map_or(0, |r| recovery_left(r, &state)),
         pending,
     })
 }
