@@ -7,6 +7,7 @@
 //! file is an error too, because a lost file that moved `record_dir` would otherwise make
 //! every mailbox look like one without MFA. The reference is `docs/configuration.md`.
 
+use crate::store::secure::Owners;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -26,7 +27,7 @@ pub enum Reuse {
 }
 
 /// Every setting, after the file and the module arguments were applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Directory of the per-user records (`<login>.toml`).
     pub record_dir: PathBuf,
@@ -59,6 +60,12 @@ pub struct Settings {
     /// address in one of them is the IPv4 client it carries, like one in the well-known
     /// `64:ff9b::/96`, which always applies (see [`crate::auth::client_key`]).
     pub nat64_prefixes: Vec<Ipv6Addr>,
+    /// A uid besides root and the running user that may own the record directory, the
+    /// records and the pending enrolments (the web panel's user); never the state.
+    pub record_owner: Option<u32>,
+    /// The `[panel]` table of `mailmfa.toml`, kept as written: the web panel reads it, the
+    /// library does not check it.
+    pub panel: Option<toml::Table>,
 }
 
 impl Default for Settings {
@@ -77,6 +84,8 @@ impl Default for Settings {
             digits: 6,
             period: 30,
             nat64_prefixes: Vec::new(),
+            record_owner: None,
+            panel: None,
         }
     }
 }
@@ -248,6 +257,10 @@ impl Settings {
         })?;
         let mut settings = Settings::default();
         for (key, value) in &table {
+            if let ("panel", toml::Value::Table(panel)) = (key.as_str(), value) {
+                settings.panel = Some(panel.clone());
+                continue;
+            }
             let value = match value {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
@@ -322,10 +335,32 @@ impl Settings {
             }
             "period" => self.period = number(key, value, 15, 300)?,
             "nat64_prefixes" => self.nat64_prefixes = nat64_prefixes(value)?,
+            "record_owner" => self.record_owner = Some(record_owner(value)?),
             _ => return Err(format!("unknown option `{key}`")),
         }
         Ok(())
     }
+}
+
+impl Settings {
+    /// Who may own the record directory, records and pending enrolments for a process
+    /// running as `euid`: root, `euid` and the `record_owner`.
+    pub fn record_owners(&self, euid: u32) -> Owners {
+        Owners {
+            euid,
+            extra: self.record_owner,
+        }
+    }
+}
+
+/// `record_owner`: a uid, or a user name looked up in /etc/passwd (without NSS).
+fn record_owner(value: &str) -> Result<u32, String> {
+    if let Ok(uid) = value.parse::<u32>() {
+        return Ok(uid);
+    }
+    crate::users::uid_of(value).ok_or_else(|| {
+        format!("`record_owner` must be a uid or a user in /etc/passwd; there is no user `{value}`")
+    })
 }
 
 /// Highest `max_failures` and `max_failures_user`: each counted failure is one entry in the
@@ -562,5 +597,35 @@ mod tests {
             Settings::from_toml("", Path::new("/x")).unwrap(),
             Settings::default()
         );
+    }
+
+    #[test]
+    fn the_panel_table_is_kept_raw_and_other_tables_are_refused() {
+        let path = Path::new("/etc/mailmfa.toml");
+        let text = "window = 2\n[panel]\nlisten = \"127.0.0.1:8080\"\nanything = [1, 2]\n";
+        let settings = Settings::from_toml(text, path).unwrap();
+        assert_eq!(settings.window, 2);
+        let panel = settings.panel.unwrap();
+        assert_eq!(panel["listen"].as_str(), Some("127.0.0.1:8080"));
+        assert!(panel.contains_key("anything"));
+        assert_eq!(Settings::from_toml("", path).unwrap().panel, None);
+        for bad in ["[other]\nx = 1\n", "panel = 1\n", "[record]\nx = 1\n"] {
+            assert!(Settings::from_toml(bad, path).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn record_owner_is_a_uid_or_a_user_name() {
+        let path = Path::new("/etc/mailmfa.toml");
+        let settings = Settings::from_toml("record_owner = 998", path).unwrap();
+        assert_eq!(settings.record_owner, Some(998));
+        assert_eq!(settings.record_owners(0).extra, Some(998));
+        let settings = Settings::from_toml("record_owner = \"root\"", path).unwrap();
+        assert_eq!(settings.record_owner, Some(0));
+        let err = Settings::from_toml("record_owner = \"no-such-user-mailmfa\"", path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no user `no-such-user-mailmfa`"), "{err}");
+        assert_eq!(Settings::default().record_owner, None);
     }
 }

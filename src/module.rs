@@ -13,11 +13,11 @@
 //! without MFA. Nothing then tells a stranger which mailboxes have MFA. `verify` denies such a
 //! login again (without a second log line) should the password module accept the string.
 
-use crate::mailbox::{self, Mailbox};
 use crate::auth::{self, Attempt, CodeKind, SplitDecision, SplitRequest};
 use crate::config::{ModuleArgs, Phase, Settings};
 use crate::log::{Line, Outcome, Reason};
 use crate::login::{self, Login};
+use crate::mailbox::{self, Mailbox};
 use crate::pam::handle::Handle;
 use crate::pam::sys::effective_uid;
 use crate::record::Record;

@@ -16,8 +16,7 @@ use crate::store::Store;
 use zeroize::Zeroizing;
 
 /// The rule for an app password's name, as said in messages.
-pub const NAME_RULE: &str =
-    "1 to 64 letters, digits, `.`, `_` or `-` (e.g. thunderbird-laptop)";
+pub const NAME_RULE: &str = "1 to 64 letters, digits, `.`, `_` or `-` (e.g. thunderbird-laptop)";
 
 /// A new app password, shown once.
 pub struct NewAppPassword {

@@ -63,7 +63,10 @@ pub fn verify(
 ) -> Result<(), AccountError> {
     let typed = typed.trim();
     let (code, kind) = if credential::is_recovery_code(typed.as_bytes()) {
-        (Zeroizing::new(typed.as_bytes().to_vec()), CodeKind::Recovery)
+        (
+            Zeroizing::new(typed.as_bytes().to_vec()),
+            CodeKind::Recovery,
+        )
     } else {
         (normalise(typed, record.digits)?, CodeKind::Totp)
     };

@@ -298,7 +298,9 @@ pub fn confirm_new(
         let mut event = Event::new("enable", login, "refused");
         event.reason = Some("bad_code");
         event.send(ctx);
-        return Err(AccountError::CodeRefused(CodeRefusal::Wrong { tries_left: 0 }));
+        return Err(AccountError::CodeRefused(CodeRefusal::Wrong {
+            tries_left: 0,
+        }));
     }
     let mut record = record.clone();
     record.created = ctx.now;

@@ -248,7 +248,10 @@ impl fmt::Display for AccountError {
             }
             AccountError::Invalid(why) => f.write_str(why),
             AccountError::AppPasswordExists(name) => {
-                write!(f, "an app password named `{name}` exists: choose another name")
+                write!(
+                    f,
+                    "an app password named `{name}` exists: choose another name"
+                )
             }
             AccountError::NoSuchAppPassword(name) => {
                 write!(f, "no app password named `{name}`")
@@ -337,7 +340,10 @@ mod tests {
             (AccountError::NotOn, "mfa_not_on"),
             (AccountError::AlreadyOn { since: 1 }, "mfa_already_on"),
             (AccountError::NoEnrolment, "no_enrolment"),
-            (AccountError::EnrolmentExpired { at: 1 }, "enrolment_expired"),
+            (
+                AccountError::EnrolmentExpired { at: 1 },
+                "enrolment_expired",
+            ),
             (AccountError::EnrolmentCancelled, "enrolment_cancelled"),
             (AccountError::EnabledMeanwhile, "conflict"),
             (AccountError::BadCodeFormat { digits: 6 }, "bad_code_format"),

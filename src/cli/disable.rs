@@ -35,15 +35,15 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
     // Ask for a code only when there is an active record to check it against.
     let typed = match p.value("code") {
         Some(typed) => Zeroizing::new(typed.to_string()),
-        None if !force && matches!(ctx.store().read_record(&login), Ok(Some(_))) => {
-            prompt::line(&format!("Current code of {login} (or a recovery code): "))?
-                .ok_or_else(|| {
-                    Failure::new(
-                        Exit::CodeRefused,
-                        format!("no code given: MFA stays on for {login}"),
-                    )
-                })?
-        }
+        None if !force && matches!(ctx.store().read_record(&login), Ok(Some(_))) => prompt::line(
+            &format!("Current code of {login} (or a recovery code): "),
+        )?
+        .ok_or_else(|| {
+            Failure::new(
+                Exit::CodeRefused,
+                format!("no code given: MFA stays on for {login}"),
+            )
+        })?,
         None => Zeroizing::new(String::new()),
     };
     let proof = if force {

@@ -114,7 +114,10 @@ impl Context {
     }
 
     /// An account layer's refusal of a change to `login`, as the command says it.
-    pub fn failure(&self, login: &Login) -> impl Fn(mailmfa::account::AccountError) -> Failure + '_ {
+    pub fn failure(
+        &self,
+        login: &Login,
+    ) -> impl Fn(mailmfa::account::AccountError) -> Failure + '_ {
         let login = login.clone();
         move |e| exit::account_failure(e, &login, &self.settings)
     }
@@ -185,4 +188,3 @@ pub fn parse_login(raw: &str) -> Result<Login, Failure> {
         ))
     })
 }
-

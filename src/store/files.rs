@@ -19,7 +19,7 @@
 //! ([`crate::auth::repair_rebuilt`]) and the repaired state replaces the file by rename, which
 //! also fixes its type, mode and owner. A state still marked rebuilt is never written.
 
-use super::secure::{self, Refusal};
+use super::secure::{self, Owners, Refusal};
 use super::{StateLoad, Store, StoreError};
 use crate::config::Settings;
 use crate::log::Reason;
@@ -37,16 +37,20 @@ pub struct FileStore {
     record_dir: PathBuf,
     state_dir: PathBuf,
     euid: u32,
+    /// Who may own the record directory and records: root, `euid`, and `record_owner`.
+    record_owners: Owners,
 }
 
 impl FileStore {
     /// A store over the directories named in `settings`; `euid` is the running user, the only
-    /// owner besides root that files may have.
+    /// owner besides root that files may have (and, for the record directory and records
+    /// only, the settings' `record_owner`).
     pub fn new(settings: &Settings, euid: u32) -> FileStore {
         FileStore {
             record_dir: settings.record_dir.clone(),
             state_dir: settings.state_dir.clone(),
             euid,
+            record_owners: settings.record_owners(euid),
         }
     }
 
@@ -172,7 +176,12 @@ impl FileStore {
     }
 
     fn check_dir(&self, dir: &Path, reason: Reason) -> Result<(), StoreError> {
-        secure::check_dir(dir, self.euid).map_err(|r| StoreError::Dir {
+        let owners = if reason == Reason::RecordDirUnusable {
+            self.record_owners
+        } else {
+            Owners::from(self.euid)
+        };
+        secure::check_dir(dir, owners).map_err(|r| StoreError::Dir {
             path: dir.to_path_buf(),
             why: match r {
                 Refusal::Unsafe(why) => why,
@@ -272,11 +281,11 @@ pub(super) fn logins_in(dir: &Path) -> Result<Vec<Login>, StoreError> {
 /// when it does not exist. Shared by records and pending enrolments.
 pub(super) fn read_parsed<T>(
     path: &Path,
-    euid: u32,
+    owners: Owners,
     parse: impl FnOnce(&str) -> Result<T, RecordError>,
 ) -> Result<Option<T>, StoreError> {
     let path = path.to_path_buf();
-    let text = match secure::read_checked(&path, euid) {
+    let text = match secure::read_checked(&path, owners) {
         Ok(Some(text)) => text,
         Ok(None) => return Ok(None),
         Err(Refusal::Unsafe(why)) => return Err(StoreError::Unsafe { path, why }),
@@ -304,7 +313,7 @@ pub(super) fn remove_if_present(path: &Path) -> io::Result<bool> {
 impl Store for FileStore {
     fn read_record(&self, login: &Login) -> Result<Option<Record>, StoreError> {
         self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
-        read_parsed(&self.record_path(login), self.euid, Record::parse)
+        read_parsed(&self.record_path(login), self.record_owners, Record::parse)
     }
 
     fn update_state(

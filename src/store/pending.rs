@@ -22,7 +22,7 @@
 //! ```
 
 use super::files::{self, write_atomic};
-use super::secure::{self, Refusal};
+use super::secure::{self, Owners, Refusal};
 use super::StoreError;
 use crate::config::Settings;
 use crate::log::Reason;
@@ -126,7 +126,8 @@ impl Pending {
 #[derive(Clone, Debug)]
 pub struct PendingStore {
     dir: PathBuf,
-    euid: u32,
+    /// Root, the running user and the settings' `record_owner`.
+    owners: Owners,
 }
 
 impl PendingStore {
@@ -134,7 +135,7 @@ impl PendingStore {
     pub fn new(settings: &Settings, euid: u32) -> PendingStore {
         PendingStore {
             dir: settings.record_dir.join(PENDING_DIR),
-            euid,
+            owners: settings.record_owners(euid),
         }
     }
 
@@ -158,7 +159,7 @@ impl PendingStore {
 
     /// Checks the pending directory; `Ok(false)` when it does not exist.
     fn check_dir(&self) -> Result<bool, StoreError> {
-        match secure::check_dir(&self.dir, self.euid) {
+        match secure::check_dir(&self.dir, self.owners) {
             Ok(()) => Ok(true),
             Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(Refusal::Io(e)) => Err(self.dir_error(e.to_string())),
@@ -189,7 +190,7 @@ impl PendingStore {
         if !self.check_dir()? {
             return Ok(None);
         }
-        files::read_parsed(&self.path(login), self.euid, Pending::parse)
+        files::read_parsed(&self.path(login), self.owners, Pending::parse)
     }
 
     /// Writes (or replaces) the user's pending enrolment durably.

@@ -35,16 +35,56 @@ pub enum Untrusted {
     Writable(u32),
 }
 
+/// Who may own a trusted file or directory besides root: the running user, and for the
+/// records and pending enrolments the `record_owner` of the settings (the web panel's user).
+/// A bare uid converts into the running user alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owners {
+    /// The running user.
+    pub euid: u32,
+    /// Another owner that is trusted, if any.
+    pub extra: Option<u32>,
+}
+
+impl From<u32> for Owners {
+    fn from(euid: u32) -> Owners {
+        Owners { euid, extra: None }
+    }
+}
+
+impl Owners {
+    /// Whether `uid` is root or one of these owners.
+    pub fn admit(self, uid: u32) -> bool {
+        uid == 0 || uid == self.euid || Some(uid) == self.extra
+    }
+
+    /// "the running user (uid N)", and the extra owner if there is one.
+    fn said(self) -> String {
+        match self.extra {
+            Some(extra) => format!(
+                "the running user (uid {}) or the record owner (uid {extra})",
+                self.euid
+            ),
+            None => format!("the running user (uid {})", self.euid),
+        }
+    }
+}
+
 /// The sticky bit: in such a directory only an entry's owner (or the directory's) may rename
 /// or remove it.
 const STICKY: u32 = 0o1000;
 
 /// Whether a file or directory with `owner` and `mode` may be trusted by a process running
-/// as `euid`: owned by root or `euid`, and not writable by group or others. An `ancestor`
+/// as `owners.euid`: owned by root or one of `owners`, and not writable by group or others. An `ancestor`
 /// (a directory above the checked path) that root owns may be writable by others when it
 /// has the sticky bit (like `/tmp`): nobody else can then rename or remove our entry in it.
-pub fn trust(owner: u32, mode: u32, euid: u32, ancestor: bool) -> Result<(), Untrusted> {
-    if owner != 0 && owner != euid {
+pub fn trust(
+    owner: u32,
+    mode: u32,
+    owners: impl Into<Owners>,
+    ancestor: bool,
+) -> Result<(), Untrusted> {
+    if !owners.into().admit(owner) {
         return Err(Untrusted::Owner(owner));
     }
     let mode = mode & 0o7777;
@@ -57,10 +97,11 @@ pub fn trust(owner: u32, mode: u32, euid: u32, ancestor: bool) -> Result<(), Unt
 
 impl Untrusted {
     /// What is wrong and the fix, for the checked path itself (its path is said before).
-    fn explain(self, euid: u32) -> String {
+    fn explain(self, owners: Owners) -> String {
         match self {
             Untrusted::Owner(uid) => format!(
-                "owned by uid {uid}, not by root or the running user (uid {euid}): chown root"
+                "owned by uid {uid}, not by root or {}: chown root",
+                owners.said()
             ),
             Untrusted::Writable(mode) => {
                 format!("mode {mode:04o} lets group or others write: chmod go-w")
@@ -69,12 +110,13 @@ impl Untrusted {
     }
 
     /// What is wrong and the fix, for `dir`, a directory (or a symlink) above the checked path.
-    fn explain_above(self, dir: &Path, euid: u32) -> String {
+    fn explain_above(self, dir: &Path, owners: Owners) -> String {
         let dir = dir.display();
         match self {
             Untrusted::Owner(uid) => format!(
-                "{dir}, above it, is owned by uid {uid}, not by root or the running user \
-                 (uid {euid}), who could swap what lies below: chown root {dir}"
+                "{dir}, above it, is owned by uid {uid}, not by root or {}, who could swap \
+                 what lies below: chown root {dir}",
+                owners.said()
             ),
             Untrusted::Writable(mode) => format!(
                 "{dir}, above it, has mode {mode:04o}: group or others could swap what lies \
@@ -85,8 +127,9 @@ impl Untrusted {
 }
 
 /// Checks that `meta` is owned by root or the running user and is not group/world-writable.
-pub fn check_owner_and_mode(meta: &Metadata, euid: u32) -> Result<(), Refusal> {
-    trust(meta.uid(), meta.mode(), euid, false).map_err(|u| Refusal::Unsafe(u.explain(euid)))
+pub fn check_owner_and_mode(meta: &Metadata, owners: impl Into<Owners>) -> Result<(), Refusal> {
+    let owners = owners.into();
+    trust(meta.uid(), meta.mode(), owners, false).map_err(|u| Refusal::Unsafe(u.explain(owners)))
 }
 
 /// Symlinks followed at most on the way to one path (the kernel's own limit).
@@ -98,7 +141,8 @@ const MAX_SYMLINKS: u32 = 40;
 /// the real directories are checked; the symlink itself must be owned by root or `euid`,
 /// since in a sticky directory its owner could re-point it. One `lstat` per component, plus
 /// a `readlink` per symlink; no allocation unless `path` is relative or holds a symlink.
-pub fn check_ancestors(path: &Path, euid: u32) -> Result<(), Refusal> {
+pub fn check_ancestors(path: &Path, owners: impl Into<Owners>) -> Result<(), Refusal> {
+    let owners = owners.into();
     let absolute;
     let path = if path.is_absolute() {
         path
@@ -131,8 +175,8 @@ pub fn check_ancestors(path: &Path, euid: u32) -> Result<(), Refusal> {
             let meta = std::fs::symlink_metadata(&real).map_err(|e| io_above(&real, e))?;
             if meta.file_type().is_symlink() {
                 // A symlink's own mode means nothing: only its owner is checked.
-                trust(meta.uid(), 0, euid, true)
-                    .map_err(|u| Refusal::Unsafe(u.explain_above(&real, euid)))?;
+                trust(meta.uid(), 0, owners, true)
+                    .map_err(|u| Refusal::Unsafe(u.explain_above(&real, owners)))?;
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(io_above(&real, io::Error::from_raw_os_error(libc::ELOOP)));
@@ -145,8 +189,8 @@ pub fn check_ancestors(path: &Path, euid: u32) -> Result<(), Refusal> {
             if !meta.is_dir() {
                 return Err(io_above(&real, io::Error::from_raw_os_error(libc::ENOTDIR)));
             }
-            trust(meta.uid(), meta.mode(), euid, true)
-                .map_err(|u| Refusal::Unsafe(u.explain_above(&real, euid)))?;
+            trust(meta.uid(), meta.mode(), owners, true)
+                .map_err(|u| Refusal::Unsafe(u.explain_above(&real, owners)))?;
         }
         return Ok(());
     }
@@ -161,8 +205,9 @@ fn io_above(dir: &Path, e: io::Error) -> Refusal {
 /// Checks a directory the module reads from or writes into, and every directory above it
 /// ([`check_ancestors`]). The directory itself may not be a symlink, nor sticky and writable
 /// by others.
-pub fn check_dir(path: &Path, euid: u32) -> Result<(), Refusal> {
-    check_ancestors(path, euid)?;
+pub fn check_dir(path: &Path, owners: impl Into<Owners>) -> Result<(), Refusal> {
+    let owners = owners.into();
+    check_ancestors(path, owners)?;
     let meta = std::fs::symlink_metadata(path).map_err(Refusal::Io)?;
     if meta.file_type().is_symlink() {
         return Err(Refusal::Unsafe(
@@ -172,12 +217,15 @@ pub fn check_dir(path: &Path, euid: u32) -> Result<(), Refusal> {
     if !meta.is_dir() {
         return Err(Refusal::Unsafe("is not a directory".to_string()));
     }
-    check_owner_and_mode(&meta, euid)
+    check_owner_and_mode(&meta, owners)
 }
 
 /// Opens `path` for reading if it is a safe regular file, with its `fstat`. `Ok(None)` when it
 /// does not exist.
-pub fn open_checked(path: &Path, euid: u32) -> Result<Option<(File, Metadata)>, Refusal> {
+pub fn open_checked(
+    path: &Path,
+    owners: impl Into<Owners>,
+) -> Result<Option<(File, Metadata)>, Refusal> {
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -196,25 +244,32 @@ pub fn open_checked(path: &Path, euid: u32) -> Result<Option<(File, Metadata)>, 
     if !meta.is_file() {
         return Err(Refusal::Io(io::Error::other("not a regular file")));
     }
-    check_owner_and_mode(&meta, euid)?;
+    check_owner_and_mode(&meta, owners)?;
     Ok(Some((file, meta)))
 }
 
 /// Reads the config file at `path`: every directory above it checked ([`check_ancestors`]),
 /// the file itself by [`read_checked`]. `Ok(None)` when it, or a directory above it, does not
 /// exist.
-pub fn read_trusted(path: &Path, euid: u32) -> Result<Option<zeroize::Zeroizing<String>>, Refusal> {
-    match check_ancestors(path, euid) {
+pub fn read_trusted(
+    path: &Path,
+    owners: impl Into<Owners>,
+) -> Result<Option<zeroize::Zeroizing<String>>, Refusal> {
+    let owners = owners.into();
+    match check_ancestors(path, owners) {
         Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         checked => checked?,
     }
-    read_checked(path, euid)
+    read_checked(path, owners)
 }
 
 /// Reads a checked file into a string (at most [`MAX_FILE_BYTES`], UTF-8). The buffer is
 /// sized from `fstat`, so a file is read in one `read` (and one more that sees its end).
-pub fn read_checked(path: &Path, euid: u32) -> Result<Option<zeroize::Zeroizing<String>>, Refusal> {
-    let Some((file, meta)) = open_checked(path, euid)? else {
+pub fn read_checked(
+    path: &Path,
+    owners: impl Into<Owners>,
+) -> Result<Option<zeroize::Zeroizing<String>>, Refusal> {
+    let Some((file, meta)) = open_checked(path, owners)? else {
         return Ok(None);
     };
     let size = meta.len();
@@ -261,6 +316,22 @@ mod tests {
         assert_eq!(
             trust(1000, 0o1777, 1000, true),
             Err(Untrusted::Writable(0o1777))
+        );
+    }
+
+    #[test]
+    fn an_extra_owner_is_trusted_only_where_given() {
+        let owners = Owners {
+            euid: 0,
+            extra: Some(998),
+        };
+        assert_eq!(trust(998, 0o700, owners, false), Ok(()));
+        assert_eq!(trust(998, 0o700, owners, true), Ok(()));
+        assert_eq!(trust(998, 0o700, 0, false), Err(Untrusted::Owner(998)));
+        assert_eq!(trust(997, 0o700, owners, false), Err(Untrusted::Owner(997)));
+        assert_eq!(
+            trust(998, 0o770, owners, false),
+            Err(Untrusted::Writable(0o770))
         );
     }
 
