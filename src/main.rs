@@ -7,7 +7,7 @@ mod cli;
 
 use cli::args::{self, Parsed, Spec};
 use cli::exit::{CliResult, Exit, Failure};
-use cli::{app_password, check, disable, doctor, enable, help, recovery, status, Context};
+use cli::{app_password, check, disable, doctor, enable, help, recovery, serve, status, Context};
 
 fn main() {
     let exit = match run() {
@@ -72,6 +72,10 @@ fn run() -> CliResult {
             }
             doctor::run(&parsed, config)?
         }
+        "serve" => match rest.first().map(String::as_str) {
+            Some("-h" | "--help") => print!("{}", help::command("serve").unwrap_or_default()),
+            _ => serve::run(rest, config)?,
+        },
         "check" => {
             let parsed = args::parse(rest, &check::SPEC)?;
             if parsed.help {

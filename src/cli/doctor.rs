@@ -11,6 +11,7 @@ use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::Context;
 use serde_json::json;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -62,6 +63,34 @@ fn finding(level: Level, what: impl Into<String>, fix: Option<&str>) -> Finding 
     }
 }
 
+/// With `record_owner` set, the web panel (running as that user) writes the records: the
+/// record directory must be owned by it (or root) with mode 0700.
+fn record_owner_finding(dir: &Path, owner: u32) -> Finding {
+    let name = mailmfa::users::name_of(owner).unwrap_or_else(|| owner.to_string());
+    let shown = dir.display();
+    let fix = format!("chown -R {name}: {shown}; chmod 0700 {shown}");
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if (meta.uid() == owner || meta.uid() == 0) && meta.mode() & 0o7777 == 0o700 => {
+            finding(
+                Level::Ok,
+                format!("{shown} is owned by the record owner {name} (or root), mode 0700"),
+                None,
+            )
+        }
+        Ok(meta) => finding(
+            Level::Error,
+            format!(
+                "{shown} is owned by uid {} with mode {:04o}: the record owner {name} (record_owner) \
+                 needs it as its own (or root's) with mode 0700",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ),
+            Some(&fix),
+        ),
+        Err(e) => finding(Level::Error, format!("{shown}: {e}"), Some(&fix)),
+    }
+}
+
 /// Runs `doctor`. `config` is `--config` given before the command, if any.
 pub fn run(p: &Parsed, config: Option<String>) -> CliResult {
     let config = config.or_else(|| p.value("config").map(str::to_string));
@@ -73,11 +102,14 @@ pub fn run(p: &Parsed, config: Option<String>) -> CliResult {
                 "the config file loads with the module's checks",
                 None,
             ));
-            for dir in [&ctx.settings.record_dir, &ctx.settings.state_dir] {
-                findings.push(match super::check_dir(dir, ctx.euid) {
+            for (dir, owners) in ctx.dirs() {
+                findings.push(match super::check_dir(dir, owners) {
                     Ok(()) => finding(Level::Ok, format!("{} is usable", dir.display()), None),
                     Err(f) => finding(Level::Error, f.message, None),
                 });
+            }
+            if let Some(owner) = ctx.settings.record_owner {
+                findings.push(record_owner_finding(&ctx.settings.record_dir, owner));
             }
         }
         Err(f) => findings.push(finding(

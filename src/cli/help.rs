@@ -27,6 +27,7 @@ Commands:
                        run the pam.d stack S like Dovecot and show mailmfa's reason
   doctor               check the config, the directories, every pam.d stack with mailmfa,
                        and the caches in front of PAM (Dovecot, saslauthd); say what to fix
+  serve [ARGS]         start the web panel (mailmfa-panel) for owners and admins
   help [COMMAND]       this text, or a command's
 
 Every command takes --config PATH (default /etc/mailmfa/mailmfa.toml), the file the module
@@ -185,6 +186,17 @@ Options:
   --dovecot-config FILE      the dovecot.conf to read (default: Dovecot's own)
   --saslauthd-defaults FILE  saslauthd's options (default /etc/default/saslauthd)
   --json                     print {findings: [{level, what, fix}], errors, warnings}
+"
+        }
+        "serve" => {
+            "\
+Usage: mailmfa [--config PATH] serve [ARGS]
+
+Starts the web panel, mailmfa-panel, in place of this command: the one found beside this
+mailmfa, else on PATH. `--config PATH`, when given, is passed on first; ARGS follow unchanged
+(see mailmfa-panel --help). The panel turns MFA on and off, and manages app passwords and
+recovery codes, with the same rules as these commands; its settings are the [panel] table of
+the config file.
 "
         }
         "check" => {

@@ -8,6 +8,7 @@
 //! - [`check`] — run a PAM service's whole stack like Dovecot and print the module's reason.
 //! - [`app_password`] — `app-password add|list|revoke`: per-device passwords for mail clients.
 //! - [`recovery`] — `recovery-codes LOGIN`: one-time codes for a lost phone, and their check.
+//! - [`serve`] — start the web panel, `mailmfa-panel`, in place of the command.
 //! - [`qr`] and [`png`] — the QR code in the terminal, as SVG and as PNG.
 //! - [`args`], [`help`], [`exit`], [`prompt`], [`output`] — the plumbing.
 //!
@@ -30,6 +31,7 @@ pub mod png;
 pub mod prompt;
 pub mod qr;
 pub mod recovery;
+pub mod serve;
 pub mod status;
 
 use exit::{Exit, Failure};
@@ -39,7 +41,7 @@ use mailmfa::login::Login;
 use mailmfa::pam::sys::effective_uid;
 use mailmfa::store::files::FileStore;
 use mailmfa::store::pending::PendingStore;
-use mailmfa::store::secure::{self, Refusal};
+use mailmfa::store::secure::{self, Owners, Refusal};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -135,17 +137,30 @@ impl Context {
     /// Checks `record_dir` and `state_dir` before anything is read or written: they exist, are
     /// safe by the module's rules, and this process may use them.
     pub fn check_dirs(&self) -> Result<(), Failure> {
-        for dir in [&self.settings.record_dir, &self.settings.state_dir] {
-            check_dir(dir, self.euid)?;
+        for (dir, owners) in self.dirs() {
+            check_dir(dir, owners)?;
         }
         Ok(())
+    }
+
+    /// `record_dir` and `state_dir`, each with who may own it (the `record_owner` only the
+    /// record directory).
+    pub fn dirs(&self) -> [(&Path, Owners); 2] {
+        [
+            (
+                &self.settings.record_dir,
+                self.settings.record_owners(self.euid),
+            ),
+            (&self.settings.state_dir, Owners::from(self.euid)),
+        ]
     }
 }
 
 /// Checks one directory the way the module does, with a message that says how to fix it.
-pub fn check_dir(dir: &Path, euid: u32) -> Result<(), Failure> {
+pub fn check_dir(dir: &Path, owners: Owners) -> Result<(), Failure> {
     let shown = dir.display();
-    match secure::check_dir(dir, euid) {
+    let euid = owners.euid;
+    match secure::check_dir(dir, owners) {
         Ok(()) => {}
         Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
             return Err(Failure::new(
@@ -167,7 +182,7 @@ pub fn check_dir(dir: &Path, euid: u32) -> Result<(), Failure> {
     }
     let meta =
         std::fs::metadata(dir).map_err(|e| Failure::new(Exit::Error, format!("{shown}: {e}")))?;
-    if euid != 0 && meta.uid() != euid {
+    if euid != 0 && meta.uid() != euid && Some(meta.uid()) != owners.extra {
         return Err(Failure::new(
             Exit::NotPermitted,
             format!(
