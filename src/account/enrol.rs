@@ -92,22 +92,43 @@ pub fn begin(
     replace: Option<Proof>,
     client: &str,
 ) -> Result<Enrolment, AccountError> {
-    let mut enrolment = prepare_pending(ctx, login, label, replace, client)?;
+    let mut enrolment = prepare(ctx, login, label, replace, client, Flow::Pending)?;
     keep(ctx, login, &mut enrolment)?;
     Ok(enrolment)
 }
 
-/// The first half of [`begin`]: checks and makes the new secret, and stores nothing, so the
-/// caller may first write what shows it (the command's QR image files); [`keep`] then stores
-/// it. A refused proof is audited as `enable-begin`.
-pub fn prepare_pending(
+/// Which way a new secret will be confirmed, for the audit line of a refused proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Through a pending enrolment ([`keep`], then [`confirm`]): `enable-begin`.
+    Pending,
+    /// In one sitting ([`confirm_new`]): `enable`.
+    Interactive,
+}
+
+/// The first half of [`begin`]: checks the label and the proof and makes the new secret, and
+/// stores nothing, so the caller may first write what shows it (the command's QR image
+/// files). For [`Flow::Pending`], [`keep`] then stores it; for [`Flow::Interactive`] the
+/// secret lives only in the caller, which shows it and calls [`confirm_new`].
+pub fn prepare(
     ctx: &Ctx,
     login: &Login,
     label: Option<&str>,
     replace: Option<Proof>,
     client: &str,
+    flow: Flow,
 ) -> Result<Enrolment, AccountError> {
-    start(ctx, login, label, replace, client, "enable-begin")
+    let action = match flow {
+        Flow::Pending => "enable-begin",
+        Flow::Interactive => "enable",
+    };
+    check_label(label)?;
+    let forced = matches!(replace, Some(Proof::Force));
+    let replace = authorise_replace(ctx, login, replace, client, action)?;
+    let record = new_record(ctx, label)?;
+    let mut enrolment = Enrolment::new(ctx, login, record, replace);
+    enrolment.forced = forced;
+    Ok(enrolment)
 }
 
 /// The second half of [`begin`]: keeps `enrolment` as the pending enrolment of `login` (and
@@ -130,37 +151,6 @@ pub fn keep(ctx: &Ctx, login: &Login, enrolment: &mut Enrolment) -> Result<(), A
     event.force = enrolment.forced;
     event.send(ctx);
     Ok(())
-}
-
-/// Like [`begin`], without a pending file: the secret lives only in the caller, which shows
-/// it and then calls [`confirm_new`] (the command's interactive flow). A refused proof is
-/// audited as `enable`.
-pub fn prepare(
-    ctx: &Ctx,
-    login: &Login,
-    label: Option<&str>,
-    replace: Option<Proof>,
-    client: &str,
-) -> Result<Enrolment, AccountError> {
-    start(ctx, login, label, replace, client, "enable")
-}
-
-/// Checks the label and the proof, and makes the new secret.
-fn start(
-    ctx: &Ctx,
-    login: &Login,
-    label: Option<&str>,
-    replace: Option<Proof>,
-    client: &str,
-    action: &str,
-) -> Result<Enrolment, AccountError> {
-    check_label(label)?;
-    let forced = matches!(replace, Some(Proof::Force));
-    let replace = authorise_replace(ctx, login, replace, client, action)?;
-    let record = new_record(ctx, label)?;
-    let mut enrolment = Enrolment::new(ctx, login, record, replace);
-    enrolment.forced = forced;
-    Ok(enrolment)
 }
 
 /// A label is at most [`MAX_LABEL_CHARS`] characters of text.
@@ -285,7 +275,7 @@ pub fn confirm(ctx: &Ctx, login: &Login, typed: &str) -> Result<Record, AccountE
     Ok(record)
 }
 
-/// Turns `record` (made by [`prepare`]) on when `typed` is one of its codes. A wrong code
+/// Turns `record` (made by [`prepare`] for [`Flow::Interactive`]) on when `typed` is one of its codes. A wrong code
 /// changes nothing (the caller decides how often to ask). Audited as `enable`.
 pub fn confirm_new(
     ctx: &Ctx,

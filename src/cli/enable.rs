@@ -12,7 +12,7 @@ use super::output::{print_json, utc};
 use super::prompt;
 use super::qr::{self, Matrix};
 use super::{parse_login, Context};
-use mailmfa::account::enrol::{self, Enrolment, MAX_LABEL_CHARS, REPLACE_CLIENT};
+use mailmfa::account::enrol::{self, Enrolment, Flow, MAX_LABEL_CHARS, REPLACE_CLIENT};
 use mailmfa::account::{AccountError, CodeRefusal, Proof};
 use mailmfa::login::Login;
 use mailmfa::record::Record;
@@ -90,12 +90,13 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
     };
     let acct = ctx.acct();
     let label = p.value("label");
-    let mut enrolment = if begin {
-        enrol::prepare_pending(&acct, &login, label, replace, REPLACE_CLIENT)
+    let flow = if begin {
+        Flow::Pending
     } else {
-        enrol::prepare(&acct, &login, label, replace, REPLACE_CLIENT)
-    }
-    .map_err(ctx.failure(&login))?;
+        Flow::Interactive
+    };
+    let mut enrolment = enrol::prepare(&acct, &login, label, replace, REPLACE_CLIENT, flow)
+        .map_err(ctx.failure(&login))?;
     let matrix = Matrix::new(&enrolment.uri)?;
     if let Some(path) = p.value("qr-png") {
         qr::write_new_file(Path::new(path), &matrix.png())?;
