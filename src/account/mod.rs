@@ -370,4 +370,106 @@ mod tests {
             "wrong code: 1 try left"
         );
     }
+
+    /// A whole life through the layer, on real directories: enrol (a wrong code, then a right
+    /// one), status, app passwords, recovery codes, then off by a recovery code.
+    #[test]
+    fn an_account_from_enrolment_to_disable() {
+        use std::os::unix::fs::PermissionsExt;
+        let top = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        for (name, dir) in [
+            ("users", &mut settings.record_dir),
+            ("state", &mut settings.state_dir),
+        ] {
+            let path = top.path().join(name);
+            std::fs::create_dir(&path).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+            *dir = path;
+        }
+        std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let ctx = Ctx {
+            settings: &settings,
+            euid: crate::pam::sys::effective_uid(),
+            now: 1_800_000_000,
+            actor: Actor {
+                face: Face::Api,
+                client: Some("192.0.2.7"),
+            },
+        };
+        let login = Login::parse(b"alice").unwrap();
+        assert!(matches!(status(&ctx, &login), Ok(Status { on: false, .. })));
+        assert!(matches!(
+            confirm(&ctx, &login, "123456"),
+            Err(AccountError::NoEnrolment)
+        ));
+
+        let enrolment = begin(&ctx, &login, Some("phone"), None, "test").unwrap();
+        assert!(enrolment
+            .uri
+            .starts_with("otpauth://totp/mailmfa:alice?secret="));
+        assert_eq!(pending(&ctx, &login).unwrap().unwrap().key, enrolment.key);
+        let params = enrolment.record.params();
+        let step = params.step_at(ctx.now);
+        let right = String::from_utf8(params.code(step).to_vec()).unwrap();
+        let wrong = String::from_utf8(params.code(step + 5).to_vec()).unwrap();
+        assert!(matches!(
+            confirm(&ctx, &login, &wrong),
+            Err(AccountError::CodeRefused(CodeRefusal::Wrong {
+                tries_left: 4
+            }))
+        ));
+        assert!(matches!(
+            confirm(&ctx, &login, "12 34"),
+            Err(AccountError::BadCodeFormat { digits: 6 })
+        ));
+        confirm(&ctx, &login, &right).unwrap();
+        let on = status(&ctx, &login).unwrap();
+        assert!(on.on && on.label.as_deref() == Some("phone") && on.pending_expires.is_none());
+        assert!(matches!(
+            begin(&ctx, &login, None, None, "test"),
+            Err(AccountError::AlreadyOn { .. })
+        ));
+        // The confirming code counts as used.
+        assert!(matches!(
+            check_code(&ctx, &login, &right, "test"),
+            Err(AccountError::CodeRefused(CodeRefusal::Used))
+        ));
+
+        let services = parse_services("imap,smtp").unwrap();
+        let app = add_app_password(&ctx, &login, "laptop", &services, None).unwrap();
+        assert_eq!(app.password.len(), 23);
+        assert!(matches!(
+            add_app_password(&ctx, &login, "laptop", &[], None),
+            Err(AccountError::AppPasswordExists(_))
+        ));
+        assert!(matches!(
+            add_app_password(&ctx, &login, "x", &[], Some(ctx.now)),
+            Err(AccountError::Invalid(_))
+        ));
+        let listed = list_app_passwords(&ctx, &login).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].services, services);
+        revoke_app_password(&ctx, &login, "laptop").unwrap();
+        assert!(matches!(
+            revoke_app_password(&ctx, &login, "laptop"),
+            Err(AccountError::NoSuchAppPassword(_))
+        ));
+
+        let codes = new_recovery_codes(&ctx, &login).unwrap();
+        let counted = status(&ctx, &login).unwrap();
+        assert_eq!((counted.recovery_left, counted.recovery_total), (10, 10));
+        assert_eq!(
+            disable(&ctx, &login, Proof::Code(&codes[0]), "test").unwrap(),
+            Disabled::Off
+        );
+        assert!(matches!(
+            disable(&ctx, &login, Proof::Force, "test"),
+            Err(AccountError::NotOn)
+        ));
+        assert!(matches!(
+            new_recovery_codes(&ctx, &login),
+            Err(AccountError::NotOn)
+        ));
+    }
 }
