@@ -490,6 +490,27 @@ pub fn check_saslauthd(defaults: &str) -> Vec<Finding> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_record_dir_belongs_to_the_record_owner_with_mode_0700() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let me = mailmfa::pam::sys::effective_uid();
+        let set = |mode| {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o700);
+        assert_eq!(record_owner_finding(dir.path(), me).level, Level::Ok);
+        set(0o750);
+        let bad = record_owner_finding(dir.path(), me);
+        assert_eq!(bad.level, Level::Error);
+        assert!(bad.fix.unwrap().contains("chmod 0700"));
+        if me != 0 {
+            set(0o700);
+            let other = record_owner_finding(dir.path(), me + 1);
+            assert_eq!(other.level, Level::Error);
+        }
+    }
+
     const GOOD: &str =
         "auth [success=done ignore=ignore auth_err=bad default=die] pam_mailmfa.so split\n\
                         auth requisite pam_pwdfile.so pwdfile=/etc/dovecot/passwd.pam\n\
