@@ -20,7 +20,9 @@ use zeroize::Zeroizing;
 // Until the account layer lands: the contract's signatures (see contract_shim.rs).
 use crate::contract_shim as acct;
 
-pub use acct::{AccountError, AppPasswordInfo, CodeRefusal, Disabled, Enrolment, NewAppPassword, Status};
+pub use acct::{
+    AccountError, AppPasswordInfo, CodeRefusal, Disabled, Enrolment, NewAppPassword, Status,
+};
 
 /// The client name for codes typed on the panel's pages.
 pub const PAGE_CLIENT: &str = "mailmfa-panel";
@@ -64,7 +66,10 @@ pub struct Accounts {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn face(face: Face) -> acct::Face {
@@ -92,7 +97,10 @@ impl Accounts {
             settings: &self.settings,
             euid: self.euid,
             now: now(),
-            actor: acct::Actor { face: face(who.face), client: Some(&client) },
+            actor: acct::Actor {
+                face: face(who.face),
+                client: Some(&client),
+            },
         };
         f(&ctx)
     }
@@ -104,12 +112,16 @@ impl Accounts {
 
     /// The code at the end of a sign-in (its step is then used in the panel's state).
     pub fn check_sign_in_code(&self, who: &Who, code: &str) -> Result<(), AccountError> {
-        self.with(who, |ctx| acct::check_code(ctx, &who.login, code, SIGN_IN_CLIENT))
+        self.with(who, |ctx| {
+            acct::check_code(ctx, &who.login, code, SIGN_IN_CLIENT)
+        })
     }
 
     /// A current code typed on a page.
     pub fn check_code(&self, who: &Who, typed: &str) -> Result<(), AccountError> {
-        self.with(who, |ctx| acct::check_code(ctx, &who.login, typed, PAGE_CLIENT))
+        self.with(who, |ctx| {
+            acct::check_code(ctx, &who.login, typed, PAGE_CLIENT)
+        })
     }
 
     /// Starts an enrolment (a new pending secret); `replace` when MFA is on.
@@ -152,7 +164,9 @@ impl Accounts {
         services: &[String],
         expires: Option<u64>,
     ) -> Result<NewAppPassword, AccountError> {
-        self.with(who, |ctx| acct::add_app_password(ctx, &who.login, name, services, expires))
+        self.with(who, |ctx| {
+            acct::add_app_password(ctx, &who.login, name, services, expires)
+        })
     }
 
     /// The mailbox's app passwords.

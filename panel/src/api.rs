@@ -7,6 +7,7 @@
 //!   pages (Dovecot, then the code at the end), no CSRF token needed;
 //! - `Authorization: Bearer <admin token>` with `X-Mailmfa-Login: <mailbox>`: acts on any
 //!   mailbox like `--force` (no code).
+//!
 //! POST bodies must be `Content-Type: application/json` (else 415). Errors are
 //! `{"error": "<stable code>", "message": "..."}` with the contract's status codes.
 
@@ -42,7 +43,8 @@ impl IntoResponse for ApiError {
 
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> ApiError {
-        let status = StatusCode::from_u16(accounts::http_status(&e)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(accounts::http_status(&e))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError(status, e.code(), e.to_string())
     }
 }
@@ -63,11 +65,18 @@ fn unauthenticated() -> ApiError {
 
 fn outcome_error(outcome: Outcome) -> ApiError {
     match outcome {
-        Outcome::Ok(_) | Outcome::Refused => err(StatusCode::UNAUTHORIZED, "unauthenticated", crate::html::REFUSED),
+        Outcome::Ok(_) | Outcome::Refused => err(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            crate::html::REFUSED,
+        ),
         Outcome::Limited(until) => ApiError(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            format!("Too many failed sign-ins from this address; try again after {}.", crate::pages::date(until)),
+            format!(
+                "Too many failed sign-ins from this address; try again after {}.",
+                crate::pages::date(until)
+            ),
         ),
         Outcome::Unavailable => err(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -84,26 +93,45 @@ struct Caller {
 }
 
 /// Authenticates a request; `write` requests need the CSRF header with a cookie session.
-async fn caller(app: &Shared, client: Client, headers: &HeaderMap, write: bool) -> Result<Caller, ApiError> {
+async fn caller(
+    app: &Shared,
+    client: Client,
+    headers: &HeaderMap,
+    write: bool,
+) -> Result<Caller, ApiError> {
     if let Some(auth) = headers.get(AUTHORIZATION) {
         let auth = auth.to_str().map_err(|_| unauthenticated())?;
         if let Some(token) = auth.strip_prefix("Bearer ") {
             return admin(app, client, headers, token.trim());
         }
         if let Some(basic) = auth.strip_prefix("Basic ") {
-            let decoded = Zeroizing::new(STANDARD.decode(basic.trim()).map_err(|_| unauthenticated())?);
+            let decoded = Zeroizing::new(
+                STANDARD
+                    .decode(basic.trim())
+                    .map_err(|_| unauthenticated())?,
+            );
             let text = std::str::from_utf8(&decoded).map_err(|_| unauthenticated())?;
             let (login, password) = text.split_once(':').ok_or_else(unauthenticated)?;
             let password = Zeroizing::new(password.to_string());
             return match signin::sign_in(app, client.ip, Face::Api, login, password).await {
-                Outcome::Ok(login) => Ok(Caller { who: Who { login, face: Face::Api, client: client.ip }, admin: false }),
+                Outcome::Ok(login) => Ok(Caller {
+                    who: Who {
+                        login,
+                        face: Face::Api,
+                        client: client.ip,
+                    },
+                    admin: false,
+                }),
                 other => Err(outcome_error(other)),
             };
         }
         return Err(unauthenticated());
     }
     let id = cookie_value(headers).ok_or_else(unauthenticated)?;
-    let session = app.sessions.get(&id, now()).map_err(|_| unauthenticated())?;
+    let session = app
+        .sessions
+        .get(&id, now())
+        .map_err(|_| unauthenticated())?;
     let login = session.login.clone().ok_or_else(unauthenticated)?;
     if write {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
@@ -115,25 +143,57 @@ async fn caller(app: &Shared, client: Client, headers: &HeaderMap, write: bool) 
             ));
         }
     }
-    Ok(Caller { who: Who { login, face: Face::Api, client: client.ip }, admin: false })
+    Ok(Caller {
+        who: Who {
+            login,
+            face: Face::Api,
+            client: client.ip,
+        },
+        admin: false,
+    })
 }
 
-fn admin(app: &Shared, client: Client, headers: &HeaderMap, token: &str) -> Result<Caller, ApiError> {
+fn admin(
+    app: &Shared,
+    client: Client,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Caller, ApiError> {
     if let Err(until) = app.limit.check(client.ip, now()) {
         return Err(outcome_error(Outcome::Limited(until)));
     }
     let ok = app.admin_token.as_ref().is_some_and(|t| same(t, token));
     if !ok {
         app.limit.fail(client.ip, now());
-        events::event("admin_token", "refused", "", Some(client.ip), "api", Some("token"));
+        events::event(
+            "admin_token",
+            "refused",
+            "",
+            Some(client.ip),
+            "api",
+            Some("token"),
+        );
         return Err(unauthenticated());
     }
     let login = headers
         .get("x-mailmfa-login")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Login::parse(v.as_bytes()).ok())
-        .ok_or_else(|| err(StatusCode::BAD_REQUEST, "invalid_input", "Name the mailbox in the X-Mailmfa-Login header."))?;
-    Ok(Caller { who: Who { login, face: Face::Admin, client: client.ip }, admin: true })
+        .ok_or_else(|| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "Name the mailbox in the X-Mailmfa-Login header.",
+            )
+        })?;
+    Ok(Caller {
+        who: Who {
+            login,
+            face: Face::Admin,
+            client: client.ip,
+        },
+        admin: true,
+    })
 }
 
 /// Parses a JSON body (415 without the JSON content type, 400 when it does not parse).
@@ -151,7 +211,11 @@ fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &Bytes) -> Result<T, Ap
         ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        ApiError(StatusCode::BAD_REQUEST, "invalid_input", format!("The JSON body does not fit: {e}"))
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("The JSON body does not fit: {e}"),
+        )
     })
 }
 
@@ -179,8 +243,13 @@ fn proof(caller: &Caller, code: Option<Zeroizing<String>>) -> Result<Proof, ApiE
     if caller.admin {
         return Ok(Proof::Force);
     }
-    code.map(Proof::Code)
-        .ok_or_else(|| err(StatusCode::UNPROCESSABLE_ENTITY, "bad_code_format", "Send a current code in `code`."))
+    code.map(Proof::Code).ok_or_else(|| {
+        err(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_code_format",
+            "Send a current code in `code`.",
+        )
+    })
 }
 
 /// `{"login","password"}`.
@@ -206,7 +275,13 @@ pub async fn create_session(
             let (id, csrf) = app
                 .sessions
                 .create(Some(login), old.as_deref(), now())
-                .map_err(|_| err(StatusCode::INTERNAL_SERVER_ERROR, "internal", "No random numbers."))?;
+                .map_err(|_| {
+                    err(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "No random numbers.",
+                    )
+                })?;
             let mut response = ok(json!({ "csrf": csrf }));
             if let Ok(v) = HeaderValue::from_str(&set_cookie(&id, client.secure)) {
                 response.headers_mut().append(SET_COOKIE, v);
@@ -218,13 +293,24 @@ pub async fn create_session(
 }
 
 /// DELETE /api/v1/session: signs out.
-pub async fn delete_session(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> ApiResult {
+pub async fn delete_session(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
     let client = app.client(Some(&peer), &headers);
     let caller = caller(&app, client, &headers, true).await?;
     if let Some(id) = cookie_value(&headers) {
         app.sessions.remove(&id);
     }
-    events::event("sign_out", "ok", caller.who.login.as_str(), Some(client.ip), "api", None);
+    events::event(
+        "sign_out",
+        "ok",
+        caller.who.login.as_str(),
+        Some(client.ip),
+        "api",
+        None,
+    );
     let mut response = no_content();
     if let Ok(v) = HeaderValue::from_str(&set_cookie("", client.secure)) {
         response.headers_mut().append(SET_COOKIE, v);
@@ -233,7 +319,11 @@ pub async fn delete_session(State(app): State<Shared>, Extension(peer): Extensio
 }
 
 /// GET /api/v1/mfa.
-pub async fn status(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> ApiResult {
+pub async fn status(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
     let client = app.client(Some(&peer), &headers);
     let caller = caller(&app, client, &headers, false).await?;
     let accounts = app.accounts.clone();
@@ -260,7 +350,11 @@ pub async fn begin(
 ) -> ApiResult {
     let client = app.client(Some(&peer), &headers);
     let caller = caller(&app, client, &headers, true).await?;
-    let b: CodeBody = if bytes.is_empty() { CodeBody { code: None } } else { body(&headers, &bytes)? };
+    let b: CodeBody = if bytes.is_empty() {
+        CodeBody { code: None }
+    } else {
+        body(&headers, &bytes)?
+    };
     let accounts = app.accounts.clone();
     let who = caller.who.clone();
     let admin = caller.admin;
@@ -275,8 +369,13 @@ pub async fn begin(
         accounts.begin(&who, replace.as_ref())
     })
     .await?;
-    let svg = crate::pages::qr::svg(&e.uri)
-        .ok_or_else(|| err(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The key does not fit a QR code."))?;
+    let svg = crate::pages::qr::svg(&e.uri).ok_or_else(|| {
+        err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The key does not fit a QR code.",
+        )
+    })?;
     Ok(created(json!({
         "uri": e.uri.as_str(),
         "svg": svg,
@@ -295,9 +394,13 @@ pub async fn confirm(
     let client = app.client(Some(&peer), &headers);
     let caller = caller(&app, client, &headers, true).await?;
     let b: CodeBody = body(&headers, &bytes)?;
-    let code = b
-        .code
-        .ok_or_else(|| err(StatusCode::UNPROCESSABLE_ENTITY, "bad_code_format", "Send the code from the new key in `code`."))?;
+    let code = b.code.ok_or_else(|| {
+        err(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_code_format",
+            "Send the code from the new key in `code`.",
+        )
+    })?;
     let accounts = app.accounts.clone();
     let who = caller.who.clone();
     blocking(move || accounts.confirm(&who, &code)).await?;
@@ -313,7 +416,11 @@ pub async fn disable(
 ) -> ApiResult {
     let client = app.client(Some(&peer), &headers);
     let caller = caller(&app, client, &headers, true).await?;
-    let b: CodeBody = if bytes.is_empty() && caller.admin { CodeBody { code: None } } else { body(&headers, &bytes)? };
+    let b: CodeBody = if bytes.is_empty() && caller.admin {
+        CodeBody { code: None }
+    } else {
+        body(&headers, &bytes)?
+    };
     let proof = proof(&caller, b.code)?;
     let accounts = app.accounts.clone();
     let who = caller.who.clone();
@@ -322,7 +429,11 @@ pub async fn disable(
 }
 
 /// GET /api/v1/app-passwords.
-pub async fn list_app_passwords(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> ApiResult {
+pub async fn list_app_passwords(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
     let client = app.client(Some(&peer), &headers);
     let caller = caller(&app, client, &headers, false).await?;
     let accounts = app.accounts.clone();
@@ -371,7 +482,13 @@ pub async fn add_app_password(
         None | Some("") => None,
         Some(text) => match mailmfa::config::parse_duration(text) {
             Some(d) if d > 0 => Some(now() + d),
-            _ => return Err(err(StatusCode::BAD_REQUEST, "invalid_input", "`expires` must be a duration such as 90d, or null.")),
+            _ => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    "`expires` must be a duration such as 90d, or null.",
+                ))
+            }
         },
     };
     let proof = proof(&caller, b.code)?;
@@ -410,13 +527,19 @@ pub async fn revoke_app_password(
 }
 
 /// GET /api/v1/recovery-codes.
-pub async fn recovery_status(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> ApiResult {
+pub async fn recovery_status(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
     let client = app.client(Some(&peer), &headers);
     let caller = caller(&app, client, &headers, false).await?;
     let accounts = app.accounts.clone();
     let who = caller.who.clone();
     let s = blocking(move || accounts.status(&who)).await?;
-    Ok(ok(json!({ "left": s.recovery_left, "total": s.recovery_total })))
+    Ok(ok(
+        json!({ "left": s.recovery_left, "total": s.recovery_total }),
+    ))
 }
 
 /// POST /api/v1/recovery-codes.
@@ -428,7 +551,11 @@ pub async fn new_recovery_codes(
 ) -> ApiResult {
     let client = app.client(Some(&peer), &headers);
     let caller = caller(&app, client, &headers, true).await?;
-    let b: CodeBody = if bytes.is_empty() && caller.admin { CodeBody { code: None } } else { body(&headers, &bytes)? };
+    let b: CodeBody = if bytes.is_empty() && caller.admin {
+        CodeBody { code: None }
+    } else {
+        body(&headers, &bytes)?
+    };
     let proof = proof(&caller, b.code)?;
     let accounts = app.accounts.clone();
     let who = caller.who.clone();

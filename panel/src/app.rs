@@ -33,7 +33,11 @@ pub type Shared = Arc<App>;
 
 impl App {
     /// A new state.
-    pub fn new(config: PanelConfig, accounts: Arc<Accounts>, admin_token: Option<Zeroizing<String>>) -> Shared {
+    pub fn new(
+        config: PanelConfig,
+        accounts: Arc<Accounts>,
+        admin_token: Option<Zeroizing<String>>,
+    ) -> Shared {
         Arc::new(App {
             sessions: Sessions::new(config.idle_timeout, config.session_lifetime),
             limit: SignInLimit::new(config.sign_in_failures, config.sign_in_interval),
@@ -52,5 +56,8 @@ impl App {
 
 /// Seconds since the epoch.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -27,14 +27,17 @@ pub struct Client {
 pub fn client(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> Client {
     let peer = canonical(peer);
     if !trusted_proxies.iter().any(|p| canonical(*p) == peer) {
-        return Client { ip: peer, secure: false };
+        return Client {
+            ip: peer,
+            secure: false,
+        };
     }
     let ip = last_value(headers, "x-forwarded-for")
         .and_then(|v| parse_hop(&v))
         .map(canonical)
         .unwrap_or(peer);
-    let secure = last_value(headers, "x-forwarded-proto")
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure =
+        last_value(headers, "x-forwarded-proto").is_some_and(|v| v.eq_ignore_ascii_case("https"));
     Client { ip, secure }
 }
 
@@ -82,16 +85,34 @@ mod tests {
 
     #[test]
     fn without_trusted_proxies_forwarded_headers_are_ignored() {
-        let h = headers(&[("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "https")]);
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+        ]);
         let c = client(ip("198.51.100.1"), &h, &[]);
-        assert_eq!(c, Client { ip: ip("198.51.100.1"), secure: false });
+        assert_eq!(
+            c,
+            Client {
+                ip: ip("198.51.100.1"),
+                secure: false
+            }
+        );
     }
 
     #[test]
     fn a_peer_that_is_not_trusted_cannot_forward() {
-        let h = headers(&[("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "https")]);
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+        ]);
         let c = client(ip("198.51.100.1"), &h, &[ip("127.0.0.1")]);
-        assert_eq!(c, Client { ip: ip("198.51.100.1"), secure: false });
+        assert_eq!(
+            c,
+            Client {
+                ip: ip("198.51.100.1"),
+                secure: false
+            }
+        );
     }
 
     #[test]
@@ -102,20 +123,45 @@ mod tests {
             ("x-forwarded-proto", "https"),
         ]);
         let c = client(ip("127.0.0.1"), &h, &[ip("127.0.0.1")]);
-        assert_eq!(c, Client { ip: ip("203.0.113.9"), secure: true });
+        assert_eq!(
+            c,
+            Client {
+                ip: ip("203.0.113.9"),
+                secure: true
+            }
+        );
     }
 
     #[test]
     fn a_trusted_proxy_without_headers_is_the_client() {
-        let c = client(ip("::ffff:127.0.0.1"), &HeaderMap::new(), &[ip("127.0.0.1")]);
-        assert_eq!(c, Client { ip: ip("127.0.0.1"), secure: false });
+        let c = client(
+            ip("::ffff:127.0.0.1"),
+            &HeaderMap::new(),
+            &[ip("127.0.0.1")],
+        );
+        assert_eq!(
+            c,
+            Client {
+                ip: ip("127.0.0.1"),
+                secure: false
+            }
+        );
     }
 
     #[test]
     fn garbage_in_the_header_falls_back_to_the_peer() {
-        let h = headers(&[("x-forwarded-for", "unknown"), ("x-forwarded-proto", "http")]);
+        let h = headers(&[
+            ("x-forwarded-for", "unknown"),
+            ("x-forwarded-proto", "http"),
+        ]);
         let c = client(ip("127.0.0.1"), &h, &[ip("127.0.0.1")]);
-        assert_eq!(c, Client { ip: ip("127.0.0.1"), secure: false });
+        assert_eq!(
+            c,
+            Client {
+                ip: ip("127.0.0.1"),
+                secure: false
+            }
+        );
     }
 
     #[test]

@@ -135,12 +135,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
 fn split(text: &str, path: &Path) -> Result<(Settings, Option<toml::Table>), ConfigError> {
     // Until the library keeps `[panel]` itself (`Settings.panel`), take the table out here
     // and hand the library the rest.
-    let mut all: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError(format!("{}: not valid TOML: {}", path.display(), e.message())))?;
+    let mut all: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        ConfigError(format!(
+            "{}: not valid TOML: {}",
+            path.display(),
+            e.message()
+        ))
+    })?;
     let table = match all.remove("panel") {
         Some(toml::Value::Table(t)) => Some(t),
-        Some(_) => return Err(ConfigError(format!("{}: `panel` must be a table", path.display()))),
+        Some(_) => {
+            return Err(ConfigError(format!(
+                "{}: `panel` must be a table",
+                path.display()
+            )))
+        }
         None => None,
     };
     let rest = toml::to_string(&all).map_err(|e| ConfigError(e.to_string()))?;
@@ -155,9 +164,9 @@ pub fn panel_from_table(table: toml::Table) -> Result<PanelConfig, String> {
         .map_err(|e: toml::de::Error| e.message().to_string())?;
     let mut c = PanelConfig::default();
     if let Some(listen) = raw.listen {
-        c.listen = listen
-            .parse()
-            .map_err(|_| format!("`listen` must be an address and port such as 127.0.0.1:8470, not `{listen}`"))?;
+        c.listen = listen.parse().map_err(|_| {
+            format!("`listen` must be an address and port such as 127.0.0.1:8470, not `{listen}`")
+        })?;
     }
     if let Some(p) = raw.auth_socket {
         c.auth_socket = absolute("auth_socket", &p)?;
@@ -165,7 +174,9 @@ pub fn panel_from_table(table: toml::Table) -> Result<PanelConfig, String> {
     if let Some(s) = raw.auth_service {
         if s.is_empty()
             || s.len() > 64
-            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         {
             return Err(format!(
                 "`auth_service` must be letters, digits, `-`, `_` or `.`, not `{s}`"
@@ -233,15 +244,15 @@ fn duration(key: &str, value: Duration, min: u64, max: u64) -> Result<u64, Strin
         Duration::Seconds(s) => Some(*s),
         Duration::Text(t) => parse_duration(t),
     };
-    seconds
-        .filter(|s| (min..=max).contains(s))
-        .ok_or_else(|| {
-            let shown = match value {
-                Duration::Seconds(s) => s.to_string(),
-                Duration::Text(t) => t,
-            };
-            format!("`{key}` must be a duration from {min} s to {max} s (e.g. 900, 15m, 8h), not `{shown}`")
-        })
+    seconds.filter(|s| (min..=max).contains(s)).ok_or_else(|| {
+        let shown = match value {
+            Duration::Seconds(s) => s.to_string(),
+            Duration::Text(t) => t,
+        };
+        format!(
+            "`{key}` must be a duration from {min} s to {max} s (e.g. 900, 15m, 8h), not `{shown}`"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -258,7 +269,10 @@ mod tests {
         let d = PanelConfig::default();
         assert_eq!(d.listen.to_string(), "127.0.0.1:8470");
         assert_eq!((d.idle_timeout, d.session_lifetime), (900, 28800));
-        assert_eq!((d.sign_in_failures, d.sign_in_interval, d.max_body), (10, 900, 16384));
+        assert_eq!(
+            (d.sign_in_failures, d.sign_in_interval, d.max_body),
+            (10, 900, 16384)
+        );
     }
 
     #[test]
@@ -285,7 +299,10 @@ mod tests {
         assert_eq!((c.idle_timeout, c.session_lifetime), (300, 3600));
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!((c.sign_in_failures, c.sign_in_interval), (3, 3600));
-        assert_eq!(c.admin_token_file, Some(PathBuf::from("/etc/mailmfa/token")));
+        assert_eq!(
+            c.admin_token_file,
+            Some(PathBuf::from("/etc/mailmfa/token"))
+        );
         assert_eq!(c.max_body, 4096);
     }
 

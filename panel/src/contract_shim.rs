@@ -100,7 +100,12 @@ pub fn confirm(ctx: &Ctx, login: &Login, typed: &str) -> Result<Record, AccountE
 pub fn pending(ctx: &Ctx, login: &Login) -> Result<Option<Enrolment>, AccountError> {
     unimplemented!()
 }
-pub fn disable(ctx: &Ctx, login: &Login, proof: Proof, client: &str) -> Result<Disabled, AccountError> {
+pub fn disable(
+    ctx: &Ctx,
+    login: &Login,
+    proof: Proof,
+    client: &str,
+) -> Result<Disabled, AccountError> {
     unimplemented!()
 }
 pub enum Disabled {
@@ -143,6 +148,9 @@ pub fn revoke_app_password(ctx: &Ctx, login: &Login, name: &str) -> Result<(), A
 pub fn parse_services(list: &str) -> Result<Vec<String>, AccountError> {
     unimplemented!()
 }
-pub fn new_recovery_codes(ctx: &Ctx, login: &Login) -> Result<Vec<Zeroizing<String>>, AccountError> {
+pub fn new_recovery_codes(
+    ctx: &Ctx,
+    login: &Login,
+) -> Result<Vec<Zeroizing<String>>, AccountError> {
     unimplemented!()
 }

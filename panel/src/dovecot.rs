@@ -47,7 +47,11 @@ pub struct Unavailable(pub String);
 
 impl std::fmt::Display for Unavailable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the mail server's authentication is unavailable: {}", self.0)
+        write!(
+            f,
+            "the mail server's authentication is unavailable: {}",
+            self.0
+        )
     }
 }
 
@@ -161,7 +165,10 @@ pub fn parse_answer(line: &str) -> Result<Answer, Unavailable> {
     let mut fields = line.split('\t');
     let verb = fields.next().unwrap_or("");
     if fields.next() != Some("1") {
-        return Err(Unavailable(format!("an answer to another request: {}", first_word(line))));
+        return Err(Unavailable(format!(
+            "an answer to another request: {}",
+            first_word(line)
+        )));
     }
     let args: Vec<&str> = fields.collect();
     match verb {
@@ -171,16 +178,24 @@ pub fn parse_answer(line: &str) -> Result<Answer, Unavailable> {
                 .find_map(|a| a.strip_prefix("user="))
                 .map(unescape),
         }),
-        "FAIL" if args.iter().any(|a| *a == "temp") => Ok(Answer::TempFail),
+        "FAIL" if args.contains(&"temp") => Ok(Answer::TempFail),
         "FAIL" => Ok(Answer::Fail),
         // PLAIN with an initial response needs no continuation: something else is going on.
         "CONT" => Ok(Answer::Fail),
-        _ => Err(Unavailable(format!("unexpected answer {}", first_word(line)))),
+        _ => Err(Unavailable(format!(
+            "unexpected answer {}",
+            first_word(line)
+        ))),
     }
 }
 
 fn first_word(line: &str) -> String {
-    line.split('\t').next().unwrap_or("").chars().take(16).collect()
+    line.split('\t')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(16)
+        .collect()
 }
 
 /// Undoes Dovecot's tab escaping (`\001` + `1`/`t`/`r`/`n`).
@@ -214,7 +229,9 @@ mod tests {
     fn answers_are_parsed() {
         assert_eq!(
             parse_answer("OK\t1\tuser=alice@example.com\toriginal_user=Alice").unwrap(),
-            Answer::Ok { user: Some("alice@example.com".into()) }
+            Answer::Ok {
+                user: Some("alice@example.com".into())
+            }
         );
         assert_eq!(parse_answer("OK\t1").unwrap(), Answer::Ok { user: None });
         assert_eq!(parse_answer("FAIL\t1\tuser=alice").unwrap(), Answer::Fail);
@@ -232,7 +249,10 @@ mod tests {
 
     /// A one-shot fake auth server: sends `greeting`, reads the client's lines up to AUTH,
     /// answers `answer`; returns what the client sent.
-    async fn fake(greeting: &'static str, answer: &'static str) -> (tempdir::Dir, tokio::task::JoinHandle<String>) {
+    async fn fake(
+        greeting: &'static str,
+        answer: &'static str,
+    ) -> (tempdir::Dir, tokio::task::JoinHandle<String>) {
         let dir = tempdir::Dir::new();
         let listener = UnixListener::bind(dir.path().join("auth")).unwrap();
         let task = tokio::spawn(async move {
@@ -273,7 +293,12 @@ mod tests {
         let (dir, task) = fake(GREETING, "OK\t1\tuser=alice@example.com\n").await;
         let socket = dir.path().join("auth");
         let answer = authenticate(&request(&socket)).await.unwrap();
-        assert_eq!(answer, Answer::Ok { user: Some("alice@example.com".into()) });
+        assert_eq!(
+            answer,
+            Answer::Ok {
+                user: Some("alice@example.com".into())
+            }
+        );
         let sent = task.await.unwrap();
         let lines: Vec<&str> = sent.lines().collect();
         assert_eq!(lines[0], "VERSION\t1\t2");
@@ -292,7 +317,10 @@ mod tests {
         assert_eq!(authenticate(&request(&socket)).await.unwrap(), Answer::Fail);
         let (dir, _task) = fake(GREETING, "FAIL\t1\ttemp\n").await;
         let socket = dir.path().join("auth");
-        assert_eq!(authenticate(&request(&socket)).await.unwrap(), Answer::TempFail);
+        assert_eq!(
+            authenticate(&request(&socket)).await.unwrap(),
+            Answer::TempFail
+        );
     }
 
     #[tokio::test]
@@ -304,7 +332,9 @@ mod tests {
         let socket = dir.path().join("auth");
         // The fake never sends DONE and closes: unavailable, not OK.
         assert!(authenticate(&request(&socket)).await.is_err());
-        assert!(authenticate(&request(Path::new("/nonexistent/auth"))).await.is_err());
+        assert!(authenticate(&request(Path::new("/nonexistent/auth")))
+            .await
+            .is_err());
     }
 
     /// A temporary directory without another crate.

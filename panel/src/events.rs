@@ -13,15 +13,29 @@ pub const IDENT: &str = "mailmfa-panel";
 
 /// Writes one event line: `event=<event> result=<result> user=<login> client=<ip> face=<face>
 /// [reason=<reason>]`.
-pub fn event(event: &str, result: &str, user: &str, client: Option<IpAddr>, face: &str, reason: Option<&str>) {
-    let mut line = format!("event={event} result={result} user={} face={face}", clean(user));
+pub fn event(
+    event: &str,
+    result: &str,
+    user: &str,
+    client: Option<IpAddr>,
+    face: &str,
+    reason: Option<&str>,
+) {
+    let mut line = format!(
+        "event={event} result={result} user={} face={face}",
+        clean(user)
+    );
     if let Some(client) = client {
         line.push_str(&format!(" client={client}"));
     }
     if let Some(reason) = reason {
         line.push_str(&format!(" reason={reason}"));
     }
-    let priority = if result == "ok" { libc::LOG_INFO } else { libc::LOG_NOTICE };
+    let priority = if result == "ok" {
+        libc::LOG_INFO
+    } else {
+        libc::LOG_NOTICE
+    };
     emit(priority, &line);
 }
 

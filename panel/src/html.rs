@@ -6,13 +6,16 @@
 //! `#message`; a secret (new key, app password, recovery codes) is shown in the answer to the
 //! POST itself and never stored in the session, a URL or a hidden field.
 
+// An early-return `Response` (a redirect, an error page) is the natural Err of these helpers.
+#![allow(clippy::result_large_err)]
+
 use axum::extract::{Form, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
-use maud::Markup;
 use mailmfa::login::Login;
+use maud::Markup;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -39,7 +42,10 @@ struct Ctx {
 
 impl Ctx {
     fn user(&self) -> SignedIn<'_> {
-        SignedIn { login: self.who.login.as_str(), csrf: &self.session.csrf }
+        SignedIn {
+            login: self.who.login.as_str(),
+            csrf: &self.session.csrf,
+        }
     }
 
     fn notice(&self) -> Notice {
@@ -56,7 +62,11 @@ fn page(status: StatusCode, markup: Markup) -> Response {
 }
 
 fn see_other(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, HeaderValue::from_str(to).expect("a path"))]).into_response()
+    (
+        StatusCode::SEE_OTHER,
+        [(LOCATION, HeaderValue::from_str(to).expect("a path"))],
+    )
+        .into_response()
 }
 
 fn with_cookie(mut response: Response, id: &str, secure: bool) -> Response {
@@ -101,7 +111,11 @@ fn signed_in(app: &Shared, peer: &Peer, headers: &HeaderMap) -> Result<Ctx, Resp
             Some(login) => Ok(Ctx {
                 id,
                 session,
-                who: Who { login, face: Face::Panel, client: client.ip },
+                who: Who {
+                    login,
+                    face: Face::Panel,
+                    client: client.ip,
+                },
                 secure: client.secure,
             }),
             None => Err(see_other("/sign-in")),
@@ -113,18 +127,32 @@ fn signed_in(app: &Shared, peer: &Peer, headers: &HeaderMap) -> Result<Ctx, Resp
                 Lookup::Lifetime => "lifetime",
             };
             let user = ended.login.as_ref().map(Login::as_str).unwrap_or("");
-            events::event("session_end", "expired", user, Some(client.ip), "panel", Some(why));
+            events::event(
+                "session_end",
+                "expired",
+                user,
+                Some(client.ip),
+                "panel",
+                Some(why),
+            );
             Err(to_sign_in(
                 app,
                 &client,
-                Some(Flash::Error("Your session has ended. Please sign in again.".to_string())),
+                Some(Flash::Error(
+                    "Your session has ended. Please sign in again.".to_string(),
+                )),
             ))
         }
     }
 }
 
 /// A signed-in POST with the right CSRF token.
-fn signed_in_post(app: &Shared, peer: &Peer, headers: &HeaderMap, csrf: &str) -> Result<Ctx, Response> {
+fn signed_in_post(
+    app: &Shared,
+    peer: &Peer,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Ctx, Response> {
     let ctx = signed_in(app, peer, headers)?;
     if !csrf_ok(&ctx.session, Some(csrf)) {
         return Err(expired_form());
@@ -144,7 +172,11 @@ fn expired_form() -> Response {
 }
 
 /// GET /: to the MFA page when signed in, else to the sign-in page.
-pub async fn root(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
+pub async fn root(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
     match signed_in(&app, &peer, &headers) {
         Ok(_) => see_other("/mfa"),
         Err(r) => r,
@@ -152,7 +184,11 @@ pub async fn root(State(app): State<Shared>, Extension(peer): Extension<Peer>, h
 }
 
 /// GET /sign-in.
-pub async fn sign_in_form(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
+pub async fn sign_in_form(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
     let client = app.client(Some(&peer), &headers);
     if let Some(id) = cookie_value(&headers) {
         if let Ok(s) = app.sessions.get(&id, now()) {
@@ -164,12 +200,18 @@ pub async fn sign_in_form(State(app): State<Shared>, Extension(peer): Extension<
                 Some(Flash::Error(e)) => Notice::error(e),
                 None => Notice::default(),
             };
-            return page(StatusCode::OK, pages::sign_in::sign_in(&s.csrf, "", &notice));
+            return page(
+                StatusCode::OK,
+                pages::sign_in::sign_in(&s.csrf, "", &notice),
+            );
         }
     }
     match app.sessions.create(None, None, now()) {
         Ok((id, csrf)) => with_cookie(
-            page(StatusCode::OK, pages::sign_in::sign_in(&csrf, "", &Notice::default())),
+            page(
+                StatusCode::OK,
+                pages::sign_in::sign_in(&csrf, "", &Notice::default()),
+            ),
             &id,
             client.secure,
         ),
@@ -197,7 +239,9 @@ pub async fn sign_in(
 ) -> Response {
     let client = app.client(Some(&peer), &headers);
     let old = cookie_value(&headers);
-    let pre = old.as_deref().and_then(|id| app.sessions.get(id, now()).ok());
+    let pre = old
+        .as_deref()
+        .and_then(|id| app.sessions.get(id, now()).ok());
     let Some(pre) = pre.filter(|s| csrf_ok(s, Some(&form.csrf))) else {
         // No (or another) form token: a new form, nothing checked.
         return match app.sessions.create(None, old.as_deref(), now()) {
@@ -270,10 +314,20 @@ pub async fn sign_out(
         Err(r) => return r,
     };
     app.sessions.remove(&ctx.id);
-    events::event("sign_out", "ok", ctx.who.login.as_str(), Some(ctx.who.client), "panel", None);
+    events::event(
+        "sign_out",
+        "ok",
+        ctx.who.login.as_str(),
+        Some(ctx.who.client),
+        "panel",
+        None,
+    );
     to_sign_in(
         &app,
-        &Client { ip: ctx.who.client, secure: ctx.secure },
+        &Client {
+            ip: ctx.who.client,
+            secure: ctx.secure,
+        },
         Some(Flash::Message("You are signed out.".to_string())),
     )
 }
@@ -297,7 +351,8 @@ async fn mfa_page(app: &Shared, ctx: &Ctx, notice: Notice) -> Response {
 }
 
 fn error_page(ctx: &Ctx, e: &AccountError) -> Response {
-    let status = StatusCode::from_u16(accounts::http_status(e)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(accounts::http_status(e)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     page(
         status,
         pages::layout::page(
@@ -311,7 +366,11 @@ fn error_page(ctx: &Ctx, e: &AccountError) -> Response {
 }
 
 /// GET /mfa.
-pub async fn mfa(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
+pub async fn mfa(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
     match signed_in(&app, &peer, &headers) {
         Ok(ctx) => {
             let notice = ctx.notice();
@@ -362,25 +421,59 @@ pub async fn next(
         }
         ("enabled", true) => page(
             StatusCode::OK,
-            pages::mfa::ask_code(&ctx.user(), "New phone", "/mfa/replace", REPLACE_TEXT, &Notice::default()),
+            pages::mfa::ask_code(
+                &ctx.user(),
+                "New phone",
+                "/mfa/replace",
+                REPLACE_TEXT,
+                &Notice::default(),
+            ),
         ),
         ("disabled", true) => page(
             StatusCode::OK,
-            pages::mfa::ask_code(&ctx.user(), "Turn off MFA", "/mfa/disable", DISABLE_TEXT, &Notice::default()),
+            pages::mfa::ask_code(
+                &ctx.user(),
+                "Turn off MFA",
+                "/mfa/disable",
+                DISABLE_TEXT,
+                &Notice::default(),
+            ),
         ),
         ("disabled", false) => {
-            app.sessions.flash(&ctx.id, Flash::Message("MFA is already off; nothing changed.".to_string()));
+            app.sessions.flash(
+                &ctx.id,
+                Flash::Message("MFA is already off; nothing changed.".to_string()),
+            );
             see_other("/mfa")
         }
-        _ => mfa_page(&app, &ctx, Notice::error("Choose Enabled or Disabled, then Next.")).await,
+        _ => {
+            mfa_page(
+                &app,
+                &ctx,
+                Notice::error("Choose Enabled or Disabled, then Next."),
+            )
+            .await
+        }
     }
 }
 
-fn enrol_page(ctx: &Ctx, e: &accounts::Enrolment, digits: u32, notice: Notice, status: StatusCode) -> Response {
+fn enrol_page(
+    ctx: &Ctx,
+    e: &accounts::Enrolment,
+    digits: u32,
+    notice: Notice,
+    status: StatusCode,
+) -> Response {
     let Some(svg) = pages::qr::svg(&e.uri) else {
         return internal();
     };
-    let view = EnrolView { svg: &svg, key: &e.key, uri: &e.uri, expires: e.expires_at, digits };
+    let view = EnrolView {
+        svg: &svg,
+        key: &e.key,
+        uri: &e.uri,
+        expires: e.expires_at,
+        digits,
+    };
     page(status, pages::mfa::enrol(&ctx.user(), &view, &notice))
 }
 
@@ -426,8 +519,13 @@ pub async fn confirm(
             see_other("/mfa")
         }
         Err((e, Some(pending), digits)) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e)).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let digits = if pending.record.digits > 0 { pending.record.digits } else { digits };
+            let status = StatusCode::from_u16(accounts::http_status(&e))
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let digits = if pending.record.digits > 0 {
+                pending.record.digits
+            } else {
+                digits
+            };
             enrol_page(&ctx, &pending, digits, Notice::error(e.to_string()), status)
         }
         Err((e, None, _)) => {
@@ -455,15 +553,24 @@ pub async fn disable(
         Ok(_) => {
             app.sessions.flash(
                 &ctx.id,
-                Flash::Message("MFA is off. You can delete the entry from your authenticator app.".to_string()),
+                Flash::Message(
+                    "MFA is off. You can delete the entry from your authenticator app.".to_string(),
+                ),
             );
             see_other("/mfa")
         }
         Err(e) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e)).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let status = StatusCode::from_u16(accounts::http_status(&e))
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
             page(
                 status,
-                pages::mfa::ask_code(&ctx.user(), "Turn off MFA", "/mfa/disable", DISABLE_TEXT, &Notice::error(e.to_string())),
+                pages::mfa::ask_code(
+                    &ctx.user(),
+                    "Turn off MFA",
+                    "/mfa/disable",
+                    DISABLE_TEXT,
+                    &Notice::error(e.to_string()),
+                ),
             )
         }
     }
@@ -490,14 +597,25 @@ pub async fn replace(
     .await
     {
         Ok((e, digits)) => {
-            let digits = if e.record.digits > 0 { e.record.digits } else { digits };
+            let digits = if e.record.digits > 0 {
+                e.record.digits
+            } else {
+                digits
+            };
             enrol_page(&ctx, &e, digits, Notice::default(), StatusCode::OK)
         }
         Err(e) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e)).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let status = StatusCode::from_u16(accounts::http_status(&e))
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
             page(
                 status,
-                pages::mfa::ask_code(&ctx.user(), "New phone", "/mfa/replace", REPLACE_TEXT, &Notice::error(e.to_string())),
+                pages::mfa::ask_code(
+                    &ctx.user(),
+                    "New phone",
+                    "/mfa/replace",
+                    REPLACE_TEXT,
+                    &Notice::error(e.to_string()),
+                ),
             )
         }
     }
@@ -514,7 +632,11 @@ async fn app_passwords_page(
     let who = ctx.who.clone();
     let loaded = blocking(move || {
         let s = accounts.status(&who)?;
-        let list = if s.on { accounts.list_app_passwords(&who)? } else { Vec::new() };
+        let list = if s.on {
+            accounts.list_app_passwords(&who)?
+        } else {
+            Vec::new()
+        };
         Ok::<_, AccountError>((s.on, list))
     })
     .await;
@@ -528,7 +650,11 @@ async fn app_passwords_page(
 }
 
 /// GET /app-passwords.
-pub async fn app_passwords(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
+pub async fn app_passwords(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
     match signed_in(&app, &peer, &headers) {
         Ok(ctx) => {
             let notice = ctx.notice();
@@ -569,8 +695,14 @@ pub async fn add_app_password(
         text => match mailmfa::config::parse_duration(text) {
             Some(d) if d > 0 => Some(now() + d),
             _ => {
-                return app_passwords_page(&app, &ctx, None, Notice::error("Choose when the app password expires."), StatusCode::BAD_REQUEST)
-                    .await
+                return app_passwords_page(
+                    &app,
+                    &ctx,
+                    None,
+                    Notice::error("Choose when the app password expires."),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await
             }
         },
     };
@@ -588,7 +720,8 @@ pub async fn add_app_password(
             app_passwords_page(&app, &ctx, Some(new), notice, StatusCode::OK).await
         }
         Err(e) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e)).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let status = StatusCode::from_u16(accounts::http_status(&e))
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
             app_passwords_page(&app, &ctx, None, Notice::error(e.to_string()), status).await
         }
     }
@@ -628,20 +761,37 @@ pub async fn revoke_app_password(
     see_other("/app-passwords")
 }
 
-async fn recovery_page(app: &Shared, ctx: &Ctx, codes: Option<Vec<String>>, notice: Notice, status: StatusCode) -> Response {
+async fn recovery_page(
+    app: &Shared,
+    ctx: &Ctx,
+    codes: Option<Vec<String>>,
+    notice: Notice,
+    status: StatusCode,
+) -> Response {
     let accounts = app.accounts.clone();
     let who = ctx.who.clone();
     match blocking(move || accounts.status(&who)).await {
         Ok(s) => page(
             status,
-            pages::recovery::recovery(&ctx.user(), s.on, s.recovery_left, s.recovery_total, codes.as_deref(), &notice),
+            pages::recovery::recovery(
+                &ctx.user(),
+                s.on,
+                s.recovery_left,
+                s.recovery_total,
+                codes.as_deref(),
+                &notice,
+            ),
         ),
         Err(e) => error_page(ctx, &e),
     }
 }
 
 /// GET /recovery-codes.
-pub async fn recovery(State(app): State<Shared>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
+pub async fn recovery(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
     match signed_in(&app, &peer, &headers) {
         Ok(ctx) => {
             let notice = ctx.notice();
@@ -672,11 +822,13 @@ pub async fn new_recovery_codes(
     match result {
         Ok(codes) => {
             let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
-            let notice = Notice::message("New recovery codes are ready; the old ones no longer work.");
+            let notice =
+                Notice::message("New recovery codes are ready; the old ones no longer work.");
             recovery_page(&app, &ctx, Some(codes), notice, StatusCode::OK).await
         }
         Err(e) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e)).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let status = StatusCode::from_u16(accounts::http_status(&e))
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
             recovery_page(&app, &ctx, None, Notice::error(e.to_string()), status).await
         }
     }

@@ -21,7 +21,11 @@ pub struct SignInLimit {
 impl SignInLimit {
     /// At most `max` failures per `interval` seconds per address.
     pub fn new(max: u32, interval: u64) -> SignInLimit {
-        SignInLimit { max, interval, table: Mutex::new(HashMap::new()) }
+        SignInLimit {
+            max,
+            interval,
+            table: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(until)` when `ip` is past the limit at `now`: refuse without asking Dovecot.

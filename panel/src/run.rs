@@ -47,20 +47,31 @@ pub struct Args {
 
 /// Parses the arguments (without the program name); `Ok(None)` for `--help`.
 pub fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
-    let mut parsed = Args { config: PathBuf::from(mailmfa::config::DEFAULT_CONFIG_PATH), listen: None };
+    let mut parsed = Args {
+        config: PathBuf::from(mailmfa::config::DEFAULT_CONFIG_PATH),
+        listen: None,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (arg.as_str(), None),
         };
-        let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{name} needs a value"));
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("{name} needs a value"))
+        };
         match name {
             "--help" | "-h" => return Ok(None),
             "--config" => parsed.config = PathBuf::from(value()?),
             "--listen" => {
                 let v = value()?;
-                parsed.listen = Some(v.parse().map_err(|_| format!("--listen needs ADDR:PORT, not `{v}`"))?);
+                parsed.listen = Some(
+                    v.parse()
+                        .map_err(|_| format!("--listen needs ADDR:PORT, not `{v}`"))?,
+                );
             }
             other => return Err(format!("unknown argument `{other}` (see --help)")),
         }
@@ -112,14 +123,20 @@ pub fn main(args: &[String]) -> ExitCode {
         None => None,
     };
     if let Err(e) = state_dir(&panel.state_dir, euid) {
-        eprintln!("mailmfa-panel: state_dir {}: {e}", panel.state_dir.display());
+        eprintln!(
+            "mailmfa-panel: state_dir {}: {e}",
+            panel.state_dir.display()
+        );
         return ExitCode::from(EXIT_CONFIG);
     }
     let mut settings = loaded.settings;
     settings.state_dir = panel.state_dir.clone();
     let accounts = Accounts::new(settings, euid);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("mailmfa-panel: cannot start the runtime: {e}");
@@ -152,15 +169,24 @@ fn read_token(path: &Path, euid: u32) -> Result<Zeroizing<String>, String> {
         return Err("must be a regular file (not a symlink)".to_string());
     }
     if meta.uid() != euid {
-        return Err(format!("must be owned by the panel's account (uid {euid}), not uid {}", meta.uid()));
+        return Err(format!(
+            "must be owned by the panel's account (uid {euid}), not uid {}",
+            meta.uid()
+        ));
     }
     if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!("must not be readable by others: chmod 0600 {}", path.display()));
+        return Err(format!(
+            "must not be readable by others: chmod 0600 {}",
+            path.display()
+        ));
     }
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| e.to_string())?);
     let token = Zeroizing::new(text.trim().to_string());
     if token.len() < 32 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("the token must be one word of at least 32 characters (e.g. `openssl rand -hex 32`)".to_string());
+        return Err(
+            "the token must be one word of at least 32 characters (e.g. `openssl rand -hex 32`)"
+                .to_string(),
+        );
     }
     Ok(token)
 }
@@ -173,14 +199,17 @@ fn state_dir(path: &Path, euid: u32) -> Result<(), String> {
             .create(path)
             .map_err(|e| format!("cannot create it: {e}")),
         Err(e) => Err(e.to_string()),
-        Ok(meta) if !meta.file_type().is_dir() => Err("must be a directory (not a symlink)".to_string()),
+        Ok(meta) if !meta.file_type().is_dir() => {
+            Err("must be a directory (not a symlink)".to_string())
+        }
         Ok(meta) if meta.uid() != euid => Err(format!(
             "must be owned by the panel's account (uid {euid}), not uid {}: chown it",
             meta.uid()
         )),
-        Ok(meta) if meta.permissions().mode() & 0o022 != 0 => {
-            Err(format!("must not be writable by others: chmod 0700 {}", path.display()))
-        }
+        Ok(meta) if meta.permissions().mode() & 0o022 != 0 => Err(format!(
+            "must not be writable by others: chmod 0700 {}",
+            path.display()
+        )),
         Ok(_) => Ok(()),
     }
 }
@@ -195,7 +224,9 @@ mod tests {
 
     #[test]
     fn arguments_are_parsed() {
-        let a = parse_args(&args(&["--config", "/x.toml", "--listen=127.0.0.1:0"])).unwrap().unwrap();
+        let a = parse_args(&args(&["--config", "/x.toml", "--listen=127.0.0.1:0"]))
+            .unwrap()
+            .unwrap();
         assert_eq!(a.config, PathBuf::from("/x.toml"));
         assert_eq!(a.listen, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(parse_args(&args(&["--help"])).unwrap(), None);

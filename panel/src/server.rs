@@ -10,8 +10,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -54,18 +54,36 @@ pub fn router(app: Shared) -> Router {
         .route("/mfa/confirm", post(html::confirm))
         .route("/mfa/disable", post(html::disable))
         .route("/mfa/replace", post(html::replace))
-        .route("/app-passwords", get(html::app_passwords).post(html::add_app_password))
+        .route(
+            "/app-passwords",
+            get(html::app_passwords).post(html::add_app_password),
+        )
         .route("/app-passwords/revoke", post(html::revoke_app_password))
-        .route("/recovery-codes", get(html::recovery).post(html::new_recovery_codes))
+        .route(
+            "/recovery-codes",
+            get(html::recovery).post(html::new_recovery_codes),
+        )
         .route("/static/panel.css", get(css))
-        .route("/api/v1/session", post(api::create_session).delete(api::delete_session))
+        .route(
+            "/api/v1/session",
+            post(api::create_session).delete(api::delete_session),
+        )
         .route("/api/v1/mfa", get(api::status))
         .route("/api/v1/mfa/enrolment", post(api::begin))
         .route("/api/v1/mfa/enrolment/confirm", post(api::confirm))
         .route("/api/v1/mfa/disable", post(api::disable))
-        .route("/api/v1/app-passwords", get(api::list_app_passwords).post(api::add_app_password))
-        .route("/api/v1/app-passwords/{name}", delete(api::revoke_app_password))
-        .route("/api/v1/recovery-codes", get(api::recovery_status).post(api::new_recovery_codes))
+        .route(
+            "/api/v1/app-passwords",
+            get(api::list_app_passwords).post(api::add_app_password),
+        )
+        .route(
+            "/api/v1/app-passwords/{name}",
+            delete(api::revoke_app_password),
+        )
+        .route(
+            "/api/v1/recovery-codes",
+            get(api::recovery_status).post(api::new_recovery_codes),
+        )
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
@@ -83,7 +101,10 @@ async fn fallback(request: Request) -> Response {
         let notice = pages::Notice::error("There is no such page.");
         (
             StatusCode::NOT_FOUND,
-            Html(pages::sign_in::notice_page("Not found", &notice, ("/", "Open the panel")).into_string()),
+            Html(
+                pages::sign_in::notice_page("Not found", &notice, ("/", "Open the panel"))
+                    .into_string(),
+            ),
         )
             .into_response()
     }
@@ -92,7 +113,11 @@ async fn fallback(request: Request) -> Response {
 fn too_large(api: bool, max: usize) -> Response {
     let message = format!("The request body is larger than {max} bytes.");
     if api {
-        (StatusCode::PAYLOAD_TOO_LARGE, Json(serde_json::json!({"error": "too_large", "message": message}))).into_response()
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(serde_json::json!({"error": "too_large", "message": message})),
+        )
+            .into_response()
     } else {
         (StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
     }
@@ -112,7 +137,9 @@ async fn guard(State(app): State<Shared>, request: Request, next: Next) -> Respo
         too_large(api, max)
     } else {
         match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-            Ok(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE && api && !is_json(&r) => too_large(api, max),
+            Ok(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE && api && !is_json(&r) => {
+                too_large(api, max)
+            }
             Ok(r) => r,
             Err(_) => (StatusCode::REQUEST_TIMEOUT, "The request took too long.").into_response(),
         }

@@ -102,7 +102,11 @@ pub fn same(a: &str, b: &str) -> bool {
 impl Sessions {
     /// Sessions that end after `idle` seconds unused or `lifetime` seconds old.
     pub fn new(idle: u64, lifetime: u64) -> Sessions {
-        Sessions { idle, lifetime, table: Mutex::new(HashMap::new()) }
+        Sessions {
+            idle,
+            lifetime,
+            table: Mutex::new(HashMap::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
@@ -143,7 +147,13 @@ impl Sessions {
         }
         table.insert(
             hash(&id),
-            Session { login, csrf: csrf.clone(), created: now, last: now, flash: None },
+            Session {
+                login,
+                csrf: csrf.clone(),
+                created: now,
+                last: now,
+                flash: None,
+            },
         );
         Ok((id, csrf))
     }
@@ -154,7 +164,10 @@ impl Sessions {
         let mut table = self.lock();
         let key = hash(id);
         let Some(session) = table.get_mut(&key) else {
-            return Err(Ended { why: Lookup::Unknown, login: None });
+            return Err(Ended {
+                why: Lookup::Unknown,
+                login: None,
+            });
         };
         let ended = if now >= session.created + self.lifetime {
             Some(Lookup::Lifetime)
@@ -207,8 +220,11 @@ pub fn cookie_value(headers: &axum::http::HeaderMap) -> Option<String> {
             let (name, value) = pair.trim().split_once('=')?;
             (name == COOKIE).then(|| value.trim().to_string())
         })
-        .filter(|v| v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .next_back()
+        .rfind(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// The `Set-Cookie` value for session `id` (an empty id with max-age 0 clears it).
@@ -246,10 +262,13 @@ mod tests {
         let s = Sessions::new(900, 28800);
         let (id, _) = s.create(Some(alice()), None, 1000).unwrap();
         assert!(s.get(&id, 1899).is_ok());
-        assert!(s.get(&id, 1899 + 899).is_ok());
-        let ended = s.get(&id, 1899 + 900).unwrap_err();
+        assert!(
+            s.get(&id, 1899 + 899).is_ok(),
+            "each use restarts the idle clock"
+        );
+        let ended = s.get(&id, 2798 + 900).unwrap_err();
         assert_eq!((ended.why, ended.login), (Lookup::Idle, Some(alice())));
-        assert_eq!(s.get(&id, 1899 + 901).unwrap_err().why, Lookup::Unknown);
+        assert_eq!(s.get(&id, 2798 + 901).unwrap_err().why, Lookup::Unknown);
     }
 
     #[test]
@@ -294,7 +313,10 @@ mod tests {
         let s = Sessions::new(900, 3600);
         let (id, _) = s.create(Some(alice()), None, 0).unwrap();
         s.flash(&id, Flash::Message("done".into()));
-        assert_eq!(s.get(&id, 1).unwrap().flash, Some(Flash::Message("done".into())));
+        assert_eq!(
+            s.get(&id, 1).unwrap().flash,
+            Some(Flash::Message("done".into()))
+        );
         assert_eq!(s.get(&id, 2).unwrap().flash, None);
     }
 
@@ -313,7 +335,10 @@ mod tests {
     fn the_cookie_is_read_and_written_with_its_flags() {
         let mut h = axum::http::HeaderMap::new();
         let id = "a".repeat(43);
-        h.insert("cookie", format!("x=1; {COOKIE}={id}; y=2").parse().unwrap());
+        h.insert(
+            "cookie",
+            format!("x=1; {COOKIE}={id}; y=2").parse().unwrap(),
+        );
         assert_eq!(cookie_value(&h), Some(id.clone()));
         h.insert("cookie", format!("{COOKIE}=short").parse().unwrap());
         assert_eq!(cookie_value(&h), None);

@@ -37,7 +37,13 @@ pub enum Outcome {
 }
 
 /// Signs `login` in with `password` from `client`.
-pub async fn sign_in(app: &App, client: IpAddr, face: Face, login: &str, password: Zeroizing<String>) -> Outcome {
+pub async fn sign_in(
+    app: &App,
+    client: IpAddr,
+    face: Face,
+    login: &str,
+    password: Zeroizing<String>,
+) -> Outcome {
     let face_name = match face {
         Face::Panel => "panel",
         Face::Api | Face::Admin => "api",
@@ -77,13 +83,22 @@ pub async fn sign_in(app: &App, client: IpAddr, face: Face, login: &str, passwor
         }
         Err(e) => {
             log("refused", Some("auth_unavailable"));
-            events::service(&format!("event=auth_unavailable detail=\"{}\"", mailmfa::log::clean(&e.0)));
+            events::service(&format!(
+                "event=auth_unavailable detail=\"{}\"",
+                mailmfa::log::clean(&e.0)
+            ));
             return Outcome::Unavailable;
         }
     };
     // Dovecot's name for the mailbox (after its username_format) is the one the module saw.
-    let login = user.and_then(|u| Login::parse(u.as_bytes()).ok()).unwrap_or(typed);
-    let who = Who { login: login.clone(), face, client };
+    let login = user
+        .and_then(|u| Login::parse(u.as_bytes()).ok())
+        .unwrap_or(typed);
+    let who = Who {
+        login: login.clone(),
+        face,
+        client,
+    };
     let accounts = app.accounts.clone();
     let tail = code_tail(&password, 8);
     drop(password);
@@ -94,7 +109,9 @@ pub async fn sign_in(app: &App, client: IpAddr, face: Face, login: &str, passwor
         }
         let digits = status.digits as usize;
         match tail.get(tail.len().saturating_sub(digits)..) {
-            Some(code) if tail.len() >= digits => accounts.check_sign_in_code(&who, code).map(|_| true),
+            Some(code) if tail.len() >= digits => {
+                accounts.check_sign_in_code(&who, code).map(|_| true)
+            }
             _ => Ok(false),
         }
     })
@@ -105,7 +122,10 @@ pub async fn sign_in(app: &App, client: IpAddr, face: Face, login: &str, passwor
             Outcome::Ok(login)
         }
         Ok(false) => refuse("code"),
-        Err(e) if crate::accounts::http_status(&e) == 503 || crate::accounts::http_status(&e) == 500 => {
+        Err(e)
+            if crate::accounts::http_status(&e) == 503
+                || crate::accounts::http_status(&e) == 500 =>
+        {
             log("refused", Some("storage"));
             Outcome::Unavailable
         }
@@ -119,7 +139,12 @@ pub async fn sign_in(app: &App, client: IpAddr, face: Face, login: &str, passwor
 
 /// The trailing ASCII digits of `password`, at most `max` of them.
 fn code_tail(password: &str, max: usize) -> Zeroizing<String> {
-    let digits = password.bytes().rev().take_while(u8::is_ascii_digit).take(max).count();
+    let digits = password
+        .bytes()
+        .rev()
+        .take_while(u8::is_ascii_digit)
+        .take(max)
+        .count();
     Zeroizing::new(password[password.len() - digits..].to_string())
 }
 

@@ -27,7 +27,13 @@ pub struct SignedIn<'a> {
 }
 
 /// A whole page.
-pub fn page(title: &str, signed_in: Option<&SignedIn>, nav: Nav, notice: &Notice, body: Markup) -> Markup {
+pub fn page(
+    title: &str,
+    signed_in: Option<&SignedIn>,
+    nav: Nav,
+    notice: &Notice,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {

@@ -27,12 +27,18 @@ pub struct Notice {
 impl Notice {
     /// Only a message.
     pub fn message(text: impl Into<String>) -> Notice {
-        Notice { message: Some(text.into()), error: None }
+        Notice {
+            message: Some(text.into()),
+            error: None,
+        }
     }
 
     /// Only an error.
     pub fn error(text: impl Into<String>) -> Notice {
-        Notice { message: None, error: Some(text.into()) }
+        Notice {
+            message: None,
+            error: Some(text.into()),
+        }
     }
 }
 
@@ -67,7 +73,11 @@ pub fn date(t: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
 }
 
 /// An optional time, or a word for none.

@@ -26,7 +26,8 @@ pub fn svg(uri: &str) -> Option<String> {
 mod tests {
     #[test]
     fn the_svg_is_inline_and_has_its_id() {
-        let s = super::svg("otpauth://totp/mailmfa:alice?secret=JBSWY3DPEHPK3PXP&issuer=mailmfa").unwrap();
+        let s = super::svg("otpauth://totp/mailmfa:alice?secret=JBSWY3DPEHPK3PXP&issuer=mailmfa")
+            .unwrap();
         assert!(s.starts_with("<svg id=\"qr\""), "{}", &s[..60]);
         assert!(!s.contains("<?xml"));
         assert!(!s.contains("style="));

@@ -6,7 +6,14 @@ use super::layout::{page, Nav, SignedIn};
 use super::{challenge_field, csrf_field, Notice};
 
 /// The page; `codes` is the new set, shown once.
-pub fn recovery(user: &SignedIn, on: bool, left: usize, total: usize, codes: Option<&[String]>, notice: &Notice) -> Markup {
+pub fn recovery(
+    user: &SignedIn,
+    on: bool,
+    left: usize,
+    total: usize,
+    codes: Option<&[String]>,
+    notice: &Notice,
+) -> Markup {
     page(
         "Recovery codes",
         Some(user),
