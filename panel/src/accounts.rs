@@ -17,8 +17,7 @@ use mailmfa::config::Settings;
 use mailmfa::login::Login;
 use zeroize::Zeroizing;
 
-// Until the account layer lands: the contract's signatures (see contract_shim.rs).
-use crate::contract_shim as acct;
+use mailmfa::account as acct;
 
 pub use acct::{
     AccountError, AppPasswordInfo, CodeRefusal, Disabled, Enrolment, NewAppPassword, Status,

@@ -133,27 +133,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
 /// The library's settings and the raw `[panel]` table: the one place that knows how the
 /// library hands the table over.
 fn split(text: &str, path: &Path) -> Result<(Settings, Option<toml::Table>), ConfigError> {
-    // Until the library keeps `[panel]` itself (`Settings.panel`), take the table out here
-    // and hand the library the rest.
-    let mut all: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        ConfigError(format!(
-            "{}: not valid TOML: {}",
-            path.display(),
-            e.message()
-        ))
-    })?;
-    let table = match all.remove("panel") {
-        Some(toml::Value::Table(t)) => Some(t),
-        Some(_) => {
-            return Err(ConfigError(format!(
-                "{}: `panel` must be a table",
-                path.display()
-            )))
-        }
-        None => None,
-    };
-    let rest = toml::to_string(&all).map_err(|e| ConfigError(e.to_string()))?;
-    let settings = Settings::from_toml(&rest, path).map_err(|e| ConfigError(e.to_string()))?;
+    let mut settings = Settings::from_toml(text, path).map_err(|e| ConfigError(e.to_string()))?;
+    let table = settings.panel.take();
     Ok((settings, table))
 }
 

@@ -17,7 +17,6 @@ pub mod api;
 pub mod app;
 pub mod client;
 pub mod config;
-mod contract_shim;
 pub mod dovecot;
 pub mod events;
 pub mod html;
