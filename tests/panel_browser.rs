@@ -22,7 +22,11 @@ use std::path::{Path, PathBuf};
 
 /// Everything a browser test needs: the panel's prerequisites and the browser's.
 fn prereqs() -> bool {
-    let all: Vec<&str> = PANEL_PREREQS.iter().chain(BROWSER_PREREQS).copied().collect();
+    let all: Vec<&str> = PANEL_PREREQS
+        .iter()
+        .chain(BROWSER_PREREQS)
+        .copied()
+        .collect();
     require_prereqs(&all)
 }
 
@@ -137,13 +141,21 @@ fn owner_turns_mfa_on_by_scanning_the_qr_and_off_with_a_code() {
     // Not signed in: / leads to the sign-in page.
     b.goto(&p.at("/"));
     assert!(on(&b, &p, "/sign-in"), "/ led to {}", b.url());
-    assert_eq!(b.find("#password").attr("type").as_deref(), Some("password"));
+    assert_eq!(
+        b.find("#password").attr("type").as_deref(),
+        Some("password")
+    );
     b.fill("#login", user);
     b.screenshot(&shots.join("panel-sign-in.png"));
 
     // The password alone signs a mailbox without MFA in, onto the MFA page: Disabled.
     sign_in(&b, &p, user, PW);
-    assert!(on(&b, &p, "/mfa"), "after sign-in: {}\n{}", b.url(), b.source());
+    assert!(
+        on(&b, &p, "/mfa"),
+        "after sign-in: {}\n{}",
+        b.url(),
+        b.source()
+    );
     assert_eq!(b.text("#mfa-status"), "Disabled");
     let cookie = b.cookie(SESSION_COOKIE).expect("session cookie");
     assert!(cookie.http_only, "{cookie:?}");
@@ -162,7 +174,11 @@ fn owner_turns_mfa_on_by_scanning_the_qr_and_off_with_a_code() {
     assert_eq!(chal.attr("autocomplete").as_deref(), Some("one-time-code"));
     let png = b.screenshot(&shots.join("panel-enrol.png"));
     let decoded = decode_qr(&png);
-    assert_eq!(decoded.len(), 1, "QR codes found in the screenshot: {decoded:?}");
+    assert_eq!(
+        decoded.len(),
+        1,
+        "QR codes found in the screenshot: {decoded:?}"
+    );
     let uri = &decoded[0];
     assert_eq!(uri, &href, "the QR code and the otpauth link differ");
     let rec = record_from_uri(uri);
@@ -177,7 +193,11 @@ fn owner_turns_mfa_on_by_scanning_the_qr_and_off_with_a_code() {
     // A wrong code: the enrolment page again, same QR code, an error, MFA still off.
     b.fill("#challenge", &wrong_code(&rec));
     b.click("#save");
-    assert!(!error_text(&b).is_empty(), "no #error after a wrong code:\n{}", b.source());
+    assert!(
+        !error_text(&b).is_empty(),
+        "no #error after a wrong code:\n{}",
+        b.source()
+    );
     assert_eq!(b.text("#key"), key, "a wrong code changed the key");
     assert!(p.record(user).is_none(), "a wrong code turned MFA on");
 
@@ -187,7 +207,11 @@ fn owner_turns_mfa_on_by_scanning_the_qr_and_off_with_a_code() {
     b.click("#save");
     assert!(on(&b, &p, "/mfa"), "after Save: {}", b.url());
     assert_eq!(b.text("#mfa-status"), "Enabled", "{}", b.source());
-    assert!(b.text("#message").contains("MFA is on"), "{}", b.text("#message"));
+    assert!(
+        b.text("#message").contains("MFA is on"),
+        "{}",
+        b.text("#message")
+    );
     let on_disk = p.record(user).expect("no record after Save");
     assert_eq!(on_disk.secret_base32(), rec.secret_base32());
     b.screenshot(&shots.join("panel-mfa.png"));
@@ -204,7 +228,11 @@ fn owner_turns_mfa_on_by_scanning_the_qr_and_off_with_a_code() {
     assert!(!error_text(&b).is_empty(), "no #error:\n{}", b.source());
     step_margin(3);
     sign_in(&b, &p, user, &format!("{PW}{}", code(&rec, 0)));
-    assert!(on(&b, &p, "/mfa"), "password+code refused: {}", error_text(&b));
+    assert!(
+        on(&b, &p, "/mfa"),
+        "password+code refused: {}",
+        error_text(&b)
+    );
     assert_eq!(b.text("#mfa-status"), "Enabled");
 
     // IMAP with password+code (a later step: the module used this one for the sign-in).
@@ -227,7 +255,11 @@ fn owner_turns_mfa_on_by_scanning_the_qr_and_off_with_a_code() {
     b.click("#save");
     assert!(on(&b, &p, "/mfa"), "after disable: {}", b.url());
     assert_eq!(b.text("#mfa-status"), "Disabled", "{}", b.source());
-    assert!(b.text("#message").contains("MFA is off"), "{}", b.text("#message"));
+    assert!(
+        b.text("#message").contains("MFA is off"),
+        "{}",
+        b.text("#message")
+    );
     assert!(p.record(user).is_none(), "record still there after disable");
     // And the password alone opens the mailbox again.
     let r = imap_login(p.imap(), ip(22), user, PW);
@@ -265,11 +297,17 @@ fn app_password_made_on_the_page_works_over_imap_until_revoked() {
     );
     let row = b.text("#app-passwords");
     assert!(row.contains("phone"), "table: {row}");
-    assert!(!row.contains(&password), "the table shows the password again");
+    assert!(
+        !row.contains(&password),
+        "the table shows the password again"
+    );
     b.screenshot(&shots.join("panel-app-passwords.png"));
     // Shown once: a reload no longer holds it.
     b.goto(&p.at("/app-passwords"));
-    assert!(!b.source().contains(&password), "the password is shown twice");
+    assert!(
+        !b.source().contains(&password),
+        "the password is shown twice"
+    );
 
     let r = imap_login(p.imap(), ip(30), user, &password);
     assert!(r.is_ok(), "IMAP with the app password: {r:?}");
@@ -313,7 +351,10 @@ fn recovery_codes_made_on_the_page_turn_mfa_off() {
     assert_eq!(b.text("#recovery-left").trim(), "10");
     b.screenshot(&shots.join("panel-recovery.png"));
     b.goto(&p.at("/recovery-codes"));
-    assert!(!b.source().contains(&codes[0]), "a recovery code is shown twice");
+    assert!(
+        !b.source().contains(&codes[0]),
+        "a recovery code is shown twice"
+    );
 
     b.click("#nav-mfa");
     b.select("#status", "disabled");

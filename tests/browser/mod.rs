@@ -108,7 +108,10 @@ impl Browser {
             "--hide-scrollbars".to_string(),
             "--force-device-scale-factor=1".to_string(),
             format!("--window-size={width},{height}"),
-            format!("--user-data-dir={}", b.profile.path().join("profile").display()),
+            format!(
+                "--user-data-dir={}",
+                b.profile.path().join("profile").display()
+            ),
         ];
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",

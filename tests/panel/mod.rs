@@ -88,12 +88,7 @@ impl MailWorld {
     /// base_dir. The fixture's dir is made traversable and its record dir owned by the
     /// panel's account (the module's state dir stays root's).
     pub fn new() -> MailWorld {
-        let w = World::new(
-            "",
-            "dovecot-virtual",
-            &["imap", "pop3", PANEL_SERVICE],
-            "",
-        );
+        let w = World::new("", "dovecot-virtual", &["imap", "pop3", PANEL_SERVICE], "");
         chmod(w.f.dir.path(), 0o711);
         let dovecot = Dovecot::start(
             w.pam_d(),
@@ -110,7 +105,11 @@ impl MailWorld {
         let sock = mail.auth_socket();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !sock.exists() {
-            assert!(Instant::now() < deadline, "no {} after start", sock.display());
+            assert!(
+                Instant::now() < deadline,
+                "no {} after start",
+                sock.display()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         mail
@@ -267,7 +266,10 @@ impl Panel {
         let scratch = dir.mkdir("ns-scratch", 0o700);
         let stderr = dir.join("panel.err");
         let setpriv = servers::find_program("setpriv").expect("setpriv");
-        let (uid, gid) = (format!("--reuid={PANEL_UID}"), format!("--regid={PANEL_UID}"));
+        let (uid, gid) = (
+            format!("--reuid={PANEL_UID}"),
+            format!("--regid={PANEL_UID}"),
+        );
         let mut cmd = servers::ns::namespaced(
             mail.w.pam_d(),
             mail.syslog().path(),
@@ -504,7 +506,10 @@ impl Resp {
 
     /// The API error string (`{"error": ...}`).
     pub fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_default().to_string()
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The Set-Cookie line for `name`, if any.
@@ -629,7 +634,9 @@ impl Client {
             if let Some((k, v)) = first.split_once('=') {
                 let gone = v.is_empty()
                     || line.to_ascii_lowercase().contains("max-age=0")
-                    || line.to_ascii_lowercase().contains("expires=thu, 01 jan 1970");
+                    || line
+                        .to_ascii_lowercase()
+                        .contains("expires=thu, 01 jan 1970");
                 if gone {
                     self.cookies.remove(k.trim());
                 } else {
@@ -709,7 +716,10 @@ impl Client {
     pub fn sign_in_form(&mut self, login: &str, password: &str) -> Resp {
         let page = self.get("/sign-in");
         let csrf = page.csrf_field().unwrap_or_else(|| {
-            panic!("no csrf field on /sign-in (HTTP {}): {}", page.status, page.body)
+            panic!(
+                "no csrf field on /sign-in (HTTP {}): {}",
+                page.status, page.body
+            )
         });
         self.form(
             "/sign-in",
@@ -763,7 +773,10 @@ pub fn assert_security_headers(r: &Resp, what: &str) {
     for part in CSP.split("; ") {
         assert!(csp.contains(part), "{what}: CSP {csp:?} lacks {part:?}");
     }
-    assert!(!csp.contains("unsafe-inline"), "{what}: CSP allows inline: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline"),
+        "{what}: CSP allows inline: {csp}"
+    );
     assert_eq!(
         r.header("referrer-policy"),
         Some("no-referrer"),
@@ -785,9 +798,11 @@ pub fn assert_security_headers(r: &Resp, what: &str) {
 /// `rip`; true on `OK`, false on `FAIL`.
 pub fn dovecot_auth(socket: &Path, service: &str, rip: &str, login: &str, password: &str) -> bool {
     use base64::Engine as _;
-    let stream = UnixStream::connect(socket)
-        .unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let stream =
+        UnixStream::connect(socket).unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut w = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
     w.write_all(format!("VERSION\t1\t2\nCPID\t{}\n", std::process::id()).as_bytes())
@@ -795,7 +810,10 @@ pub fn dovecot_auth(socket: &Path, service: &str, rip: &str, login: &str, passwo
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(r.read_line(&mut line).unwrap() > 0, "auth socket closed in handshake");
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "auth socket closed in handshake"
+        );
         if line.trim_end() == "DONE" {
             break;
         }
@@ -807,7 +825,10 @@ pub fn dovecot_auth(socket: &Path, service: &str, rip: &str, login: &str, passwo
     .unwrap();
     loop {
         line.clear();
-        assert!(r.read_line(&mut line).unwrap() > 0, "auth socket closed before the answer");
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "auth socket closed before the answer"
+        );
         let l = line.trim_end();
         if l.starts_with("OK\t1") {
             return true;
@@ -822,4 +843,34 @@ pub fn dovecot_auth(socket: &Path, service: &str, rip: &str, login: &str, passwo
 /// The login name and password of a mailbox with MFA, with the code `steps` away appended.
 pub fn pw_code(record: &Record, steps: i64) -> String {
     format!("{PW}{}", code(record, steps))
+}
+
+/// Sends `request` as is on a new connection to `addr` (write errors ignored: the server may
+/// answer and close before reading it all) and returns what the server sent until it closed
+/// or 30 s passed.
+pub fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the panel");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = s.write_all(request);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of a raw HTTP response (0 when there is none).
+pub fn raw_status(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
