@@ -312,7 +312,7 @@ impl Panel {
             Ok(l) => l,
             Err(_) => {
                 let status = child.try_wait().ok().flatten();
-                let _ = stop_group(&mut child);
+                stop_group(&mut child);
                 panic!(
                     "mailmfa-panel printed no first line (exit: {status:?}); stderr:\n{}",
                     err_text()
@@ -320,7 +320,7 @@ impl Panel {
             }
         };
         let Some(url) = line.strip_prefix("listening on ").map(str::trim) else {
-            let _ = stop_group(&mut child);
+            stop_group(&mut child);
             panic!(
                 "mailmfa-panel's first line is not `listening on http://ADDR`: {line:?}\nstderr:\n{}",
                 err_text()
