@@ -364,3 +364,68 @@ fn recovery_codes_made_on_the_page_turn_mfa_off() {
     assert_eq!(b.text("#mfa-status"), "Disabled", "{}", b.source());
     assert!(p.record(user).is_none(), "record still there");
 }
+
+/// Every page fits a phone's width (no sideways scrolling at 390 px), loads nothing from
+/// another host and runs no script of its own: sign-in, MFA, the enrolment page with its QR
+/// code, app passwords, recovery codes.
+#[test]
+fn pages_fit_a_phone_and_load_nothing_from_elsewhere() {
+    if !prereqs() {
+        return;
+    }
+    let p = PanelWorld::start(&PanelOpts::default());
+    let user = "phone@example.com";
+    p.owner(user);
+    let b = Browser::start(390, 844);
+    let check = |what: &str| {
+        let fits = b.execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            serde_json::json!([]),
+        );
+        assert_eq!(
+            fits,
+            serde_json::json!(true),
+            "{what} is wider than a phone"
+        );
+        let html = b.source().to_ascii_lowercase();
+        assert!(!html.contains("<script"), "{what} has a script");
+        for attr in [
+            "src=\"http",
+            "href=\"http",
+            "src=\"//",
+            "href=\"//",
+            "url(http",
+        ] {
+            assert!(
+                !html.contains(attr),
+                "{what} loads from another host ({attr})"
+            );
+        }
+        let labels = b.find_all("label").len();
+        let inputs = b.find_all("input:not([type=hidden]), select").len();
+        assert!(
+            labels >= inputs,
+            "{what}: {inputs} inputs but {labels} labels"
+        );
+    };
+    b.goto(&p.at("/sign-in"));
+    check("sign-in");
+    sign_in(&b, &p, user, PW);
+    assert!(on(&b, &p, "/mfa"), "sign-in: {}", error_text(&b));
+    check("MFA page");
+    b.select("#status", "enabled");
+    b.click("#next");
+    check("enrolment page");
+    let qr_width = b.execute(
+        "return document.getElementById('qr').getBoundingClientRect().right;",
+        serde_json::json!([]),
+    );
+    assert!(
+        qr_width.as_f64().unwrap_or(9999.0) <= 390.0,
+        "the QR code is cut off: right edge {qr_width}"
+    );
+    b.click("#nav-app-passwords");
+    check("app passwords");
+    b.click("#nav-recovery");
+    check("recovery codes");
+}

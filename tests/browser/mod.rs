@@ -296,6 +296,16 @@ impl Browser {
         self.click(&format!("{selector} option[value=\"{value}\"]"));
     }
 
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its
+    /// result. WebDriver's scripts are not the page's: the panel's CSP does not apply to them.
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
     /// Sets the window's size.
     pub fn resize(&self, width: u32, height: u32) {
         self.call(
