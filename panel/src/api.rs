@@ -1,0 +1,576 @@
+//! The JSON API (`/api/v1/...`) for hosting control panels and webmail plugins.
+//!
+//! Three ways to authenticate:
+//! - the session cookie (from `POST /api/v1/session` or the pages) plus `X-CSRF-Token` on
+//!   every non-GET request;
+//! - per request, `Authorization: Basic base64(login:password+code)`: the same sign-in as the
+//!   pages (Dovecot, then the code at the end), no CSRF token needed;
+//! - `Authorization: Bearer <admin token>` with `X-Mailmfa-Login: <mailbox>`: acts on any
+//!   mailbox like `--force` (no code).
+//!
+//! POST bodies must be `Content-Type: application/json` (else 415). Errors are
+//! `{"error": "<stable code>", "message": "..."}` with the contract's status codes.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use mailmfa::login::Login;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::accounts::{self, blocking, AccountError, Face, Proof, Who};
+use crate::app::{now, Shared};
+use crate::client::{Client, Peer};
+use crate::events;
+use crate::session::{cookie_value, csrf_ok, same, set_cookie};
+use crate::signin::{self, Outcome};
+
+/// An API error: status, stable code, message.
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1, "message": self.2 }))).into_response()
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> ApiError {
+        let status = StatusCode::from_u16(accounts::http_status(&e))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError(status, e.code(), e.to_string())
+    }
+}
+
+fn err(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    ApiError(status, code, message.to_string())
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn unauthenticated() -> ApiError {
+    err(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "Sign in first: a session cookie, HTTP Basic with the address and password (+ code), or the admin token.",
+    )
+}
+
+fn outcome_error(outcome: Outcome) -> ApiError {
+    match outcome {
+        Outcome::Ok(_) | Outcome::Refused => err(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            crate::html::REFUSED,
+        ),
+        Outcome::Limited(until) => ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "Too many failed sign-ins from this address; try again after {}.",
+                crate::pages::date(until)
+            ),
+        ),
+        Outcome::Unavailable => err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "auth_unavailable",
+            "The mail server's check did not answer; try again in a few minutes.",
+        ),
+    }
+}
+
+/// Who a request acts for.
+struct Caller {
+    who: Who,
+    admin: bool,
+}
+
+/// Authenticates a request; `write` requests need the CSRF header with a cookie session.
+async fn caller(
+    app: &Shared,
+    client: Client,
+    headers: &HeaderMap,
+    write: bool,
+) -> Result<Caller, ApiError> {
+    if let Some(auth) = headers.get(AUTHORIZATION) {
+        let auth = auth.to_str().map_err(|_| unauthenticated())?;
+        if let Some(token) = auth.strip_prefix("Bearer ") {
+            return admin(app, client, headers, token.trim());
+        }
+        if let Some(basic) = auth.strip_prefix("Basic ") {
+            let decoded = Zeroizing::new(
+                STANDARD
+                    .decode(basic.trim())
+                    .map_err(|_| unauthenticated())?,
+            );
+            let text = std::str::from_utf8(&decoded).map_err(|_| unauthenticated())?;
+            let (login, password) = text.split_once(':').ok_or_else(unauthenticated)?;
+            let password = Zeroizing::new(password.to_string());
+            return match signin::sign_in(app, client.ip, Face::Api, login, password).await {
+                Outcome::Ok(login) => Ok(Caller {
+                    who: Who {
+                        login,
+                        face: Face::Api,
+                        client: client.ip,
+                    },
+                    admin: false,
+                }),
+                other => Err(outcome_error(other)),
+            };
+        }
+        return Err(unauthenticated());
+    }
+    let id = cookie_value(headers).ok_or_else(unauthenticated)?;
+    let session = app
+        .sessions
+        .get(&id, now())
+        .map_err(|_| unauthenticated())?;
+    let login = session.login.clone().ok_or_else(unauthenticated)?;
+    if write {
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+        if !csrf_ok(&session, sent) {
+            return Err(err(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "Send the session's CSRF token (from POST /api/v1/session) in the X-CSRF-Token header.",
+            ));
+        }
+    }
+    Ok(Caller {
+        who: Who {
+            login,
+            face: Face::Api,
+            client: client.ip,
+        },
+        admin: false,
+    })
+}
+
+fn admin(
+    app: &Shared,
+    client: Client,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Caller, ApiError> {
+    if let Err(until) = app.limit.check(client.ip, now()) {
+        return Err(outcome_error(Outcome::Limited(until)));
+    }
+    let ok = app.admin_token.as_ref().is_some_and(|t| same(t, token));
+    if !ok {
+        app.limit.fail(client.ip, now());
+        events::event(
+            "admin_token",
+            "refused",
+            "",
+            Some(client.ip),
+            "api",
+            Some("token"),
+        );
+        return Err(unauthenticated());
+    }
+    let login = headers
+        .get("x-mailmfa-login")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Login::parse(v.as_bytes()).ok())
+        .ok_or_else(|| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "Name the mailbox in the X-Mailmfa-Login header.",
+            )
+        })?;
+    Ok(Caller {
+        who: Who {
+            login,
+            face: Face::Admin,
+            client: client.ip,
+        },
+        admin: true,
+    })
+}
+
+/// Parses a JSON body (415 without the JSON content type, 400 when it does not parse).
+fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &Bytes) -> Result<T, ApiError> {
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(err(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("The JSON body does not fit: {e}"),
+        )
+    })
+}
+
+fn created(value: Value) -> Response {
+    (StatusCode::CREATED, Json(value)).into_response()
+}
+
+fn ok(value: Value) -> Response {
+    (StatusCode::OK, Json(value)).into_response()
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `{"code": "..."}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    #[serde(default)]
+    code: Option<Zeroizing<String>>,
+}
+
+fn proof(caller: &Caller, code: Option<Zeroizing<String>>) -> Result<Proof, ApiError> {
+    if caller.admin {
+        return Ok(Proof::Force);
+    }
+    code.map(Proof::Code).ok_or_else(|| {
+        err(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_code_format",
+            "Send a current code in `code`.",
+        )
+    })
+}
+
+/// `{"login","password"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionBody {
+    login: String,
+    password: Zeroizing<String>,
+}
+
+/// POST /api/v1/session: signs in and sets the session cookie.
+pub async fn create_session(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let b: SessionBody = body(&headers, &bytes)?;
+    match signin::sign_in(&app, client.ip, Face::Api, &b.login, b.password).await {
+        Outcome::Ok(login) => {
+            let old = cookie_value(&headers);
+            let (id, csrf) = app
+                .sessions
+                .create(Some(login), old.as_deref(), now())
+                .map_err(|_| {
+                    err(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "No random numbers.",
+                    )
+                })?;
+            let mut response = ok(json!({ "csrf": csrf }));
+            if let Ok(v) = HeaderValue::from_str(&set_cookie(&id, client.secure)) {
+                response.headers_mut().append(SET_COOKIE, v);
+            }
+            Ok(response)
+        }
+        other => Err(outcome_error(other)),
+    }
+}
+
+/// DELETE /api/v1/session: signs out.
+pub async fn delete_session(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, true).await?;
+    if let Some(id) = cookie_value(&headers) {
+        app.sessions.remove(&id);
+    }
+    events::event(
+        "sign_out",
+        "ok",
+        caller.who.login.as_str(),
+        Some(client.ip),
+        "api",
+        None,
+    );
+    let mut response = no_content();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie("", client.secure)) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+/// GET /api/v1/mfa.
+pub async fn status(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, false).await?;
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    let s = blocking(move || accounts.status(&who)).await?;
+    Ok(ok(json!({
+        "login": caller.who.login.as_str(),
+        "mfa": if s.on { "on" } else { "off" },
+        "pending_expires": s.pending_expires,
+        "created": s.created,
+        "digits": s.digits,
+        "period": s.period,
+        "app_passwords": s.app_passwords,
+        "recovery_codes_left": s.recovery_left,
+    })))
+}
+
+/// POST /api/v1/mfa/enrolment: a new pending secret (`code` only when replacing an active one).
+pub async fn begin(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, true).await?;
+    let b: CodeBody = if bytes.is_empty() {
+        CodeBody { code: None }
+    } else {
+        body(&headers, &bytes)?
+    };
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    let admin = caller.admin;
+    let e = blocking(move || {
+        let on = accounts.status(&who)?.on;
+        let replace = match (on, admin, b.code) {
+            (false, _, _) => None,
+            (true, true, _) => Some(Proof::Force),
+            (true, false, Some(code)) => Some(Proof::Code(code)),
+            (true, false, None) => None, // the layer answers mfa_already_on
+        };
+        accounts.begin(&who, replace.as_ref())
+    })
+    .await?;
+    let svg = crate::pages::qr::svg(&e.uri).ok_or_else(|| {
+        err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The key does not fit a QR code.",
+        )
+    })?;
+    Ok(created(json!({
+        "uri": e.uri.as_str(),
+        "svg": svg,
+        "key": e.key.as_str(),
+        "expires": e.expires_at,
+    })))
+}
+
+/// POST /api/v1/mfa/enrolment/confirm.
+pub async fn confirm(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, true).await?;
+    let b: CodeBody = body(&headers, &bytes)?;
+    let code = b.code.ok_or_else(|| {
+        err(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_code_format",
+            "Send the code from the new key in `code`.",
+        )
+    })?;
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    blocking(move || accounts.confirm(&who, &code)).await?;
+    Ok(ok(json!({ "mfa": "on" })))
+}
+
+/// POST /api/v1/mfa/disable.
+pub async fn disable(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, true).await?;
+    let b: CodeBody = if bytes.is_empty() && caller.admin {
+        CodeBody { code: None }
+    } else {
+        body(&headers, &bytes)?
+    };
+    let proof = proof(&caller, b.code)?;
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    blocking(move || accounts.disable(&who, &proof)).await?;
+    Ok(ok(json!({ "mfa": "off" })))
+}
+
+/// GET /api/v1/app-passwords.
+pub async fn list_app_passwords(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, false).await?;
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    let list = blocking(move || accounts.list_app_passwords(&who)).await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "services": p.services,
+                "created": p.created,
+                "expires": p.expires,
+                "last_used": p.last_used,
+                "last_client": p.last_client,
+            })
+        })
+        .collect();
+    Ok(ok(json!({ "app_passwords": items })))
+}
+
+/// `{"label","services","expires","code"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddBody {
+    label: String,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    expires: Option<String>,
+    #[serde(default)]
+    code: Option<Zeroizing<String>>,
+}
+
+/// POST /api/v1/app-passwords.
+pub async fn add_app_password(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, true).await?;
+    let b: AddBody = body(&headers, &bytes)?;
+    let expires = match b.expires.as_deref() {
+        None | Some("") => None,
+        Some(text) => match mailmfa::config::parse_duration(text) {
+            Some(d) if d > 0 => Some(now() + d),
+            _ => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    "`expires` must be a duration such as 90d, or null.",
+                ))
+            }
+        },
+    };
+    let proof = proof(&caller, b.code)?;
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    let new = blocking(move || {
+        let services = accounts::parse_services(&b.services.join(","))?;
+        if let Proof::Code(code) = &proof {
+            accounts.check_code(&who, code)?;
+        }
+        accounts.add_app_password(&who, b.label.trim(), &services, expires)
+    })
+    .await?;
+    Ok(created(json!({
+        "name": new.name,
+        "password": new.password.as_str(),
+        "services": new.services,
+        "created": new.created,
+        "expires": new.expires,
+    })))
+}
+
+/// DELETE /api/v1/app-passwords/{name}.
+pub async fn revoke_app_password(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, true).await?;
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    blocking(move || accounts.revoke_app_password(&who, &name)).await?;
+    Ok(no_content())
+}
+
+/// GET /api/v1/recovery-codes.
+pub async fn recovery_status(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, false).await?;
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    let s = blocking(move || accounts.status(&who)).await?;
+    Ok(ok(
+        json!({ "left": s.recovery_left, "total": s.recovery_total }),
+    ))
+}
+
+/// POST /api/v1/recovery-codes.
+pub async fn new_recovery_codes(
+    State(app): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let client = app.client(Some(&peer), &headers);
+    let caller = caller(&app, client, &headers, true).await?;
+    let b: CodeBody = if bytes.is_empty() && caller.admin {
+        CodeBody { code: None }
+    } else {
+        body(&headers, &bytes)?
+    };
+    let proof = proof(&caller, b.code)?;
+    let accounts = app.accounts.clone();
+    let who = caller.who.clone();
+    let codes = blocking(move || {
+        if let Proof::Code(code) = &proof {
+            accounts.check_code(&who, code)?;
+        }
+        accounts.new_recovery_codes(&who)
+    })
+    .await?;
+    let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+    Ok(created(json!({ "codes": codes })))
+}
+
+/// Any other path under /api/.
+pub async fn not_found() -> ApiError {
+    err(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
+}

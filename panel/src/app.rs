@@ -1,0 +1,63 @@
+//! The panel's shared state: its settings, the sessions, the sign-in limit, the account layer
+//! and the admin token; plus the request's client, worked out once per request.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::HeaderMap;
+use zeroize::Zeroizing;
+
+use crate::accounts::Accounts;
+use crate::client::{self, Client, Peer};
+use crate::config::PanelConfig;
+use crate::limit::SignInLimit;
+use crate::session::Sessions;
+
+/// Everything a handler needs.
+pub struct App {
+    /// The `[panel]` table.
+    pub config: PanelConfig,
+    /// Server-side sessions.
+    pub sessions: Sessions,
+    /// Failed sign-ins per address.
+    pub limit: SignInLimit,
+    /// The account layer with the panel's settings.
+    pub accounts: Arc<Accounts>,
+    /// The admin token of the API, if one is configured.
+    pub admin_token: Option<Zeroizing<String>>,
+}
+
+/// The shared state as handlers get it.
+pub type Shared = Arc<App>;
+
+impl App {
+    /// A new state.
+    pub fn new(
+        config: PanelConfig,
+        accounts: Arc<Accounts>,
+        admin_token: Option<Zeroizing<String>>,
+    ) -> Shared {
+        Arc::new(App {
+            sessions: Sessions::new(config.idle_timeout, config.session_lifetime),
+            limit: SignInLimit::new(config.sign_in_failures, config.sign_in_interval),
+            config,
+            accounts,
+            admin_token,
+        })
+    }
+
+    /// The client of a request (its peer, or the forwarded address behind a trusted proxy).
+    pub fn client(&self, peer: Option<&Peer>, headers: &HeaderMap) -> Client {
+        let peer = peer.map(|p| p.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        client::client(peer, headers, &self.config.trusted_proxies)
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

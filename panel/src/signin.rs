@@ -1,0 +1,162 @@
+//! Signing a mailbox owner in, for the pages and the API alike.
+//!
+//! 1. The client address must be under the panel's failed sign-in limit.
+//! 2. Dovecot checks login and password(+code) with the client address as `rip`: any passdb,
+//!    and pam_mailmfa.so checks, consumes and throttles the code as for IMAP.
+//! 3. For a mailbox with MFA, the typed string must also end in a current code of the record:
+//!    an app password (which Dovecot accepts for IMAP) must never sign in to the panel. That
+//!    code's step is then used in the panel's own state, so it cannot be typed again on a page.
+//!
+//! Every refusal is the same to the client: it never says which part was wrong, nor whether
+//! the mailbox exists or has MFA. The log line says which category (never the password).
+
+use std::net::IpAddr;
+
+use mailmfa::login::Login;
+use zeroize::Zeroizing;
+
+use crate::accounts::{blocking, Face, Who};
+use crate::app::{now, App};
+use crate::dovecot::{self, Answer};
+use crate::events;
+
+/// Longest password(+code) accepted, in bytes.
+pub const MAX_PASSWORD: usize = 1024;
+
+/// How a sign-in ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Signed in as this mailbox.
+    Ok(Login),
+    /// Refused (wrong login, password or code, or an app password).
+    Refused,
+    /// Too many failed sign-ins from this address until this time.
+    Limited(u64),
+    /// The mail server's check (or the record store) could not answer.
+    Unavailable,
+}
+
+/// Signs `login` in with `password` from `client`.
+pub async fn sign_in(
+    app: &App,
+    client: IpAddr,
+    face: Face,
+    login: &str,
+    password: Zeroizing<String>,
+) -> Outcome {
+    let face_name = match face {
+        Face::Panel => "panel",
+        Face::Api | Face::Admin => "api",
+    };
+    let log = |result: &str, reason: Option<&str>| {
+        events::event("sign_in", result, login, Some(client), face_name, reason)
+    };
+    let start = now();
+    if let Err(until) = app.limit.check(client, start) {
+        log("refused", Some("limit"));
+        return Outcome::Limited(until);
+    }
+    let refuse = |reason: &str| {
+        app.limit.fail(client, now());
+        log("refused", Some(reason));
+        Outcome::Refused
+    };
+    let Ok(typed) = Login::parse(login.as_bytes()) else {
+        return refuse("bad_login");
+    };
+    if password.is_empty() || password.len() > MAX_PASSWORD {
+        return refuse("bad_password");
+    }
+    let request = dovecot::Request {
+        socket: &app.config.auth_socket,
+        service: &app.config.auth_service,
+        client,
+        login,
+        password: &password,
+    };
+    let user = match dovecot::authenticate(&request).await {
+        Ok(Answer::Ok { user }) => user,
+        Ok(Answer::Fail) => return refuse("auth"),
+        Ok(Answer::TempFail) => {
+            log("refused", Some("auth_temp"));
+            return Outcome::Unavailable;
+        }
+        Err(e) => {
+            log("refused", Some("auth_unavailable"));
+            events::service(&format!(
+                "event=auth_unavailable detail=\"{}\"",
+                mailmfa::log::clean(&e.0)
+            ));
+            return Outcome::Unavailable;
+        }
+    };
+    // Dovecot's name for the mailbox (after its username_format) is the one the module saw.
+    let login = user
+        .and_then(|u| Login::parse(u.as_bytes()).ok())
+        .unwrap_or(typed);
+    let who = Who {
+        login: login.clone(),
+        face,
+        client,
+    };
+    let accounts = app.accounts.clone();
+    let tail = code_tail(&password, 8);
+    drop(password);
+    let checked = blocking(move || {
+        let status = accounts.status(&who)?;
+        if !status.on {
+            return Ok(true);
+        }
+        let digits = status.digits as usize;
+        match tail.get(tail.len().saturating_sub(digits)..) {
+            Some(code) if tail.len() >= digits => {
+                accounts.check_sign_in_code(&who, code).map(|_| true)
+            }
+            _ => Ok(false),
+        }
+    })
+    .await;
+    match checked {
+        Ok(true) => {
+            log("ok", None);
+            Outcome::Ok(login)
+        }
+        Ok(false) => refuse("code"),
+        Err(e)
+            if crate::accounts::http_status(&e) == 503
+                || crate::accounts::http_status(&e) == 500 =>
+        {
+            log("refused", Some("storage"));
+            Outcome::Unavailable
+        }
+        Err(e) => refuse(match e.code() {
+            "throttled" => "code_throttled",
+            "code_used" => "code_used",
+            _ => "code",
+        }),
+    }
+}
+
+/// The trailing ASCII digits of `password`, at most `max` of them.
+fn code_tail(password: &str, max: usize) -> Zeroizing<String> {
+    let digits = password
+        .bytes()
+        .rev()
+        .take_while(u8::is_ascii_digit)
+        .take(max)
+        .count();
+    Zeroizing::new(password[password.len() - digits..].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_is_the_trailing_digits() {
+        assert_eq!(code_tail("pw189145", 8).as_str(), "189145");
+        assert_eq!(code_tail("12345678901", 8).as_str(), "45678901");
+        assert_eq!(code_tail("password", 8).as_str(), "");
+        assert_eq!(code_tail("é1", 8).as_str(), "1");
+    }
+}
