@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building and testing mailmfa need (idempotent).
 #
-# Used by scripts/test.sh and scripts/demo.sh. Needs root when something is missing. Package
+# Used by scripts/test.sh and scripts/demo.sh. The User Panel's tests add headless Chromium and
+# its WebDriver (chromium, chromium-driver), zbarimg (zbar-tools) to read the QR code from a
+# screenshot, nginx (the TLS proxy example) and ab (apache2-utils, the panel benchmark).
+# Needs root when something is missing. Package
 # scripts must not start the real daemons on their default ports: a policy-rc.d that denies
 # it is put in place when the machine has none (Debian's documented mechanism).
 set -euo pipefail
@@ -13,6 +16,7 @@ packages=(
   libpam-pwdfile libpam-oath oathtool libpam-google-authenticator
   zbar-tools librsvg2-bin fail2ban util-linux strace
   whois
+  chromium chromium-driver nginx-light apache2-utils
 )
 
 missing=()
