@@ -186,6 +186,9 @@ impl Accounts {
 
 /// `"imap,smtp"` → the services list (empty: all).
 pub fn parse_services(list: &str) -> Result<Vec<String>, AccountError> {
+    if list.trim().is_empty() {
+        return Ok(Vec::new());
+    }
     acct::parse_services(list)
 }
 
