@@ -1,6 +1,8 @@
 #!/bin/sh
 # Owns the one command of the login benchmark (issue 5): on a fresh Debian 12, as root,
 #   scripts/bench.sh [--quick] [--no-million] [other options of benches/logins.rs]
+#   scripts/bench.sh --panel        the User Panel's benchmark instead (benches/panel.rs:
+#                                   requests/s with a session, the sign-in split; about 1 min)
 # installs the peers and tools from Debian (idempotent), builds the module in release, runs
 # the harness (`cargo bench --bench logins`), which also runs the callgrind measurement, and
 # writes the markdown tables to target/bench/logins.md (and prints them).
@@ -45,5 +47,11 @@ command -v cargo >/dev/null 2>&1 || {
 
 # The module as installed (LTO, stripped, -z nodelete), then the harness (bench profile).
 cargo build --release --lib
+if [ "${1:-}" = "--panel" ]; then
+    # The panel's world is the panel tests' (Dovecot, the module, mailmfa-panel); ab measures.
+    scripts/install-deps.sh
+    cargo build --release --workspace --bins
+    exec cargo bench --bench panel
+fi
 cargo bench --bench logins --no-run
 exec cargo bench --bench logins -- run --module target/release/libmailmfa.so "$@"
