@@ -5,17 +5,24 @@
 # code, shows a wrong code refused with its reason, then stops everything and removes what it
 # created. The machine's /etc/pam.d and services are not touched: Dovecot runs in a private
 # mount namespace in which the demo's own directory is /etc/pam.d.
+#
+# scripts/demo.sh --panel: the same Dovecot and mailbox (MFA off), plus the User Panel
+# (mailmfa-panel, as the unprivileged account `nobody`) on http://127.0.0.1:8470/, signing in
+# through that Dovecot. It prints the URL and the mailbox's password and runs until Ctrl-C;
+# turn MFA on in the browser, then try IMAP logins with scripts' imap_login or any client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+panel=0
+[ "${1:-}" = "--panel" ] && panel=1
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (Dovecot and the private mount namespace need it)" >&2; exit 1; }
 say "Installing the Debian packages the demo needs (skipped when present)"
 scripts/install-deps.sh
 say "Building mailmfa (release)"
-cargo build --release --quiet
+cargo build --release --quiet --workspace --bins --lib
 target="${CARGO_TARGET_DIR:-$repo/target}"
 mailmfa="$target/release/mailmfa"
 module="$target/release/libmailmfa.so"
@@ -23,7 +30,12 @@ module="$target/release/libmailmfa.so"
 demo=$(mktemp -d /tmp/mailmfa-demo.XXXXXX)
 chmod 0711 "$demo"
 dovecot_pid=""
+panel_pid=""
 cleanup() {
+  if [ -n "$panel_pid" ]; then
+    kill -TERM "$panel_pid" 2>/dev/null || true
+    wait "$panel_pid" 2>/dev/null || true
+  fi
   if [ -n "$dovecot_pid" ]; then
     # Dovecot runs in its own process group (setsid): stop the master and its children.
     kill -TERM -- "-$dovecot_pid" 2>/dev/null || true
@@ -33,6 +45,8 @@ cleanup() {
   rm -rf "$demo"
 }
 trap cleanup EXIT
+# Ctrl-C or a TERM ends the script through its EXIT trap (bash would otherwise wait on).
+trap 'exit 130' INT TERM
 
 user="demo@example.test"
 password='T9D3K!px'
@@ -87,6 +101,13 @@ service imap-login {
     port = 0
   }
 }
+# The User Panel's client socket (used with --panel), owned by the panel's account.
+service auth {
+  unix_listener auth-mailmfa {
+    mode = 0600
+    user = nobody
+  }
+}
 service pop3-login {
   inet_listener pop3 {
     port = 0
@@ -102,6 +123,33 @@ say "Starting a throwaway Dovecot on 127.0.0.1:$port (its own /etc/pam.d in a pr
 setsid unshare --mount sh -c "mount --bind '$demo/pam.d' /etc/pam.d && exec dovecot -F -c '$demo/dovecot.conf'" &
 dovecot_pid=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+
+if [ "$panel" = 1 ]; then
+  # The panel runs as `nobody` (never root): it owns the records it writes, the module
+  # accepts them because mailmfa.toml names that account, and it keeps its own state dir.
+  chown nobody: "$demo/users"
+  install -d -m 0700 -o nobody -g nogroup "$demo/panel"
+  cat >> "$demo/mailmfa.toml" <<TOML
+record_owner = "nobody"
+
+[panel]
+listen = "127.0.0.1:8470"
+auth_socket = "$demo/run/auth-mailmfa"
+state_dir = "$demo/panel"
+TOML
+  chmod 0644 "$demo/mailmfa.toml"
+  for _ in $(seq 100); do [ -S "$demo/run/auth-mailmfa" ] && break; sleep 0.1; done
+  say "Starting the User Panel as nobody"
+  setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    "$target/release/mailmfa-panel" --config "$demo/mailmfa.toml" &
+  panel_pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8470) 2>/dev/null && break; sleep 0.1; done
+  say "Open http://127.0.0.1:8470/ and sign in as $user with the password $password"
+  echo "(from another machine: ssh -L 8470:127.0.0.1:8470 this-host, then the same URL)"
+  echo "IMAP for a mail client: 127.0.0.1:$port, no TLS. Ctrl-C stops everything."
+  wait "$panel_pid" || true
+  exit 0
+fi
 
 imap_login() { # user password -> the server's tagged reply
   exec 3<>"/dev/tcp/127.0.0.1/$port"
