@@ -286,14 +286,33 @@ impl Browser {
         e.send_keys(text);
     }
 
-    /// Clicks `selector`.
+    /// Clicks `selector`, a link or a submit button, and waits (up to 20 s) until another
+    /// document has replaced the current one and finished loading: chromedriver may return
+    /// from a click before a form's POST and its redirect have landed.
     pub fn click(&self, selector: &str) {
+        let old = self.find("html").id;
         self.find(selector).click();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let replaced = self.try_find("html").is_some_and(|h| h.id != old);
+            if replaced
+                && self.execute("return document.readyState;", json!([])) == json!("complete")
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking {selector} loaded no new page within 20 s (still {})",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
-    /// Chooses `value` in the `<select>` `selector` (by clicking its option).
+    /// Chooses `value` in the `<select>` `selector` (by clicking its option; no navigation).
     pub fn select(&self, selector: &str, value: &str) {
-        self.click(&format!("{selector} option[value=\"{value}\"]"));
+        self.find(&format!("{selector} option[value=\"{value}\"]"))
+            .click();
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its

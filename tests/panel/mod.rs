@@ -136,6 +136,9 @@ pub struct PanelWorld {
     pub panel_state: PathBuf,
     /// The admin token, when `PanelOpts::admin_token`.
     pub admin_token: Option<String>,
+    /// The settings of the final `mailmfa.toml` (with `record_owner`), for writing records
+    /// the way the panel would.
+    pub settings: mailmfa::config::Settings,
 }
 
 impl PanelWorld {
@@ -185,12 +188,15 @@ impl PanelWorld {
         std::fs::write(config, &text).unwrap();
         // The panel's account reads it; root owns it, nobody may write it.
         chmod(config, 0o644);
+        let settings = mailmfa::config::Settings::from_toml(&text, config)
+            .unwrap_or_else(|e| panic!("the test's mailmfa.toml: {e}\n{text}"));
         let panel = Panel::start(&mail, config);
         PanelWorld {
             panel,
             mail,
             panel_state,
             admin_token,
+            settings,
         }
     }
 
@@ -212,7 +218,14 @@ impl PanelWorld {
     /// A mailbox with password `PW` and MFA on (its record owned by the panel's account, as
     /// the panel would have written it).
     pub fn mfa_owner(&self, user: &str) -> Record {
-        let rec = self.mail.w.mfa_user(user);
+        use mailmfa::store::Store;
+        use sha2::Digest;
+        self.mail.w.f.add_password(user, PW);
+        let secret = sha2::Sha256::digest(user.as_bytes())[..20].to_vec();
+        let rec = Record::new(secret, Algorithm::SHA1, 6, 30, fixture::now()).unwrap();
+        mailmfa::store::files::FileStore::new(&self.settings, 0)
+            .write_record(&fixture::login(user), &rec)
+            .expect("write record");
         chown(&self.record_path(user), PANEL_UID);
         rec
     }
