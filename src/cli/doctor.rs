@@ -64,31 +64,52 @@ fn finding(level: Level, what: impl Into<String>, fix: Option<&str>) -> Finding 
 }
 
 /// With `record_owner` set, the web panel (running as that user) writes the records: the
-/// record directory must be owned by it (or root) with mode 0700.
+/// record directory must be its own with mode 0700 (root's would keep the panel from making
+/// files in it), and so must every record and pending file in it (a root-owned 0600 record
+/// is one the panel cannot read).
 fn record_owner_finding(dir: &Path, owner: u32) -> Finding {
     let name = mailmfa::users::name_of(owner).unwrap_or_else(|| owner.to_string());
     let shown = dir.display();
     let fix = format!("chown -R {name}: {shown}; chmod 0700 {shown}");
-    match std::fs::symlink_metadata(dir) {
-        Ok(meta) if (meta.uid() == owner || meta.uid() == 0) && meta.mode() & 0o7777 == 0o700 => {
-            finding(
-                Level::Ok,
-                format!("{shown} is owned by the record owner {name} (or root), mode 0700"),
-                None,
-            )
-        }
-        Ok(meta) => finding(
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) => return finding(Level::Error, format!("{shown}: {e}"), Some(&fix)),
+    };
+    if meta.uid() != owner || meta.mode() & 0o7777 != 0o700 {
+        return finding(
             Level::Error,
             format!(
-                "{shown} is owned by uid {} with mode {:04o}: the record owner {name} (record_owner) \
-                 needs it as its own (or root's) with mode 0700",
+                "{shown} is owned by uid {} with mode {:04o}: the record owner {name} \
+                 (record_owner) needs it as its own with mode 0700",
                 meta.uid(),
                 meta.mode() & 0o7777
             ),
             Some(&fix),
-        ),
-        Err(e) => finding(Level::Error, format!("{shown}: {e}"), Some(&fix)),
+        );
     }
+    let foreign = [dir.to_path_buf(), dir.join("pending")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file() && m.uid() != owner)
+        .count();
+    if foreign > 0 {
+        return finding(
+            Level::Error,
+            format!(
+                "{foreign} record or pending file(s) in {shown} are not owned by the record \
+                 owner {name}: the panel cannot read or replace them"
+            ),
+            Some(&fix),
+        );
+    }
+    finding(
+        Level::Ok,
+        format!("{shown} and its records belong to the record owner {name}, mode 0700"),
+        None,
+    )
 }
 
 /// Runs `doctor`. `config` is `--config` given before the command, if any.
@@ -504,10 +525,17 @@ mod tests {
         let bad = record_owner_finding(dir.path(), me);
         assert_eq!(bad.level, Level::Error);
         assert!(bad.fix.unwrap().contains("chmod 0700"));
-        if me != 0 {
-            set(0o700);
-            let other = record_owner_finding(dir.path(), me + 1);
-            assert_eq!(other.level, Level::Error);
+        set(0o700);
+        let other = record_owner_finding(dir.path(), me + 1);
+        assert_eq!(other.level, Level::Error, "a directory of someone else");
+        std::fs::write(dir.path().join("alice.toml"), "").unwrap();
+        assert_eq!(record_owner_finding(dir.path(), me).level, Level::Ok);
+        if me == 0 {
+            // A record root left behind, in a directory that is the record owner's.
+            std::os::unix::fs::chown(dir.path(), Some(65534), None).unwrap();
+            let foreign = record_owner_finding(dir.path(), 65534);
+            assert_eq!(foreign.level, Level::Error);
+            assert!(foreign.what.contains("1 record"), "{}", foreign.what);
         }
     }
 

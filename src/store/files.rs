@@ -216,9 +216,24 @@ impl FileStore {
 /// Writes `contents` to `dir/name` through `dir/.name.tmp` and a rename; fsyncs the file and
 /// the directory when `durable`. On any error the temp file is removed.
 pub fn write_atomic(dir: &Path, name: &str, contents: &[u8], durable: bool) -> io::Result<()> {
+    write_owned(dir, name, contents, durable, None)
+}
+
+/// [`write_atomic`], with the new file given to `owner` (before it gets its name) when one
+/// is named: how root writes a record or pending file that belongs to `record_owner`.
+pub fn write_owned(
+    dir: &Path,
+    name: &str,
+    contents: &[u8],
+    durable: bool,
+    owner: Option<u32>,
+) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let result = (|| {
         let mut file = create_fresh(&tmp)?;
+        if let Some(owner) = owner {
+            std::os::unix::fs::fchown(&file, Some(owner), None)?;
+        }
         file.write_all(contents)?;
         if durable {
             file.sync_all()?;
@@ -353,7 +368,9 @@ impl Store for FileStore {
     fn write_record(&self, login: &Login, record: &Record) -> Result<(), StoreError> {
         self.check_dir(&self.record_dir, Reason::RecordDirUnusable)?;
         let name = format!("{login}.toml");
-        write_atomic(&self.record_dir, &name, record.to_toml().as_bytes(), true).map_err(|e| {
+        let contents = record.to_toml();
+        let owner = self.record_owners.given_by_root();
+        write_owned(&self.record_dir, &name, contents.as_bytes(), true, owner).map_err(|e| {
             StoreError::Write {
                 path: self.record_dir.join(&name),
                 why: e.to_string(),

@@ -21,7 +21,7 @@
 //! created = 1796013213
 //! ```
 
-use super::files::{self, write_atomic};
+use super::files::{self, write_owned};
 use super::secure::{self, Owners, Refusal};
 use super::StoreError;
 use crate::config::Settings;
@@ -174,7 +174,13 @@ impl PendingStore {
             return Ok(());
         }
         match fs::DirBuilder::new().mode(0o700).create(&self.dir) {
-            Ok(()) => {}
+            // Root makes it for the panel's account when `record_owner` names one.
+            Ok(()) => {
+                if let Some(owner) = self.owners.given_by_root() {
+                    std::os::unix::fs::chown(&self.dir, Some(owner), None)
+                        .map_err(|e| self.dir_error(format!("cannot chown: {e}")))?;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(self.dir_error(format!("cannot create: {e}"))),
         }
@@ -197,7 +203,9 @@ impl PendingStore {
     pub fn write(&self, login: &Login, pending: &Pending) -> Result<(), StoreError> {
         self.ensure_dir()?;
         let name = format!("{login}.toml");
-        write_atomic(&self.dir, &name, pending.to_toml().as_bytes(), true).map_err(|e| {
+        let contents = pending.to_toml();
+        let owner = self.owners.given_by_root();
+        write_owned(&self.dir, &name, contents.as_bytes(), true, owner).map_err(|e| {
             StoreError::Write {
                 path: self.dir.join(&name),
                 why: e.to_string(),

@@ -53,6 +53,13 @@ impl From<u32> for Owners {
 }
 
 impl Owners {
+    /// The owner that files written here must be given: the extra owner, when root writes
+    /// them (root's `mailmfa enable` must leave records the panel's account can still read
+    /// and replace). `None` when the running user is the owner anyway.
+    pub fn given_by_root(self) -> Option<u32> {
+        self.extra.filter(|_| self.euid == 0)
+    }
+
     /// Whether `uid` is root or one of these owners.
     pub fn admit(self, uid: u32) -> bool {
         uid == 0 || uid == self.euid || Some(uid) == self.extra
