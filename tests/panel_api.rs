@@ -615,6 +615,38 @@ fn app_password_cannot_sign_in_to_the_panel() {
     );
 }
 
+/// An owner who lost the phone signs in with the password and a recovery code (once: the
+/// module uses it up) and turns MFA off with another one.
+#[test]
+fn a_recovery_code_signs_in_an_owner_without_the_phone_once() {
+    let Some(p) = world() else { return };
+    let user = "lostphone@example.com";
+    let rec = p.mfa_owner(user);
+    let mut c = p.client();
+    step_margin(5);
+    let r = c.sign_in(user, &pw_code(&rec, 0));
+    assert_eq!(r.status, 200, "{}", r.body);
+    panel::next_step();
+    let r = c.post("/api/v1/recovery-codes", &json!({"code": code(&rec, 0)}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let codes: Vec<String> = r.json()["codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+
+    let mut lost = p.client();
+    let r = lost.sign_in(user, &format!("{PW}{}", codes[0]));
+    assert_eq!(r.status, 200, "password + recovery code: {}", r.body);
+    let mut again = p.client();
+    let r = again.sign_in(user, &format!("{PW}{}", codes[0]));
+    assert_error(&r, 401, "unauthenticated", "a used recovery code");
+    let r = lost.post("/api/v1/mfa/disable", &json!({"code": codes[1]}));
+    assert_eq!(r.status, 200, "disable with a recovery code: {}", r.body);
+    assert!(p.record(user).is_none(), "MFA is still on");
+}
+
 /// Failed sign-ins from one address beyond `sign_in_failures` are refused with 429, even
 /// with the right password.
 #[test]

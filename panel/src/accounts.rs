@@ -116,6 +116,18 @@ impl Accounts {
         })
     }
 
+    /// Whether a sign-in ended in one of the mailbox's recovery codes (the module has just
+    /// accepted and used it up): the way in for an owner who lost the phone.
+    pub fn is_sign_in_recovery_code(&self, who: &Who, tail: &str) -> Result<bool, AccountError> {
+        self.with(who, |ctx| {
+            use mailmfa::store::Store as _;
+            Ok(match ctx.store().read_record(&who.login)? {
+                Some(record) => acct::is_recovery_code_of(&record, tail),
+                None => false,
+            })
+        })
+    }
+
     /// A current code typed on a page.
     pub fn check_code(&self, who: &Who, typed: &str) -> Result<(), AccountError> {
         self.with(who, |ctx| {

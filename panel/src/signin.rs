@@ -3,9 +3,11 @@
 //! 1. The client address must be under the panel's failed sign-in limit.
 //! 2. Dovecot checks login and password(+code) with the client address as `rip`: any passdb,
 //!    and pam_mailmfa.so checks, consumes and throttles the code as for IMAP.
-//! 3. For a mailbox with MFA, the typed string must also end in a current code of the record:
-//!    an app password (which Dovecot accepts for IMAP) must never sign in to the panel. That
-//!    code's step is then used in the panel's own state, so it cannot be typed again on a page.
+//! 3. For a mailbox with MFA, the typed string must also end in a current code of the record
+//!    (whose step is then used in the panel's own state, so it cannot be typed again on a
+//!    page), or in one of its recovery codes (which the module has just used up: the owner
+//!    without the phone): an app password (which Dovecot accepts for IMAP) must never sign in
+//!    to the panel.
 //!
 //! Every refusal is the same to the client: it never says which part was wrong, nor whether
 //! the mailbox exists or has MFA. The log line says which category (never the password).
@@ -101,10 +103,16 @@ pub async fn sign_in(
     };
     let accounts = app.accounts.clone();
     let tail = code_tail(&password, 8);
+    let recovery_tail = last_chars(&password, mailmfa::credential::RECOVERY_CODE_LEN);
     drop(password);
     let checked = blocking(move || {
         let status = accounts.status(&who)?;
         if !status.on {
+            return Ok(true);
+        }
+        // A recovery code the module accepted (and used up) lets an owner without the phone
+        // in, to turn MFA off or make new codes; an app password never matches one.
+        if accounts.is_sign_in_recovery_code(&who, &recovery_tail)? {
             return Ok(true);
         }
         let digits = status.digits as usize;
@@ -137,6 +145,16 @@ pub async fn sign_in(
     }
 }
 
+/// The last `n` characters of `password` (all of it when shorter).
+fn last_chars(password: &str, n: usize) -> Zeroizing<String> {
+    let start = password
+        .char_indices()
+        .rev()
+        .nth(n.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
+    Zeroizing::new(password[start..].to_string())
+}
+
 /// The trailing ASCII digits of `password`, at most `max` of them.
 fn code_tail(password: &str, max: usize) -> Zeroizing<String> {
     let digits = password
@@ -158,5 +176,10 @@ mod tests {
         assert_eq!(code_tail("12345678901", 8).as_str(), "45678901");
         assert_eq!(code_tail("password", 8).as_str(), "");
         assert_eq!(code_tail("é1", 8).as_str(), "1");
+        assert_eq!(
+            last_chars("pwabcd-efgh-ijkl", 14).as_str(),
+            "abcd-efgh-ijkl"
+        );
+        assert_eq!(last_chars("é1", 14).as_str(), "é1");
     }
 }

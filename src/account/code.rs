@@ -29,6 +29,19 @@ pub fn normalise(typed: &str, digits: u32) -> Result<Zeroizing<Vec<u8>>, Account
     Ok(code)
 }
 
+/// Whether `typed` is one of the record's recovery codes, used or not: a pure check of its
+/// shape and hash, no state. How the panel tells a sign-in the module accepted with a
+/// recovery code (the owner who lost the phone) from one it accepted with an app password.
+pub fn is_recovery_code_of(record: &Record, typed: &str) -> bool {
+    credential::is_recovery_code(typed.as_bytes()) && {
+        let letters = credential::recovery_letters(typed.as_bytes());
+        record
+            .recovery_codes
+            .iter()
+            .any(|h| credential::verify(h, &letters))
+    }
+}
+
 /// Whether `code` is a code of `record` within the window at `now`.
 pub fn confirms(ctx: &Ctx, record: &Record, code: &[u8]) -> bool {
     record

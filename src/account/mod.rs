@@ -29,7 +29,7 @@ pub use app_password::{
     add_app_password, list_app_passwords, parse_services, revoke_app_password, AppPasswordInfo,
     NewAppPassword,
 };
-pub use code::check_code;
+pub use code::{check_code, is_recovery_code_of};
 pub use disable::{disable, Disabled};
 pub use enrol::{begin, confirm, confirm_new, pending, Enrolment};
 pub use recovery::new_recovery_codes;
