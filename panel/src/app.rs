@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::http::HeaderMap;
 use zeroize::Zeroizing;
 
-use crate::accounts::Accounts;
+use crate::accounts::{blocking, Accounts, Who};
 use crate::client::{self, Client, Peer};
 use crate::config::PanelConfig;
 use crate::limit::SignInLimit;
@@ -51,6 +51,17 @@ impl App {
     pub fn client(&self, peer: Option<&Peer>, headers: &HeaderMap) -> Client {
         let peer = peer.map(|p| p.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         client::client(peer, headers, &self.config.trusted_proxies)
+    }
+
+    /// Runs `f` with the account layer and mailbox `who` on a blocking thread.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        who: &Who,
+        f: impl FnOnce(&Accounts, &Who) -> T + Send + 'static,
+    ) -> T {
+        let accounts = self.accounts.clone();
+        let who = who.clone();
+        blocking(move || f(&accounts, &who)).await
     }
 }
 

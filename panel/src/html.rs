@@ -10,7 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::header::LOCATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -21,14 +21,14 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::accounts::{self, blocking, AccountError, Accounts, Face, Proof, Who};
+use crate::accounts::{self, AccountError, Accounts, Face, Proof, Who};
 use crate::app::{now, Shared};
 use crate::client::{Client, Peer};
 use crate::events;
 use crate::pages::layout::SignedIn;
 use crate::pages::mfa::{EnrolView, MfaView};
 use crate::pages::{self, Notice};
-use crate::session::{cookie_value, csrf_ok, set_cookie, Flash, Lookup, Session};
+use crate::session::{cookie_value, csrf_ok, with_cookie, Flash, Lookup, Session};
 use crate::signin::{self, Outcome};
 
 /// The one message of every refused sign-in.
@@ -60,9 +60,7 @@ impl Ctx {
         app: &Shared,
         f: impl FnOnce(&Accounts, &Who) -> T + Send + 'static,
     ) -> T {
-        let accounts = app.accounts.clone();
-        let who = self.who.clone();
-        blocking(move || f(&accounts, &who)).await
+        app.run(&self.who, f).await
     }
 
     /// Leaves `flash` in the session and sends the browser to `to`.
@@ -95,13 +93,6 @@ fn see_other(to: &str) -> Response {
         [(LOCATION, HeaderValue::from_str(to).expect("a path"))],
     )
         .into_response()
-}
-
-fn with_cookie(mut response: Response, id: &str, secure: bool) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(id, secure)) {
-        response.headers_mut().append(SET_COOKIE, v);
-    }
-    response
 }
 
 fn internal() -> Response {
