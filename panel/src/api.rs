@@ -17,7 +17,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use mailmfa::login::Login;
@@ -27,8 +27,8 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::accounts::{self, AccountError, Accounts, Face, Proof, Who};
-use crate::app::{now, Shared};
-use crate::client::{Client, Peer};
+use crate::app::{client_of, now, Shared};
+use crate::client::Client;
 use crate::events;
 use crate::session::{cookie_value, csrf_ok, same, with_cookie};
 use crate::signin::{self, Outcome};
@@ -272,12 +272,9 @@ impl FromRequestParts<Shared> for Req {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Req, Response> {
-        let Extension(peer) = Extension::<Peer>::from_request_parts(parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
         Ok(Req {
             app: app.clone(),
-            client: app.client(Some(&peer), &parts.headers),
+            client: client_of(parts, app).await?,
             headers: parts.headers.clone(),
         })
     }

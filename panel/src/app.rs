@@ -5,7 +5,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use zeroize::Zeroizing;
 
 use crate::accounts::{blocking, Accounts, Who};
@@ -63,6 +67,14 @@ impl App {
         let who = who.clone();
         blocking(move || f(&accounts, &who)).await
     }
+}
+
+/// The client of a request, for an extractor (the rejection: the peer is missing).
+pub async fn client_of(parts: &mut Parts, app: &Shared) -> Result<Client, Response> {
+    let Extension(peer) = Extension::<Peer>::from_request_parts(parts, app)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(app.client(Some(&peer), &parts.headers))
 }
 
 /// Seconds since the epoch.

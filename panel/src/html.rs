@@ -22,7 +22,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::accounts::{self, AccountError, Accounts, Face, Proof, Who};
-use crate::app::{now, Shared};
+use crate::app::{client_of, now, Shared};
 use crate::client::{Client, Peer};
 use crate::events;
 use crate::pages::layout::SignedIn;
@@ -95,14 +95,20 @@ fn see_other(to: &str) -> Response {
         .into_response()
 }
 
-fn internal() -> Response {
+/// A page with only an error notice and a link back to `/`.
+fn notice_page(status: StatusCode, title: &str, error: &str, back: &str) -> Response {
     page(
+        status,
+        pages::sign_in::notice_page(title, &Notice::error(error), ("/", back)),
+    )
+}
+
+fn internal() -> Response {
+    notice_page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        pages::sign_in::notice_page(
-            "Something went wrong",
-            &Notice::error("The panel could not finish this. Please try again; if it keeps happening, tell your mail provider."),
-            ("/", "Back"),
-        ),
+        "Something went wrong",
+        "The panel could not finish this. Please try again; if it keeps happening, tell your mail provider.",
+        "Back",
     )
 }
 
@@ -120,8 +126,7 @@ fn to_sign_in(app: &Shared, client: &Client, flash: Option<Flash>) -> Response {
 }
 
 /// The signed-in session of a request, or the redirect to the sign-in page.
-fn signed_in(app: &Shared, peer: &Peer, headers: &HeaderMap) -> Result<Ctx, Response> {
-    let client = app.client(Some(peer), headers);
+fn signed_in(app: &Shared, client: Client, headers: &HeaderMap) -> Result<Ctx, Response> {
     let Some(id) = cookie_value(headers) else {
         return Err(see_other("/sign-in"));
     };
@@ -169,10 +174,8 @@ impl FromRequestParts<Shared> for Ctx {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Ctx, Response> {
-        let Extension(peer) = Extension::<Peer>::from_request_parts(parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        signed_in(app, &peer, &parts.headers)
+        let client = client_of(parts, app).await?;
+        signed_in(app, client, &parts.headers)
     }
 }
 
@@ -191,14 +194,12 @@ impl<F: CsrfField + DeserializeOwned + Send> FromRequest<Shared> for Post<F> {
 
     async fn from_request(req: Request, app: &Shared) -> Result<Post<F>, Response> {
         let (mut parts, body) = req.into_parts();
-        let Extension(peer) = Extension::<Peer>::from_request_parts(&mut parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let client = client_of(&mut parts, app).await?;
         let headers = parts.headers.clone();
         let Form(form) = Form::<F>::from_request(Request::from_parts(parts, body), app)
             .await
             .map_err(IntoResponse::into_response)?;
-        let ctx = signed_in(app, &peer, &headers)?;
+        let ctx = signed_in(app, client, &headers)?;
         if !csrf_ok(&ctx.session, Some(form.csrf())) {
             return Err(expired_form());
         }
@@ -219,13 +220,11 @@ macro_rules! csrf_field {
 csrf_field!(CsrfForm, NextForm, ChallengeForm, AddForm, RevokeForm);
 
 fn expired_form() -> Response {
-    page(
+    notice_page(
         StatusCode::FORBIDDEN,
-        pages::sign_in::notice_page(
-            "Form expired",
-            &Notice::error("This form has expired or did not come from this page. Please open the page again and retry."),
-            ("/", "Open the panel"),
-        ),
+        "Form expired",
+        "This form has expired or did not come from this page. Please open the page again and retry.",
+        "Open the panel",
     )
 }
 
