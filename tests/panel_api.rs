@@ -204,15 +204,26 @@ fn session_cookie_flags_and_secure_behind_trusted_tls_proxy() {
         id.len()
     );
 
-    let mut t = p.client();
-    let r = t.request(
-        "POST",
-        "/api/v1/session",
+    let line = api_session_cookie(
+        &mut p.client(),
+        user,
         &[
-            ("Content-Type", "application/json"),
             ("X-Forwarded-Proto", "https"),
             ("X-Forwarded-For", "192.0.2.7"),
         ],
+    );
+    assert!(is_secure(&line), "no Secure behind a TLS proxy: {line}");
+}
+
+/// Signs `user` in through `POST /api/v1/session` with `headers` (and the JSON content
+/// type); the session's `Set-Cookie` line.
+fn api_session_cookie(c: &mut Client, user: &str, headers: &[(&str, &str)]) -> String {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    let r = c.request(
+        "POST",
+        "/api/v1/session",
+        &all,
         Some(
             json!({"login": user, "password": PW})
                 .to_string()
@@ -220,12 +231,15 @@ fn session_cookie_flags_and_secure_behind_trusted_tls_proxy() {
         ),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let line = r.set_cookie(SESSION_COOKIE).expect("no session cookie");
-    assert!(
-        line.split(';')
-            .any(|a| a.trim().eq_ignore_ascii_case("secure")),
-        "no Secure behind a TLS proxy: {line}"
-    );
+    r.set_cookie(SESSION_COOKIE)
+        .expect("no session cookie")
+        .to_string()
+}
+
+/// A `Set-Cookie` line has the `Secure` attribute.
+fn is_secure(line: &str) -> bool {
+    line.split(';')
+        .any(|a| a.trim().eq_ignore_ascii_case("secure"))
 }
 
 /// X-Forwarded-Proto from a peer that is not a trusted proxy is ignored: no Secure flag.
@@ -234,26 +248,9 @@ fn forwarded_proto_from_untrusted_peer_is_ignored() {
     let Some(p) = world() else { return };
     let user = "untrusted@example.com";
     p.owner(user);
-    let mut c = p.client();
-    let r = c.request(
-        "POST",
-        "/api/v1/session",
-        &[
-            ("Content-Type", "application/json"),
-            ("X-Forwarded-Proto", "https"),
-        ],
-        Some(
-            json!({"login": user, "password": PW})
-                .to_string()
-                .as_bytes(),
-        ),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let line = r.set_cookie(SESSION_COOKIE).expect("no session cookie");
+    let line = api_session_cookie(&mut p.client(), user, &[("X-Forwarded-Proto", "https")]);
     assert!(
-        !line
-            .split(';')
-            .any(|a| a.trim().eq_ignore_ascii_case("secure")),
+        !is_secure(&line),
         "an untrusted peer's header set Secure: {line}"
     );
 }

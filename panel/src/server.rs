@@ -324,7 +324,7 @@ mod tests {
     /// GET /sign-in; returns (cookie id, csrf).
     async fn form(router: &Router, peer: &str) -> (String, String) {
         let r = send(
-            &router,
+            router,
             request("GET", "/sign-in", peer)
                 .body(Body::empty())
                 .unwrap(),
