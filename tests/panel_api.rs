@@ -64,6 +64,17 @@ fn signed_in(p: &PanelWorld, user: &str) -> Client {
     c
 }
 
+/// A panel with `panel_extra` in its table, and the owner `user` signed in to it.
+fn owner_signed_in_with(panel_extra: &str, user: &str) -> Option<(PanelWorld, Client)> {
+    let p = world_with(&PanelOpts {
+        panel_extra: panel_extra.into(),
+        ..Default::default()
+    })?;
+    p.owner(user);
+    let c = signed_in(&p, user);
+    Some((p, c))
+}
+
 /// The harness: the listener the panel uses answers Dovecot's auth protocol, through the
 /// `mailmfa-panel` PAM stack with the module: a mailbox without MFA gets in with its password,
 /// not with a wrong one; one with MFA needs password+code.
@@ -386,15 +397,12 @@ fn session_id_changes_at_sign_in_and_pre_sign_in_cookie_is_no_session() {
 /// 60 s, so this test waits a minute.)
 #[test]
 fn idle_session_expires() {
-    let Some(p) = world_with(&PanelOpts {
-        panel_extra: "idle_timeout = \"60s\"\nsession_lifetime = \"1h\"\n".into(),
-        ..Default::default()
-    }) else {
+    let Some((_p, mut c)) = owner_signed_in_with(
+        "idle_timeout = \"60s\"\nsession_lifetime = \"1h\"\n",
+        "idle@example.com",
+    ) else {
         return;
     };
-    let user = "idle@example.com";
-    p.owner(user);
-    let mut c = signed_in(&p, user);
     assert_eq!(c.get("/api/v1/mfa").status, 200);
     std::thread::sleep(Duration::from_secs(62));
     let r = c.get("/api/v1/mfa");
@@ -407,15 +415,12 @@ fn idle_session_expires() {
 /// longer: both 60 s, the session used every 5 s.)
 #[test]
 fn session_expires_after_its_lifetime_even_when_active() {
-    let Some(p) = world_with(&PanelOpts {
-        panel_extra: "idle_timeout = \"60s\"\nsession_lifetime = \"60s\"\n".into(),
-        ..Default::default()
-    }) else {
+    let Some((_p, mut c)) = owner_signed_in_with(
+        "idle_timeout = \"60s\"\nsession_lifetime = \"60s\"\n",
+        "lifetime@example.com",
+    ) else {
         return;
     };
-    let user = "lifetime@example.com";
-    p.owner(user);
-    let mut c = signed_in(&p, user);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(63) {
         c.get("/api/v1/mfa");

@@ -353,14 +353,7 @@ pub async fn delete_session(req: Req) -> ApiResult {
     if let Some(id) = cookie_value(&req.headers) {
         req.app.sessions.remove(&id);
     }
-    events::event(
-        "sign_out",
-        "ok",
-        caller.who.login.as_str(),
-        Some(req.client.ip),
-        "api",
-        None,
-    );
+    events::signed_out(caller.who.login.as_str(), req.client.ip, "api");
     Ok(with_cookie(no_content(), "", req.client.secure))
 }
 

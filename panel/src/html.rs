@@ -351,14 +351,7 @@ pub struct CsrfForm {
 /// POST /sign-out.
 pub async fn sign_out(State(app): State<Shared>, Post(ctx, _): Post<CsrfForm>) -> Response {
     app.sessions.remove(&ctx.id);
-    events::event(
-        "sign_out",
-        "ok",
-        ctx.who.login.as_str(),
-        Some(ctx.who.client),
-        "panel",
-        None,
-    );
+    events::signed_out(ctx.who.login.as_str(), ctx.who.client, "panel");
     to_sign_in(
         &app,
         &Client {
