@@ -14,6 +14,7 @@ mod panel;
 mod servers;
 
 use integration::{assert_no_secrets, ip, step_margin, wrong_code, PW};
+use mailmfa::record::Record;
 use panel::{
     assert_security_headers, basic, code, dovecot_auth, pw_code, raw_http, raw_status,
     record_from_uri, Client, MailWorld, PanelOpts, PanelWorld, Resp, PANEL_PREREQS, PANEL_SERVICE,
@@ -582,19 +583,25 @@ fn basic_auth_with_password_and_code_works_once() {
     assert_error(&r, 401, "unauthenticated", "the same code again");
 }
 
+/// A new owner `user` with MFA, signed in through the API with password+code; on return the
+/// next step has begun (the sign-in used this step's code in the panel's state).
+fn mfa_owner_signed_in(p: &PanelWorld, user: &str) -> (Record, Client) {
+    let rec = p.mfa_owner(user);
+    let mut c = p.client();
+    step_margin(5);
+    let r = c.sign_in(user, &pw_code(&rec, 0));
+    assert_eq!(r.status, 200, "{}", r.body);
+    panel::next_step();
+    (rec, c)
+}
+
 /// An app password (made through the API, working over IMAP) cannot sign in to the panel,
 /// neither as a session nor with Basic auth.
 #[test]
 fn app_password_cannot_sign_in_to_the_panel() {
     let Some(p) = world() else { return };
     let user = "apppw@example.com";
-    let rec = p.mfa_owner(user);
-    let mut c = p.client();
-    step_margin(5);
-    let r = c.sign_in(user, &pw_code(&rec, 0));
-    assert_eq!(r.status, 200, "{}", r.body);
-    // The sign-in used this step's code in the panel's state: the next one.
-    panel::next_step();
+    let (rec, mut c) = mfa_owner_signed_in(&p, user);
     let r = c.post(
         "/api/v1/app-passwords",
         &json!({"label": "laptop", "services": [], "expires": null, "code": code(&rec, 0)}),
@@ -623,12 +630,7 @@ fn app_password_cannot_sign_in_to_the_panel() {
 fn a_recovery_code_signs_in_an_owner_without_the_phone_once() {
     let Some(p) = world() else { return };
     let user = "lostphone@example.com";
-    let rec = p.mfa_owner(user);
-    let mut c = p.client();
-    step_margin(5);
-    let r = c.sign_in(user, &pw_code(&rec, 0));
-    assert_eq!(r.status, 200, "{}", r.body);
-    panel::next_step();
+    let (rec, mut c) = mfa_owner_signed_in(&p, user);
     let r = c.post("/api/v1/recovery-codes", &json!({"code": code(&rec, 0)}));
     assert_eq!(r.status, 201, "{}", r.body);
     let codes: Vec<String> = r.json()["codes"]
