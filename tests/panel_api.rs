@@ -14,6 +14,7 @@ mod panel;
 mod servers;
 
 use integration::{assert_no_secrets, ip, step_margin, wrong_code, PW};
+use mailmfa::record::Record;
 use panel::{
     assert_security_headers, basic, code, dovecot_auth, pw_code, raw_http, raw_status,
     record_from_uri, Client, MailWorld, PanelOpts, PanelWorld, Resp, PANEL_PREREQS, PANEL_SERVICE,
@@ -62,6 +63,17 @@ fn signed_in(p: &PanelWorld, user: &str) -> Client {
     assert_eq!(r.status, 200, "sign-in: {}", r.body);
     assert!(c.csrf.is_some(), "no csrf in {}", r.body);
     c
+}
+
+/// A panel with `panel_extra` in its table, and the owner `user` signed in to it.
+fn owner_signed_in_with(panel_extra: &str, user: &str) -> Option<(PanelWorld, Client)> {
+    let p = world_with(&PanelOpts {
+        panel_extra: panel_extra.into(),
+        ..Default::default()
+    })?;
+    p.owner(user);
+    let c = signed_in(&p, user);
+    Some((p, c))
 }
 
 /// The harness: the listener the panel uses answers Dovecot's auth protocol, through the
@@ -204,15 +216,26 @@ fn session_cookie_flags_and_secure_behind_trusted_tls_proxy() {
         id.len()
     );
 
-    let mut t = p.client();
-    let r = t.request(
-        "POST",
-        "/api/v1/session",
+    let line = api_session_cookie(
+        &mut p.client(),
+        user,
         &[
-            ("Content-Type", "application/json"),
             ("X-Forwarded-Proto", "https"),
             ("X-Forwarded-For", "192.0.2.7"),
         ],
+    );
+    assert!(is_secure(&line), "no Secure behind a TLS proxy: {line}");
+}
+
+/// Signs `user` in through `POST /api/v1/session` with `headers` (and the JSON content
+/// type); the session's `Set-Cookie` line.
+fn api_session_cookie(c: &mut Client, user: &str, headers: &[(&str, &str)]) -> String {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    let r = c.request(
+        "POST",
+        "/api/v1/session",
+        &all,
         Some(
             json!({"login": user, "password": PW})
                 .to_string()
@@ -220,12 +243,15 @@ fn session_cookie_flags_and_secure_behind_trusted_tls_proxy() {
         ),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let line = r.set_cookie(SESSION_COOKIE).expect("no session cookie");
-    assert!(
-        line.split(';')
-            .any(|a| a.trim().eq_ignore_ascii_case("secure")),
-        "no Secure behind a TLS proxy: {line}"
-    );
+    r.set_cookie(SESSION_COOKIE)
+        .expect("no session cookie")
+        .to_string()
+}
+
+/// A `Set-Cookie` line has the `Secure` attribute.
+fn is_secure(line: &str) -> bool {
+    line.split(';')
+        .any(|a| a.trim().eq_ignore_ascii_case("secure"))
 }
 
 /// X-Forwarded-Proto from a peer that is not a trusted proxy is ignored: no Secure flag.
@@ -234,26 +260,9 @@ fn forwarded_proto_from_untrusted_peer_is_ignored() {
     let Some(p) = world() else { return };
     let user = "untrusted@example.com";
     p.owner(user);
-    let mut c = p.client();
-    let r = c.request(
-        "POST",
-        "/api/v1/session",
-        &[
-            ("Content-Type", "application/json"),
-            ("X-Forwarded-Proto", "https"),
-        ],
-        Some(
-            json!({"login": user, "password": PW})
-                .to_string()
-                .as_bytes(),
-        ),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let line = r.set_cookie(SESSION_COOKIE).expect("no session cookie");
+    let line = api_session_cookie(&mut p.client(), user, &[("X-Forwarded-Proto", "https")]);
     assert!(
-        !line
-            .split(';')
-            .any(|a| a.trim().eq_ignore_ascii_case("secure")),
+        !is_secure(&line),
         "an untrusted peer's header set Secure: {line}"
     );
 }
@@ -389,15 +398,12 @@ fn session_id_changes_at_sign_in_and_pre_sign_in_cookie_is_no_session() {
 /// 60 s, so this test waits a minute.)
 #[test]
 fn idle_session_expires() {
-    let Some(p) = world_with(&PanelOpts {
-        panel_extra: "idle_timeout = \"60s\"\nsession_lifetime = \"1h\"\n".into(),
-        ..Default::default()
-    }) else {
+    let Some((_p, mut c)) = owner_signed_in_with(
+        "idle_timeout = \"60s\"\nsession_lifetime = \"1h\"\n",
+        "idle@example.com",
+    ) else {
         return;
     };
-    let user = "idle@example.com";
-    p.owner(user);
-    let mut c = signed_in(&p, user);
     assert_eq!(c.get("/api/v1/mfa").status, 200);
     std::thread::sleep(Duration::from_secs(62));
     let r = c.get("/api/v1/mfa");
@@ -410,15 +416,12 @@ fn idle_session_expires() {
 /// longer: both 60 s, the session used every 5 s.)
 #[test]
 fn session_expires_after_its_lifetime_even_when_active() {
-    let Some(p) = world_with(&PanelOpts {
-        panel_extra: "idle_timeout = \"60s\"\nsession_lifetime = \"60s\"\n".into(),
-        ..Default::default()
-    }) else {
+    let Some((_p, mut c)) = owner_signed_in_with(
+        "idle_timeout = \"60s\"\nsession_lifetime = \"60s\"\n",
+        "lifetime@example.com",
+    ) else {
         return;
     };
-    let user = "lifetime@example.com";
-    p.owner(user);
-    let mut c = signed_in(&p, user);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(63) {
         c.get("/api/v1/mfa");
@@ -580,19 +583,25 @@ fn basic_auth_with_password_and_code_works_once() {
     assert_error(&r, 401, "unauthenticated", "the same code again");
 }
 
+/// A new owner `user` with MFA, signed in through the API with password+code; on return the
+/// next step has begun (the sign-in used this step's code in the panel's state).
+fn mfa_owner_signed_in(p: &PanelWorld, user: &str) -> (Record, Client) {
+    let rec = p.mfa_owner(user);
+    let mut c = p.client();
+    step_margin(5);
+    let r = c.sign_in(user, &pw_code(&rec, 0));
+    assert_eq!(r.status, 200, "{}", r.body);
+    panel::next_step();
+    (rec, c)
+}
+
 /// An app password (made through the API, working over IMAP) cannot sign in to the panel,
 /// neither as a session nor with Basic auth.
 #[test]
 fn app_password_cannot_sign_in_to_the_panel() {
     let Some(p) = world() else { return };
     let user = "apppw@example.com";
-    let rec = p.mfa_owner(user);
-    let mut c = p.client();
-    step_margin(5);
-    let r = c.sign_in(user, &pw_code(&rec, 0));
-    assert_eq!(r.status, 200, "{}", r.body);
-    // The sign-in used this step's code in the panel's state: the next one.
-    panel::next_step();
+    let (rec, mut c) = mfa_owner_signed_in(&p, user);
     let r = c.post(
         "/api/v1/app-passwords",
         &json!({"label": "laptop", "services": [], "expires": null, "code": code(&rec, 0)}),
@@ -621,12 +630,7 @@ fn app_password_cannot_sign_in_to_the_panel() {
 fn a_recovery_code_signs_in_an_owner_without_the_phone_once() {
     let Some(p) = world() else { return };
     let user = "lostphone@example.com";
-    let rec = p.mfa_owner(user);
-    let mut c = p.client();
-    step_margin(5);
-    let r = c.sign_in(user, &pw_code(&rec, 0));
-    assert_eq!(r.status, 200, "{}", r.body);
-    panel::next_step();
+    let (rec, mut c) = mfa_owner_signed_in(&p, user);
     let r = c.post("/api/v1/recovery-codes", &json!({"code": code(&rec, 0)}));
     assert_eq!(r.status, 201, "{}", r.body);
     let codes: Vec<String> = r.json()["codes"]

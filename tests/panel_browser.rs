@@ -14,6 +14,7 @@ mod servers;
 
 use browser::{decode_qr, file_url, Browser, BROWSER_PREREQS};
 use integration::{ip, step_margin, wrong_code, PW};
+use mailmfa::record::Record;
 use panel::{
     code, next_step, record_from_uri, PanelOpts, PanelWorld, PANEL_PREREQS, SESSION_COOKIE,
 };
@@ -266,6 +267,19 @@ fn owner_turns_mfa_on_by_scanning_the_qr_and_off_with_a_code() {
     assert!(r.is_ok(), "IMAP with the password after disable: {r:?}");
 }
 
+/// A new owner `user` with MFA, signed in (password+code) in a new browser, then on the
+/// page at `path` through the nav link `nav`.
+fn mfa_owner_on(p: &PanelWorld, user: &str, nav: &str, path: &str) -> (Record, Browser) {
+    let rec = p.mfa_owner(user);
+    let b = Browser::start(WIDTH, HEIGHT);
+    step_margin(5);
+    sign_in(&b, p, user, &format!("{PW}{}", code(&rec, 0)));
+    assert!(on(&b, p, "/mfa"), "sign-in: {}", error_text(&b));
+    b.click(nav);
+    assert!(on(&b, p, path), "{}", b.url());
+    (rec, b)
+}
+
 /// An app password made on the page is shown once, works over IMAP in place of
 /// password+code, and stops working once revoked on the page.
 #[test]
@@ -277,13 +291,7 @@ fn app_password_made_on_the_page_works_over_imap_until_revoked() {
     let shots = shots_dir(tmp.path());
     let p = PanelWorld::start(&PanelOpts::default());
     let user = "apps@example.com";
-    let rec = p.mfa_owner(user);
-    let b = Browser::start(WIDTH, HEIGHT);
-    step_margin(5);
-    sign_in(&b, &p, user, &format!("{PW}{}", code(&rec, 0)));
-    assert!(on(&b, &p, "/mfa"), "sign-in: {}", error_text(&b));
-    b.click("#nav-app-passwords");
-    assert!(on(&b, &p, "/app-passwords"), "{}", b.url());
+    let (rec, b) = mfa_owner_on(&p, user, "#nav-app-passwords", "/app-passwords");
     b.fill("#label", "phone");
     b.fill("#services", "imap");
     // The page's code is checked in the panel's state, where the sign-in used this step's.
@@ -334,13 +342,7 @@ fn recovery_codes_made_on_the_page_turn_mfa_off() {
     let shots = shots_dir(tmp.path());
     let p = PanelWorld::start(&PanelOpts::default());
     let user = "recovery@example.com";
-    let rec = p.mfa_owner(user);
-    let b = Browser::start(WIDTH, HEIGHT);
-    step_margin(5);
-    sign_in(&b, &p, user, &format!("{PW}{}", code(&rec, 0)));
-    assert!(on(&b, &p, "/mfa"), "sign-in: {}", error_text(&b));
-    b.click("#nav-recovery");
-    assert!(on(&b, &p, "/recovery-codes"), "{}", b.url());
+    let (rec, b) = mfa_owner_on(&p, user, "#nav-recovery", "/recovery-codes");
     next_step();
     b.fill("#challenge", &code(&rec, 0));
     b.click("#generate");

@@ -12,11 +12,12 @@
 //! `{"error": "<stable code>", "message": "..."}` with the contract's status codes.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use mailmfa::login::Login;
@@ -25,11 +26,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::accounts::{self, blocking, AccountError, Face, Proof, Who};
-use crate::app::{now, Shared};
-use crate::client::{Client, Peer};
+use crate::accounts::{self, AccountError, Accounts, Face, Proof, Who};
+use crate::app::{client_of, now, Shared};
+use crate::client::Client;
 use crate::events;
-use crate::session::{cookie_value, csrf_ok, same, set_cookie};
+use crate::session::{cookie_value, csrf_ok, same, with_cookie};
 use crate::signin::{self, Outcome};
 
 /// An API error: status, stable code, message.
@@ -252,6 +253,69 @@ fn proof(caller: &Caller, code: Option<Zeroizing<String>>) -> Result<Proof, ApiE
     })
 }
 
+/// Checks `proof` when it is a code (a forced action needs none).
+fn check(accounts: &Accounts, who: &Who, proof: &Proof) -> Result<(), AccountError> {
+    if let Proof::Code(code) = proof {
+        accounts.check_code(who, code)?;
+    }
+    Ok(())
+}
+
+/// What every API handler starts from: the state, the request's client and its headers.
+pub struct Req {
+    app: Shared,
+    client: Client,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<Shared> for Req {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Req, Response> {
+        Ok(Req {
+            app: app.clone(),
+            client: client_of(parts, app).await?,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl Req {
+    /// Who the request acts for (`write`: a cookie session needs the CSRF header).
+    async fn caller(&self, write: bool) -> Result<Caller, ApiError> {
+        caller(&self.app, self.client, &self.headers, write).await
+    }
+
+    /// The JSON body.
+    fn body<T: DeserializeOwned>(&self, bytes: &Bytes) -> Result<T, ApiError> {
+        body(&self.headers, bytes)
+    }
+
+    /// A `{"code"}` body, which may be left out when `empty_ok`.
+    fn code_body(&self, bytes: &Bytes, empty_ok: bool) -> Result<CodeBody, ApiError> {
+        if bytes.is_empty() && empty_ok {
+            Ok(CodeBody { code: None })
+        } else {
+            self.body(bytes)
+        }
+    }
+
+    /// The proof of an action: the admin's force (body optional) or the body's code.
+    fn proof(&self, caller: &Caller, bytes: &Bytes) -> Result<Proof, ApiError> {
+        let b = self.code_body(bytes, caller.admin)?;
+        proof(caller, b.code)
+    }
+
+    /// Runs `f` for the caller's mailbox on a blocking thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        caller: &Caller,
+        f: impl FnOnce(&Accounts, &Who) -> T + Send + 'static,
+    ) -> T {
+        self.app.run(&caller.who, f).await
+    }
+}
+
 /// `{"login","password"}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -261,17 +325,12 @@ pub struct SessionBody {
 }
 
 /// POST /api/v1/session: signs in and sets the session cookie.
-pub async fn create_session(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let b: SessionBody = body(&headers, &bytes)?;
-    match signin::sign_in(&app, client.ip, Face::Api, &b.login, b.password).await {
+pub async fn create_session(req: Req, bytes: Bytes) -> ApiResult {
+    let (app, client) = (&req.app, req.client);
+    let b: SessionBody = req.body(&bytes)?;
+    match signin::sign_in(app, client.ip, Face::Api, &b.login, b.password).await {
         Outcome::Ok(login) => {
-            let old = cookie_value(&headers);
+            let old = cookie_value(&req.headers);
             let (id, csrf) = app
                 .sessions
                 .create(Some(login), old.as_deref(), now())
@@ -282,53 +341,28 @@ pub async fn create_session(
                         "No random numbers.",
                     )
                 })?;
-            let mut response = ok(json!({ "csrf": csrf }));
-            if let Ok(v) = HeaderValue::from_str(&set_cookie(&id, client.secure)) {
-                response.headers_mut().append(SET_COOKIE, v);
-            }
-            Ok(response)
+            Ok(with_cookie(ok(json!({ "csrf": csrf })), &id, client.secure))
         }
         other => Err(outcome_error(other)),
     }
 }
 
 /// DELETE /api/v1/session: signs out.
-pub async fn delete_session(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, true).await?;
-    if let Some(id) = cookie_value(&headers) {
-        app.sessions.remove(&id);
+pub async fn delete_session(req: Req) -> ApiResult {
+    let caller = req.caller(true).await?;
+    if let Some(id) = cookie_value(&req.headers) {
+        req.app.sessions.remove(&id);
     }
-    events::event(
-        "sign_out",
-        "ok",
-        caller.who.login.as_str(),
-        Some(client.ip),
-        "api",
-        None,
-    );
-    let mut response = no_content();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie("", client.secure)) {
-        response.headers_mut().append(SET_COOKIE, v);
-    }
-    Ok(response)
+    events::signed_out(caller.who.login.as_str(), req.client.ip, "api");
+    Ok(with_cookie(no_content(), "", req.client.secure))
 }
 
 /// GET /api/v1/mfa.
-pub async fn status(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, false).await?;
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
-    let s = blocking(move || accounts.status(&who)).await?;
+pub async fn status(req: Req) -> ApiResult {
+    let caller = req.caller(false).await?;
+    let s = req
+        .run(&caller, |accounts, who| accounts.status(who))
+        .await?;
     Ok(ok(json!({
         "login": caller.who.login.as_str(),
         "mfa": if s.on { "on" } else { "off" },
@@ -342,33 +376,22 @@ pub async fn status(
 }
 
 /// POST /api/v1/mfa/enrolment: a new pending secret (`code` only when replacing an active one).
-pub async fn begin(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, true).await?;
-    let b: CodeBody = if bytes.is_empty() {
-        CodeBody { code: None }
-    } else {
-        body(&headers, &bytes)?
-    };
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
+pub async fn begin(req: Req, bytes: Bytes) -> ApiResult {
+    let caller = req.caller(true).await?;
+    let b = req.code_body(&bytes, true)?;
     let admin = caller.admin;
-    let e = blocking(move || {
-        let on = accounts.status(&who)?.on;
-        let replace = match (on, admin, b.code) {
-            (false, _, _) => None,
-            (true, true, _) => Some(Proof::Force),
-            (true, false, Some(code)) => Some(Proof::Code(code)),
-            (true, false, None) => None, // the layer answers mfa_already_on
-        };
-        accounts.begin(&who, replace.as_ref())
-    })
-    .await?;
+    let e = req
+        .run(&caller, move |accounts, who| {
+            let on = accounts.status(who)?.on;
+            let replace = match (on, admin, b.code) {
+                (false, _, _) => None,
+                (true, true, _) => Some(Proof::Force),
+                (true, false, Some(code)) => Some(Proof::Code(code)),
+                (true, false, None) => None, // the layer answers mfa_already_on
+            };
+            accounts.begin(who, replace.as_ref())
+        })
+        .await?;
     let svg = crate::pages::qr::svg(&e.uri).ok_or_else(|| {
         err(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -385,15 +408,9 @@ pub async fn begin(
 }
 
 /// POST /api/v1/mfa/enrolment/confirm.
-pub async fn confirm(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, true).await?;
-    let b: CodeBody = body(&headers, &bytes)?;
+pub async fn confirm(req: Req, bytes: Bytes) -> ApiResult {
+    let caller = req.caller(true).await?;
+    let b: CodeBody = req.body(&bytes)?;
     let code = b.code.ok_or_else(|| {
         err(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -401,45 +418,28 @@ pub async fn confirm(
             "Send the code from the new key in `code`.",
         )
     })?;
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
-    blocking(move || accounts.confirm(&who, &code)).await?;
+    req.run(&caller, move |accounts, who| accounts.confirm(who, &code))
+        .await?;
     Ok(ok(json!({ "mfa": "on" })))
 }
 
 /// POST /api/v1/mfa/disable.
-pub async fn disable(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, true).await?;
-    let b: CodeBody = if bytes.is_empty() && caller.admin {
-        CodeBody { code: None }
-    } else {
-        body(&headers, &bytes)?
-    };
-    let proof = proof(&caller, b.code)?;
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
-    blocking(move || accounts.disable(&who, &proof)).await?;
+pub async fn disable(req: Req, bytes: Bytes) -> ApiResult {
+    let caller = req.caller(true).await?;
+    let proof = req.proof(&caller, &bytes)?;
+    req.run(&caller, move |accounts, who| accounts.disable(who, &proof))
+        .await?;
     Ok(ok(json!({ "mfa": "off" })))
 }
 
 /// GET /api/v1/app-passwords.
-pub async fn list_app_passwords(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, false).await?;
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
+pub async fn list_app_passwords(req: Req) -> ApiResult {
+    let caller = req.caller(false).await?;
     // Without MFA there are no app passwords: an empty list, not an error (adding one says why).
-    let list = match blocking(move || accounts.list_app_passwords(&who)).await {
+    let list = match req
+        .run(&caller, |accounts, who| accounts.list_app_passwords(who))
+        .await
+    {
         Err(AccountError::NotOn) => Vec::new(),
         other => other?,
     };
@@ -473,15 +473,9 @@ pub struct AddBody {
 }
 
 /// POST /api/v1/app-passwords.
-pub async fn add_app_password(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, true).await?;
-    let b: AddBody = body(&headers, &bytes)?;
+pub async fn add_app_password(req: Req, bytes: Bytes) -> ApiResult {
+    let caller = req.caller(true).await?;
+    let b: AddBody = req.body(&bytes)?;
     let expires = match b.expires.as_deref() {
         None | Some("") => None,
         Some(text) => match mailmfa::config::parse_duration(text) {
@@ -496,16 +490,13 @@ pub async fn add_app_password(
         },
     };
     let proof = proof(&caller, b.code)?;
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
-    let new = blocking(move || {
-        let services = accounts::parse_services(&b.services.join(","))?;
-        if let Proof::Code(code) = &proof {
-            accounts.check_code(&who, code)?;
-        }
-        accounts.add_app_password(&who, b.label.trim(), &services, expires)
-    })
-    .await?;
+    let new = req
+        .run(&caller, move |accounts, who| {
+            let services = accounts::parse_services(&b.services.join(","))?;
+            check(accounts, who, &proof)?;
+            accounts.add_app_password(who, b.label.trim(), &services, expires)
+        })
+        .await?;
     Ok(created(json!({
         "name": new.name,
         "password": new.password.as_str(),
@@ -516,60 +507,36 @@ pub async fn add_app_password(
 }
 
 /// DELETE /api/v1/app-passwords/{name}.
-pub async fn revoke_app_password(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, true).await?;
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
-    blocking(move || accounts.revoke_app_password(&who, &name)).await?;
+pub async fn revoke_app_password(req: Req, Path(name): Path<String>) -> ApiResult {
+    let caller = req.caller(true).await?;
+    req.run(&caller, move |accounts, who| {
+        accounts.revoke_app_password(who, &name)
+    })
+    .await?;
     Ok(no_content())
 }
 
 /// GET /api/v1/recovery-codes.
-pub async fn recovery_status(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, false).await?;
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
-    let s = blocking(move || accounts.status(&who)).await?;
+pub async fn recovery_status(req: Req) -> ApiResult {
+    let caller = req.caller(false).await?;
+    let s = req
+        .run(&caller, |accounts, who| accounts.status(who))
+        .await?;
     Ok(ok(
         json!({ "left": s.recovery_left, "total": s.recovery_total }),
     ))
 }
 
 /// POST /api/v1/recovery-codes.
-pub async fn new_recovery_codes(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> ApiResult {
-    let client = app.client(Some(&peer), &headers);
-    let caller = caller(&app, client, &headers, true).await?;
-    let b: CodeBody = if bytes.is_empty() && caller.admin {
-        CodeBody { code: None }
-    } else {
-        body(&headers, &bytes)?
-    };
-    let proof = proof(&caller, b.code)?;
-    let accounts = app.accounts.clone();
-    let who = caller.who.clone();
-    let codes = blocking(move || {
-        if let Proof::Code(code) = &proof {
-            accounts.check_code(&who, code)?;
-        }
-        accounts.new_recovery_codes(&who)
-    })
-    .await?;
+pub async fn new_recovery_codes(req: Req, bytes: Bytes) -> ApiResult {
+    let caller = req.caller(true).await?;
+    let proof = req.proof(&caller, &bytes)?;
+    let codes = req
+        .run(&caller, move |accounts, who| {
+            check(accounts, who, &proof)?;
+            accounts.new_recovery_codes(who)
+        })
+        .await?;
     let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
     Ok(created(json!({ "codes": codes })))
 }

@@ -5,10 +5,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use zeroize::Zeroizing;
 
-use crate::accounts::Accounts;
+use crate::accounts::{blocking, Accounts, Who};
 use crate::client::{self, Client, Peer};
 use crate::config::PanelConfig;
 use crate::limit::SignInLimit;
@@ -52,6 +56,25 @@ impl App {
         let peer = peer.map(|p| p.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         client::client(peer, headers, &self.config.trusted_proxies)
     }
+
+    /// Runs `f` with the account layer and mailbox `who` on a blocking thread.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        who: &Who,
+        f: impl FnOnce(&Accounts, &Who) -> T + Send + 'static,
+    ) -> T {
+        let accounts = self.accounts.clone();
+        let who = who.clone();
+        blocking(move || f(&accounts, &who)).await
+    }
+}
+
+/// The client of a request, for an extractor (the rejection: the peer is missing).
+pub async fn client_of(parts: &mut Parts, app: &Shared) -> Result<Client, Response> {
+    let Extension(peer) = Extension::<Peer>::from_request_parts(parts, app)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(app.client(Some(&peer), &parts.headers))
 }
 
 /// Seconds since the epoch.

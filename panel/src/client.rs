@@ -83,6 +83,14 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The client the panel should see.
+    fn seen(address: &str, secure: bool) -> Client {
+        Client {
+            ip: ip(address),
+            secure,
+        }
+    }
+
     #[test]
     fn without_trusted_proxies_forwarded_headers_are_ignored() {
         let h = headers(&[
@@ -90,13 +98,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
         ]);
         let c = client(ip("198.51.100.1"), &h, &[]);
-        assert_eq!(
-            c,
-            Client {
-                ip: ip("198.51.100.1"),
-                secure: false
-            }
-        );
+        assert_eq!(c, seen("198.51.100.1", false));
     }
 
     #[test]
@@ -106,13 +108,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
         ]);
         let c = client(ip("198.51.100.1"), &h, &[ip("127.0.0.1")]);
-        assert_eq!(
-            c,
-            Client {
-                ip: ip("198.51.100.1"),
-                secure: false
-            }
-        );
+        assert_eq!(c, seen("198.51.100.1", false));
     }
 
     #[test]
@@ -123,13 +119,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
         ]);
         let c = client(ip("127.0.0.1"), &h, &[ip("127.0.0.1")]);
-        assert_eq!(
-            c,
-            Client {
-                ip: ip("203.0.113.9"),
-                secure: true
-            }
-        );
+        assert_eq!(c, seen("203.0.113.9", true));
     }
 
     #[test]
@@ -139,13 +129,7 @@ mod tests {
             &HeaderMap::new(),
             &[ip("127.0.0.1")],
         );
-        assert_eq!(
-            c,
-            Client {
-                ip: ip("127.0.0.1"),
-                secure: false
-            }
-        );
+        assert_eq!(c, seen("127.0.0.1", false));
     }
 
     #[test]
@@ -155,13 +139,7 @@ mod tests {
             ("x-forwarded-proto", "http"),
         ]);
         let c = client(ip("127.0.0.1"), &h, &[ip("127.0.0.1")]);
-        assert_eq!(
-            c,
-            Client {
-                ip: ip("127.0.0.1"),
-                secure: false
-            }
-        );
+        assert_eq!(c, seen("127.0.0.1", false));
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub fn event(
     emit(priority, &line);
 }
 
+/// Writes the line of a sign-out by `user` from `client` through `face`.
+pub fn signed_out(user: &str, client: IpAddr, face: &str) {
+    event("sign_out", "ok", user, Some(client), face, None);
+}
+
 /// Writes a line about the panel itself (start, stop, a problem).
 pub fn service(line: &str) {
     emit(libc::LOG_INFO, line);

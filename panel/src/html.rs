@@ -9,31 +9,33 @@
 // An early-return `Response` (a redirect, an error page) is the natural Err of these helpers.
 #![allow(clippy::result_large_err)]
 
-use axum::extract::{Form, State};
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
+use axum::http::header::LOCATION;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 use mailmfa::login::Login;
 use maud::Markup;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::accounts::{self, blocking, AccountError, Face, Proof, Who};
-use crate::app::{now, Shared};
+use crate::accounts::{self, AccountError, Accounts, Face, Proof, Who};
+use crate::app::{client_of, now, Shared};
 use crate::client::{Client, Peer};
 use crate::events;
 use crate::pages::layout::SignedIn;
 use crate::pages::mfa::{EnrolView, MfaView};
 use crate::pages::{self, Notice};
-use crate::session::{cookie_value, csrf_ok, set_cookie, Flash, Lookup, Session};
+use crate::session::{cookie_value, csrf_ok, with_cookie, Flash, Lookup, Session};
 use crate::signin::{self, Outcome};
 
 /// The one message of every refused sign-in.
 pub const REFUSED: &str = "The address, password or code is not right.";
 
-/// A signed-in request.
-struct Ctx {
+/// A signed-in request; as an extractor, its rejection is the redirect to the sign-in page.
+pub struct Ctx {
     id: String,
     session: Session,
     who: Who,
@@ -49,12 +51,36 @@ impl Ctx {
     }
 
     fn notice(&self) -> Notice {
-        match &self.session.flash {
-            Some(Flash::Message(m)) => Notice::message(m.clone()),
-            Some(Flash::Error(e)) => Notice::error(e.clone()),
-            None => Notice::default(),
-        }
+        notice_of(&self.session.flash)
     }
+
+    /// Runs `f` with the account layer and this request's mailbox on a blocking thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        app: &Shared,
+        f: impl FnOnce(&Accounts, &Who) -> T + Send + 'static,
+    ) -> T {
+        app.run(&self.who, f).await
+    }
+
+    /// Leaves `flash` in the session and sends the browser to `to`.
+    fn flash_to(&self, app: &Shared, flash: Flash, to: &str) -> Response {
+        app.sessions.flash(&self.id, flash);
+        see_other(to)
+    }
+}
+
+fn notice_of(flash: &Option<Flash>) -> Notice {
+    match flash {
+        Some(Flash::Message(m)) => Notice::message(m.clone()),
+        Some(Flash::Error(e)) => Notice::error(e.clone()),
+        None => Notice::default(),
+    }
+}
+
+/// The status of a refused action (422 when the error has none of its own).
+fn refused_status(e: &AccountError) -> StatusCode {
+    StatusCode::from_u16(accounts::http_status(e)).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 fn page(status: StatusCode, markup: Markup) -> Response {
@@ -69,21 +95,20 @@ fn see_other(to: &str) -> Response {
         .into_response()
 }
 
-fn with_cookie(mut response: Response, id: &str, secure: bool) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(id, secure)) {
-        response.headers_mut().append(SET_COOKIE, v);
-    }
-    response
+/// A page with only an error notice and a link back to `/`.
+fn notice_page(status: StatusCode, title: &str, error: &str, back: &str) -> Response {
+    page(
+        status,
+        pages::sign_in::notice_page(title, &Notice::error(error), ("/", back)),
+    )
 }
 
 fn internal() -> Response {
-    page(
+    notice_page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        pages::sign_in::notice_page(
-            "Something went wrong",
-            &Notice::error("The panel could not finish this. Please try again; if it keeps happening, tell your mail provider."),
-            ("/", "Back"),
-        ),
+        "Something went wrong",
+        "The panel could not finish this. Please try again; if it keeps happening, tell your mail provider.",
+        "Back",
     )
 }
 
@@ -101,8 +126,7 @@ fn to_sign_in(app: &Shared, client: &Client, flash: Option<Flash>) -> Response {
 }
 
 /// The signed-in session of a request, or the redirect to the sign-in page.
-fn signed_in(app: &Shared, peer: &Peer, headers: &HeaderMap) -> Result<Ctx, Response> {
-    let client = app.client(Some(peer), headers);
+fn signed_in(app: &Shared, client: Client, headers: &HeaderMap) -> Result<Ctx, Response> {
     let Some(id) = cookie_value(headers) else {
         return Err(see_other("/sign-in"));
     };
@@ -146,41 +170,67 @@ fn signed_in(app: &Shared, peer: &Peer, headers: &HeaderMap) -> Result<Ctx, Resp
     }
 }
 
-/// A signed-in POST with the right CSRF token.
-fn signed_in_post(
-    app: &Shared,
-    peer: &Peer,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<Ctx, Response> {
-    let ctx = signed_in(app, peer, headers)?;
-    if !csrf_ok(&ctx.session, Some(csrf)) {
-        return Err(expired_form());
+impl FromRequestParts<Shared> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Ctx, Response> {
+        let client = client_of(parts, app).await?;
+        signed_in(app, client, &parts.headers)
     }
-    Ok(ctx)
 }
 
+/// A form with the CSRF token in its `csrf` field.
+pub trait CsrfField {
+    /// The token the form carried.
+    fn csrf(&self) -> &str;
+}
+
+/// A signed-in POST whose form carries the session's CSRF token: the form is parsed first,
+/// then the session is checked (the redirect to the sign-in page), then the token (403).
+pub struct Post<F>(Ctx, F);
+
+impl<F: CsrfField + DeserializeOwned + Send> FromRequest<Shared> for Post<F> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Shared) -> Result<Post<F>, Response> {
+        let (mut parts, body) = req.into_parts();
+        let client = client_of(&mut parts, app).await?;
+        let headers = parts.headers.clone();
+        let Form(form) = Form::<F>::from_request(Request::from_parts(parts, body), app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let ctx = signed_in(app, client, &headers)?;
+        if !csrf_ok(&ctx.session, Some(form.csrf())) {
+            return Err(expired_form());
+        }
+        Ok(Post(ctx, form))
+    }
+}
+
+macro_rules! csrf_field {
+    ($($form:ty),*) => {$(
+        impl CsrfField for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )*};
+}
+
+csrf_field!(CsrfForm, NextForm, ChallengeForm, AddForm, RevokeForm);
+
 fn expired_form() -> Response {
-    page(
+    notice_page(
         StatusCode::FORBIDDEN,
-        pages::sign_in::notice_page(
-            "Form expired",
-            &Notice::error("This form has expired or did not come from this page. Please open the page again and retry."),
-            ("/", "Open the panel"),
-        ),
+        "Form expired",
+        "This form has expired or did not come from this page. Please open the page again and retry.",
+        "Open the panel",
     )
 }
 
-/// GET /: to the MFA page when signed in, else to the sign-in page.
-pub async fn root(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> Response {
-    match signed_in(&app, &peer, &headers) {
-        Ok(_) => see_other("/mfa"),
-        Err(r) => r,
-    }
+/// GET /: to the MFA page when signed in, else (the extractor's rejection) to the sign-in page.
+pub async fn root(_: Ctx) -> Response {
+    see_other("/mfa")
 }
 
 /// GET /sign-in.
@@ -195,11 +245,7 @@ pub async fn sign_in_form(
             if s.login.is_some() {
                 return see_other("/mfa");
             }
-            let notice = match s.flash {
-                Some(Flash::Message(m)) => Notice::message(m),
-                Some(Flash::Error(e)) => Notice::error(e),
-                None => Notice::default(),
-            };
+            let notice = notice_of(&s.flash);
             return page(
                 StatusCode::OK,
                 pages::sign_in::sign_in(&s.csrf, "", &notice),
@@ -303,25 +349,9 @@ pub struct CsrfForm {
 }
 
 /// POST /sign-out.
-pub async fn sign_out(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let ctx = match signed_in_post(&app, &peer, &headers, &form.csrf) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn sign_out(State(app): State<Shared>, Post(ctx, _): Post<CsrfForm>) -> Response {
     app.sessions.remove(&ctx.id);
-    events::event(
-        "sign_out",
-        "ok",
-        ctx.who.login.as_str(),
-        Some(ctx.who.client),
-        "panel",
-        None,
-    );
+    events::signed_out(ctx.who.login.as_str(), ctx.who.client, "panel");
     to_sign_in(
         &app,
         &Client {
@@ -333,9 +363,7 @@ pub async fn sign_out(
 }
 
 async fn mfa_page(app: &Shared, ctx: &Ctx, notice: Notice) -> Response {
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
-    match blocking(move || accounts.status(&who)).await {
+    match ctx.run(app, |accounts, who| accounts.status(who)).await {
         Ok(s) => {
             let view = MfaView {
                 on: s.on,
@@ -366,18 +394,8 @@ fn error_page(ctx: &Ctx, e: &AccountError) -> Response {
 }
 
 /// GET /mfa.
-pub async fn mfa(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> Response {
-    match signed_in(&app, &peer, &headers) {
-        Ok(ctx) => {
-            let notice = ctx.notice();
-            mfa_page(&app, &ctx, notice).await
-        }
-        Err(r) => r,
-    }
+pub async fn mfa(State(app): State<Shared>, ctx: Ctx) -> Response {
+    mfa_page(&app, &ctx, ctx.notice()).await
 }
 
 /// The Status drop-down.
@@ -389,63 +407,55 @@ pub struct NextForm {
     status: String,
 }
 
-const DISABLE_TEXT: &str = "To turn MFA off, type a current code from your authenticator app (or one of your recovery codes) and Save.";
-const REPLACE_TEXT: &str = "MFA is on. To move it to a new phone, type a current code from your old phone (or a recovery code) and Save; you will then scan a new QR code. Until you confirm the new code, the old phone keeps working.";
+/// A page that asks for a code before an action: its title, form action and explanation.
+struct AskCode {
+    title: &'static str,
+    action: &'static str,
+    text: &'static str,
+}
+
+const DISABLE: AskCode = AskCode {
+    title: "Turn off MFA",
+    action: "/mfa/disable",
+    text: "To turn MFA off, type a current code from your authenticator app (or one of your recovery codes) and Save.",
+};
+const REPLACE: AskCode = AskCode {
+    title: "New phone",
+    action: "/mfa/replace",
+    text: "MFA is on. To move it to a new phone, type a current code from your old phone (or a recovery code) and Save; you will then scan a new QR code. Until you confirm the new code, the old phone keeps working.",
+};
+
+fn ask_code(ctx: &Ctx, ask: &AskCode, status: StatusCode, notice: &Notice) -> Response {
+    page(
+        status,
+        pages::mfa::ask_code(&ctx.user(), ask.title, ask.action, ask.text, notice),
+    )
+}
 
 /// POST /mfa/next.
-pub async fn next(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<NextForm>,
-) -> Response {
-    let ctx = match signed_in_post(&app, &peer, &headers, &form.csrf) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
-    let status = match blocking(move || accounts.status(&who)).await {
+pub async fn next(State(app): State<Shared>, Post(ctx, form): Post<NextForm>) -> Response {
+    let status = match ctx.run(&app, |accounts, who| accounts.status(who)).await {
         Ok(s) => s,
         Err(e) => return error_page(&ctx, &e),
     };
     match (form.status.as_str(), status.on) {
         ("enabled", false) => {
-            let accounts = app.accounts.clone();
-            let who = ctx.who.clone();
             let digits = status.digits;
-            match blocking(move || accounts.begin(&who, None)).await {
+            match ctx
+                .run(&app, |accounts, who| accounts.begin(who, None))
+                .await
+            {
                 Ok(e) => enrol_page(&ctx, &e, digits, Notice::default(), StatusCode::OK),
                 Err(e) => mfa_page(&app, &ctx, Notice::error(e.to_string())).await,
             }
         }
-        ("enabled", true) => page(
-            StatusCode::OK,
-            pages::mfa::ask_code(
-                &ctx.user(),
-                "New phone",
-                "/mfa/replace",
-                REPLACE_TEXT,
-                &Notice::default(),
-            ),
+        ("enabled", true) => ask_code(&ctx, &REPLACE, StatusCode::OK, &Notice::default()),
+        ("disabled", true) => ask_code(&ctx, &DISABLE, StatusCode::OK, &Notice::default()),
+        ("disabled", false) => ctx.flash_to(
+            &app,
+            Flash::Message("MFA is already off; nothing changed.".to_string()),
+            "/mfa",
         ),
-        ("disabled", true) => page(
-            StatusCode::OK,
-            pages::mfa::ask_code(
-                &ctx.user(),
-                "Turn off MFA",
-                "/mfa/disable",
-                DISABLE_TEXT,
-                &Notice::default(),
-            ),
-        ),
-        ("disabled", false) => {
-            app.sessions.flash(
-                &ctx.id,
-                Flash::Message("MFA is already off; nothing changed.".to_string()),
-            );
-            see_other("/mfa")
-        }
         _ => {
             mfa_page(
                 &app,
@@ -454,6 +464,15 @@ pub async fn next(
             )
             .await
         }
+    }
+}
+
+/// The digits of an enrolment: its record's, else `fallback`.
+fn digits_of(e: &accounts::Enrolment, fallback: u32) -> u32 {
+    if e.record.digits > 0 {
+        e.record.digits
+    } else {
+        fallback
     }
 }
 
@@ -487,137 +506,84 @@ pub struct ChallengeForm {
 }
 
 /// POST /mfa/confirm.
-pub async fn confirm(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<ChallengeForm>,
-) -> Response {
-    let ctx = match signed_in_post(&app, &peer, &headers, &form.csrf) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
+pub async fn confirm(State(app): State<Shared>, Post(ctx, form): Post<ChallengeForm>) -> Response {
     let typed = form.challenge;
-    let result = blocking(move || match accounts.confirm(&who, &typed) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            // A wrong code: show the same QR again (the pending enrolment as it stands).
-            let again = accounts.pending(&who).ok().flatten();
-            let digits = accounts.status(&who).map(|s| s.digits).unwrap_or(6);
-            Err((e, again, digits))
-        }
-    })
-    .await;
+    let result = ctx
+        .run(&app, move |accounts, who| {
+            match accounts.confirm(who, &typed) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // A wrong code: show the same QR again (the pending enrolment as it stands).
+                    let again = accounts.pending(who).ok().flatten();
+                    let digits = accounts.status(who).map(|s| s.digits).unwrap_or(6);
+                    Err((e, again, digits))
+                }
+            }
+        })
+        .await;
     match result {
-        Ok(()) => {
-            app.sessions.flash(
-                &ctx.id,
-                Flash::Message("MFA is on. From now on, sign in with your password followed by the current code from your app.".to_string()),
-            );
-            see_other("/mfa")
-        }
+        Ok(()) => ctx.flash_to(
+            &app,
+            Flash::Message("MFA is on. From now on, sign in with your password followed by the current code from your app.".to_string()),
+            "/mfa",
+        ),
         Err((e, Some(pending), digits)) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e))
-                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let digits = if pending.record.digits > 0 {
-                pending.record.digits
-            } else {
-                digits
-            };
-            enrol_page(&ctx, &pending, digits, Notice::error(e.to_string()), status)
+            let digits = digits_of(&pending, digits);
+            enrol_page(
+                &ctx,
+                &pending,
+                digits,
+                Notice::error(e.to_string()),
+                refused_status(&e),
+            )
         }
-        Err((e, None, _)) => {
-            app.sessions.flash(&ctx.id, Flash::Error(e.to_string()));
-            see_other("/mfa")
-        }
+        Err((e, None, _)) => ctx.flash_to(&app, Flash::Error(e.to_string()), "/mfa"),
     }
 }
 
 /// POST /mfa/disable.
-pub async fn disable(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<ChallengeForm>,
-) -> Response {
-    let ctx = match signed_in_post(&app, &peer, &headers, &form.csrf) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
+pub async fn disable(State(app): State<Shared>, Post(ctx, form): Post<ChallengeForm>) -> Response {
     let proof = Proof::Code(form.challenge);
-    match blocking(move || accounts.disable(&who, &proof)).await {
-        Ok(_) => {
-            app.sessions.flash(
-                &ctx.id,
-                Flash::Message(
-                    "MFA is off. You can delete the entry from your authenticator app.".to_string(),
-                ),
-            );
-            see_other("/mfa")
-        }
-        Err(e) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e))
-                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            page(
-                status,
-                pages::mfa::ask_code(
-                    &ctx.user(),
-                    "Turn off MFA",
-                    "/mfa/disable",
-                    DISABLE_TEXT,
-                    &Notice::error(e.to_string()),
-                ),
-            )
-        }
+    match ctx
+        .run(&app, move |accounts, who| accounts.disable(who, &proof))
+        .await
+    {
+        Ok(_) => ctx.flash_to(
+            &app,
+            Flash::Message(
+                "MFA is off. You can delete the entry from your authenticator app.".to_string(),
+            ),
+            "/mfa",
+        ),
+        Err(e) => ask_code(
+            &ctx,
+            &DISABLE,
+            refused_status(&e),
+            &Notice::error(e.to_string()),
+        ),
     }
 }
 
 /// POST /mfa/replace: a code of the old secret, then the enrolment page of a new one.
-pub async fn replace(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<ChallengeForm>,
-) -> Response {
-    let ctx = match signed_in_post(&app, &peer, &headers, &form.csrf) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
+pub async fn replace(State(app): State<Shared>, Post(ctx, form): Post<ChallengeForm>) -> Response {
     let proof = Proof::Code(form.challenge);
-    match blocking(move || {
-        let digits = accounts.settings().digits;
-        accounts.begin(&who, Some(&proof)).map(|e| (e, digits))
-    })
-    .await
+    match ctx
+        .run(&app, move |accounts, who| {
+            let digits = accounts.settings().digits;
+            accounts.begin(who, Some(&proof)).map(|e| (e, digits))
+        })
+        .await
     {
         Ok((e, digits)) => {
-            let digits = if e.record.digits > 0 {
-                e.record.digits
-            } else {
-                digits
-            };
+            let digits = digits_of(&e, digits);
             enrol_page(&ctx, &e, digits, Notice::default(), StatusCode::OK)
         }
-        Err(e) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e))
-                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            page(
-                status,
-                pages::mfa::ask_code(
-                    &ctx.user(),
-                    "New phone",
-                    "/mfa/replace",
-                    REPLACE_TEXT,
-                    &Notice::error(e.to_string()),
-                ),
-            )
-        }
+        Err(e) => ask_code(
+            &ctx,
+            &REPLACE,
+            refused_status(&e),
+            &Notice::error(e.to_string()),
+        ),
     }
 }
 
@@ -628,18 +594,17 @@ async fn app_passwords_page(
     notice: Notice,
     status: StatusCode,
 ) -> Response {
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
-    let loaded = blocking(move || {
-        let s = accounts.status(&who)?;
-        let list = if s.on {
-            accounts.list_app_passwords(&who)?
-        } else {
-            Vec::new()
-        };
-        Ok::<_, AccountError>((s.on, list))
-    })
-    .await;
+    let loaded = ctx
+        .run(app, |accounts, who| {
+            let s = accounts.status(who)?;
+            let list = if s.on {
+                accounts.list_app_passwords(who)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, AccountError>((s.on, list))
+        })
+        .await;
     match loaded {
         Ok((on, list)) => page(
             status,
@@ -650,18 +615,8 @@ async fn app_passwords_page(
 }
 
 /// GET /app-passwords.
-pub async fn app_passwords(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> Response {
-    match signed_in(&app, &peer, &headers) {
-        Ok(ctx) => {
-            let notice = ctx.notice();
-            app_passwords_page(&app, &ctx, None, notice, StatusCode::OK).await
-        }
-        Err(r) => r,
-    }
+pub async fn app_passwords(State(app): State<Shared>, ctx: Ctx) -> Response {
+    app_passwords_page(&app, &ctx, None, ctx.notice(), StatusCode::OK).await
 }
 
 /// The add form.
@@ -682,14 +637,8 @@ pub struct AddForm {
 /// POST /app-passwords.
 pub async fn add_app_password(
     State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<AddForm>,
+    Post(ctx, form): Post<AddForm>,
 ) -> Response {
-    let ctx = match signed_in_post(&app, &peer, &headers, &form.csrf) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let expires = match form.expires.trim() {
         "" => None,
         text => match mailmfa::config::parse_duration(text) {
@@ -706,22 +655,20 @@ pub async fn add_app_password(
             }
         },
     };
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
-    let result = blocking(move || {
-        let services = accounts::parse_services(form.services.trim())?;
-        accounts.check_code(&who, &form.challenge)?;
-        accounts.add_app_password(&who, form.label.trim(), &services, expires)
-    })
-    .await;
+    let result = ctx
+        .run(&app, move |accounts, who| {
+            let services = accounts::parse_services(form.services.trim())?;
+            accounts.check_code(who, &form.challenge)?;
+            accounts.add_app_password(who, form.label.trim(), &services, expires)
+        })
+        .await;
     match result {
         Ok(new) => {
             let notice = Notice::message(format!("The app password {} is ready.", new.name));
             app_passwords_page(&app, &ctx, Some(new), notice, StatusCode::OK).await
         }
         Err(e) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e))
-                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let status = refused_status(&e);
             app_passwords_page(&app, &ctx, None, Notice::error(e.to_string()), status).await
         }
     }
@@ -739,26 +686,22 @@ pub struct RevokeForm {
 /// POST /app-passwords/revoke.
 pub async fn revoke_app_password(
     State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<RevokeForm>,
+    Post(ctx, form): Post<RevokeForm>,
 ) -> Response {
-    let ctx = match signed_in_post(&app, &peer, &headers, &form.csrf) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
     let name = form.name.clone();
-    let flash = match blocking(move || accounts.revoke_app_password(&who, &name)).await {
+    let flash = match ctx
+        .run(&app, move |accounts, who| {
+            accounts.revoke_app_password(who, &name)
+        })
+        .await
+    {
         Ok(()) => Flash::Message(format!(
             "The app password {} is revoked: a mail program that uses it can no longer sign in.",
             form.name
         )),
         Err(e) => Flash::Error(e.to_string()),
     };
-    app.sessions.flash(&ctx.id, flash);
-    see_other("/app-passwords")
+    ctx.flash_to(&app, flash, "/app-passwords")
 }
 
 async fn recovery_page(
@@ -768,9 +711,7 @@ async fn recovery_page(
     notice: Notice,
     status: StatusCode,
 ) -> Response {
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
-    match blocking(move || accounts.status(&who)).await {
+    match ctx.run(app, |accounts, who| accounts.status(who)).await {
         Ok(s) => page(
             status,
             pages::recovery::recovery(
@@ -787,38 +728,21 @@ async fn recovery_page(
 }
 
 /// GET /recovery-codes.
-pub async fn recovery(
-    State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> Response {
-    match signed_in(&app, &peer, &headers) {
-        Ok(ctx) => {
-            let notice = ctx.notice();
-            recovery_page(&app, &ctx, None, notice, StatusCode::OK).await
-        }
-        Err(r) => r,
-    }
+pub async fn recovery(State(app): State<Shared>, ctx: Ctx) -> Response {
+    recovery_page(&app, &ctx, None, ctx.notice(), StatusCode::OK).await
 }
 
 /// POST /recovery-codes.
 pub async fn new_recovery_codes(
     State(app): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<ChallengeForm>,
+    Post(ctx, form): Post<ChallengeForm>,
 ) -> Response {
-    let ctx = match signed_in_post(&app, &peer, &headers, &form.csrf) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let accounts = app.accounts.clone();
-    let who = ctx.who.clone();
-    let result = blocking(move || {
-        accounts.check_code(&who, &form.challenge)?;
-        accounts.new_recovery_codes(&who)
-    })
-    .await;
+    let result = ctx
+        .run(&app, move |accounts, who| {
+            accounts.check_code(who, &form.challenge)?;
+            accounts.new_recovery_codes(who)
+        })
+        .await;
     match result {
         Ok(codes) => {
             let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
@@ -827,8 +751,7 @@ pub async fn new_recovery_codes(
             recovery_page(&app, &ctx, Some(codes), notice, StatusCode::OK).await
         }
         Err(e) => {
-            let status = StatusCode::from_u16(accounts::http_status(&e))
-                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let status = refused_status(&e);
             recovery_page(&app, &ctx, None, Notice::error(e.to_string()), status).await
         }
     }

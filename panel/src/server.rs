@@ -323,15 +323,13 @@ mod tests {
 
     /// GET /sign-in; returns (cookie id, csrf).
     async fn form(router: &Router, peer: &str) -> (String, String) {
-        let r = router
-            .clone()
-            .oneshot(
-                request("GET", "/sign-in", peer)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let r = send(
+            router,
+            request("GET", "/sign-in", peer)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK);
         let c = cookie(&r);
         let id = c
@@ -354,6 +352,10 @@ mod tests {
         (id, csrf)
     }
 
+    async fn send(router: &Router, request: axum::http::Request<Body>) -> Response {
+        router.clone().oneshot(request).await.unwrap()
+    }
+
     fn post_form(uri: &str, peer: &str, id: &str, body: String) -> axum::http::Request<Body> {
         request("POST", uri, peer)
             .header(COOKIE, format!("mailmfa_session={id}"))
@@ -374,15 +376,13 @@ mod tests {
             ("GET", "/mfa"),
             ("PUT", "/mfa"),
         ] {
-            let r = router
-                .clone()
-                .oneshot(
-                    request(method, uri, "192.0.2.1:5000")
-                        .body(Body::empty())
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
+            let r = send(
+                &router,
+                request(method, uri, "192.0.2.1:5000")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
             assert_security_headers(&r);
         }
     }
@@ -393,15 +393,13 @@ mod tests {
         let router = app(&d, |c| {
             c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]
         });
-        let r = router
-            .clone()
-            .oneshot(
-                request("GET", "/sign-in", "127.0.0.1:5000")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let r = send(
+            &router,
+            request("GET", "/sign-in", "127.0.0.1:5000")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         let c = cookie(&r);
         assert!(
             c.starts_with("mailmfa_session=")
@@ -411,27 +409,23 @@ mod tests {
             "{c}"
         );
         assert!(!c.contains("Secure"), "{c}");
-        let r = router
-            .clone()
-            .oneshot(
-                request("GET", "/sign-in", "127.0.0.1:5000")
-                    .header("x-forwarded-proto", "https")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let r = send(
+            &router,
+            request("GET", "/sign-in", "127.0.0.1:5000")
+                .header("x-forwarded-proto", "https")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert!(cookie(&r).contains("; Secure"));
-        let r = router
-            .clone()
-            .oneshot(
-                request("GET", "/sign-in", "192.0.2.9:5000")
-                    .header("x-forwarded-proto", "https")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let r = send(
+            &router,
+            request("GET", "/sign-in", "192.0.2.9:5000")
+                .header("x-forwarded-proto", "https")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert!(
             !cookie(&r).contains("Secure"),
             "an untrusted peer cannot claim TLS"
@@ -443,16 +437,16 @@ mod tests {
         let d = FakeDovecot::start();
         let router = app(&d, |_| {});
         let (id, _) = form(&router, "192.0.2.1:5000").await;
-        let r = router
-            .clone()
-            .oneshot(post_form(
+        let r = send(
+            &router,
+            post_form(
                 "/sign-in",
                 "192.0.2.1:5000",
                 &id,
                 "login=a%40b.c&password=pw".into(),
-            ))
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert!(d.lines.lock().unwrap().is_empty());
     }
@@ -462,17 +456,16 @@ mod tests {
         let d = FakeDovecot::start();
         let router = app(&d, |c| c.sign_in_failures = 2);
         let (id, csrf) = form(&router, "192.0.2.44:5000").await;
+        let wrong = || {
+            post_form(
+                "/sign-in",
+                "192.0.2.44:5000",
+                &id,
+                format!("csrf={csrf}&login=alice%40example.com&password=secret123456"),
+            )
+        };
         for _ in 0..2 {
-            let r = router
-                .clone()
-                .oneshot(post_form(
-                    "/sign-in",
-                    "192.0.2.44:5000",
-                    &id,
-                    format!("csrf={csrf}&login=alice%40example.com&password=secret123456"),
-                ))
-                .await
-                .unwrap();
+            let r = send(&router, wrong()).await;
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
             let page = text(r).await;
             assert!(page.contains(crate::html::REFUSED));
@@ -487,16 +480,7 @@ mod tests {
                 lines[0]
             );
         }
-        let r = router
-            .clone()
-            .oneshot(post_form(
-                "/sign-in",
-                "192.0.2.44:5000",
-                &id,
-                format!("csrf={csrf}&login=alice%40example.com&password=secret123456"),
-            ))
-            .await
-            .unwrap();
+        let r = send(&router, wrong()).await;
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(
             d.lines.lock().unwrap().len(),
@@ -553,26 +537,22 @@ mod tests {
     async fn the_api_without_credentials_is_401_json() {
         let d = FakeDovecot::start();
         let router = app(&d, |_| {});
-        let r = router
-            .clone()
-            .oneshot(
-                request("GET", "/api/v1/mfa", "192.0.2.1:5000")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let r = send(
+            &router,
+            request("GET", "/api/v1/mfa", "192.0.2.1:5000")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(text(r).await.contains("\"error\":\"unauthenticated\""));
-        let r = router
-            .clone()
-            .oneshot(
-                request("GET", "/mfa", "192.0.2.1:5000")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let r = send(
+            &router,
+            request("GET", "/mfa", "192.0.2.1:5000")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
     }
 }

@@ -239,6 +239,20 @@ pub fn set_cookie(id: &str, secure: bool) -> String {
     c
 }
 
+/// `response` with the `Set-Cookie` header of session `id` appended.
+pub fn with_cookie(
+    mut response: axum::response::Response,
+    id: &str,
+    secure: bool,
+) -> axum::response::Response {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&set_cookie(id, secure)) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, v);
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
