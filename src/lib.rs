@@ -18,12 +18,14 @@
 //!   status; the rules the `mailmfa` command and the web panel share, each change audited.
 //! - [`users`] — user names and uids from /etc/passwd, without NSS.
 //! - [`log`] — log line format and the list of reasons.
+//! - [`calendar`] — Unix days to a calendar date, for the faces' time formats.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod account;
 pub mod auth;
+pub mod calendar;
 pub mod config;
 pub mod credential;
 pub mod log;
