@@ -4,6 +4,9 @@
 # Used by scripts/test.sh and scripts/demo.sh. The User Panel's tests add headless Chromium and
 # its WebDriver (chromium, chromium-driver), zbarimg (zbar-tools) to read the QR code from a
 # screenshot, nginx (the TLS proxy example) and ab (apache2-utils, the panel benchmark).
+# The webmail tests add Debian's Roundcube (roundcube-core, roundcube-sqlite3) served by PHP's
+# own server (php8.2-cli; naming php8.2-cgi keeps apt from pulling Apache), preseeded so that
+# dbconfig-common makes no system database and no web server is reconfigured.
 # Needs root when something is missing. Package
 # scripts must not start the real daemons on their default ports: a policy-rc.d that denies
 # it is put in place when the machine has none (Debian's documented mechanism).
@@ -17,6 +20,7 @@ packages=(
   zbar-tools librsvg2-bin fail2ban util-linux strace
   whois
   chromium chromium-driver nginx-light apache2-utils
+  roundcube-core roundcube-sqlite3 php8.2-cli php8.2-cgi php8.2-sqlite3
 )
 
 missing=()
@@ -36,6 +40,11 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   chmod 0755 /usr/sbin/policy-rc.d
 fi
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+debconf-set-selections <<'EOF'
+roundcube-core roundcube/dbconfig-install boolean false
+roundcube-core roundcube/reconfigure-webserver multiselect
+roundcube-core roundcube/restart-webserver boolean false
+EOF
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
