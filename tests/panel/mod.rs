@@ -72,6 +72,10 @@ pub struct PanelOpts {
     pub trusted_proxies: Vec<String>,
     /// Writes an admin token file (0600, the panel's account) and names it.
     pub admin_token: bool,
+    /// Top-level lines for `mailmfa.toml` (before `[panel]`; e.g. `reuse = "never"`).
+    pub mail_config: String,
+    /// Appended to dovecot.conf (e.g. `login_trusted_networks = 127.0.0.0/8`).
+    pub dovecot_extra: String,
 }
 
 /// Dovecot and the stacks, before the panel: what the harness self-test uses alone.
@@ -88,7 +92,18 @@ impl MailWorld {
     /// base_dir. The fixture's dir is made traversable and its record dir owned by the
     /// panel's account (the module's state dir stays root's).
     pub fn new() -> MailWorld {
-        let w = World::new("", "dovecot-virtual", &["imap", "pop3", PANEL_SERVICE], "");
+        MailWorld::with("", "")
+    }
+
+    /// Like `new`, with `mail_config` appended to `mailmfa.toml` and `dovecot_extra` to
+    /// dovecot.conf.
+    pub fn with(mail_config: &str, dovecot_extra: &str) -> MailWorld {
+        let w = World::new(
+            mail_config,
+            "dovecot-virtual",
+            &["imap", "pop3", PANEL_SERVICE],
+            "",
+        );
         chmod(w.f.dir.path(), 0o711);
         let dovecot = Dovecot::start(
             w.pam_d(),
@@ -96,7 +111,8 @@ impl MailWorld {
             &DovecotOpts {
                 disable_auth_penalty: true,
                 extra_conf: format!(
-                    "service auth {{\n  unix_listener {AUTH_LISTENER} {{\n    mode = 0666\n  }}\n}}\n"
+                    "service auth {{\n  unix_listener {AUTH_LISTENER} {{\n    mode = 0666\n  }}\n}}\n\
+                     {dovecot_extra}\n"
                 ),
                 ..Default::default()
             },
@@ -144,7 +160,7 @@ pub struct PanelWorld {
 impl PanelWorld {
     /// Starts everything with `opts`.
     pub fn start(opts: &PanelOpts) -> PanelWorld {
-        let mail = MailWorld::new();
+        let mail = MailWorld::with(&opts.mail_config, &opts.dovecot_extra);
         let dir = mail.w.f.dir.path().to_path_buf();
         let record_dir = mail.w.f.settings.record_dir.clone();
         chown(&record_dir, PANEL_UID);

@@ -30,6 +30,8 @@ pub struct PostfixOpts {
     pub sasl_service: String,
     /// Appended verbatim to main.cf (later settings override earlier ones).
     pub extra_main_cf: String,
+    /// Appended verbatim to master.cf (e.g. a `virtual` delivery service).
+    pub extra_master_cf: String,
 }
 
 impl PostfixOpts {
@@ -39,6 +41,7 @@ impl PostfixOpts {
             sasl: SmtpSasl::Dovecot(dovecot.auth_socket()),
             sasl_service: "smtp".into(),
             extra_main_cf: String::new(),
+            extra_master_cf: String::new(),
         }
     }
 
@@ -48,6 +51,7 @@ impl PostfixOpts {
             sasl: SmtpSasl::Saslauthd(saslauthd.mux_path()),
             sasl_service: "smtp".into(),
             extra_main_cf: String::new(),
+            extra_master_cf: String::new(),
         }
     }
 }
@@ -140,7 +144,10 @@ smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
         // Postfix refuses to read a main.cf younger than about 2 s (it sleeps in 300 ms steps
         // until the file "stops changing"): backdate both files so start-up takes 0.2 s, not 2.
         backdate(&dir.write("etc/main.cf", &main_cf));
-        backdate(&dir.write("etc/master.cf", &master_cf(port)));
+        backdate(&dir.write(
+            "etc/master.cf",
+            &format!("{}{}", master_cf(port), opts.extra_master_cf),
+        ));
 
         // `postfix check` creates the queue dirs and validates the config (what `postfix start`
         // runs first); then the master is started directly, so that it is our child and the
