@@ -371,6 +371,7 @@ fn give_credentials(w: &World, services: &[&str], expires: Option<u64>) {
         services: services.iter().map(|s| s.to_string()).collect(),
         created: 1,
         expires,
+        from: Vec::new(),
     });
     r.recovery_codes.push(hash(b"mnbvcxzlkjhg", &[2; 16]));
     use mailmfa::store::Store;
