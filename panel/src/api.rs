@@ -194,9 +194,10 @@ fn admin(
         .and_then(|v| Login::parse(v.as_bytes()).ok())
         .ok_or_else(|| invalid("Name the mailbox in the X-Mailmfa-Login header."))?;
     if let Some(owner) = header("x-mailmfa-owner-client") {
-        let ip = owner.trim().parse().map_err(|_| {
-            invalid("X-Mailmfa-Owner-Client must be the browser's IP address.")
-        })?;
+        let ip = owner
+            .trim()
+            .parse()
+            .map_err(|_| invalid("X-Mailmfa-Owner-Client must be the browser's IP address."))?;
         return Ok(Caller {
             who: Who {
                 login,

@@ -48,7 +48,14 @@ struct Attempt<'a> {
 
 impl Attempt<'_> {
     fn log(&self, result: &str, reason: Option<&str>) {
-        events::event("sign_in", result, self.login, Some(self.client), self.face, reason)
+        events::event(
+            "sign_in",
+            result,
+            self.login,
+            Some(self.client),
+            self.face,
+            reason,
+        )
     }
 
     fn refuse(&self, reason: &str) -> Outcome {

@@ -484,7 +484,10 @@ mod tests {
         let second = new_session_credential(&later, &login, &web, &mail, 3600).unwrap();
         let listed = list_app_passwords(&later, &login).unwrap();
         assert_eq!(listed.len(), 1, "the expired first one is gone");
-        assert_eq!((listed[0].name.as_str(), &listed[0].from[..]), (second.name.as_str(), &web[..]));
+        assert_eq!(
+            (listed[0].name.as_str(), &listed[0].from[..]),
+            (second.name.as_str(), &web[..])
+        );
         assert!(matches!(
             add_app_password(&ctx, &login, "webmail-mine", &[], None),
             Err(AccountError::Invalid(_))

@@ -73,13 +73,7 @@ pub fn new_session_credential(
     }
     let suffix = crate::credential::random_letters(10, 10).map_err(random)?;
     let name = format!("{PREFIX}{}", suffix.as_str());
-    let (app, password) = generate(
-        ctx,
-        &name,
-        services,
-        Some(ctx.now + lifetime),
-        addresses,
-    )?;
+    let (app, password) = generate(ctx, &name, services, Some(ctx.now + lifetime), addresses)?;
     change_record(ctx, login, &mut |record, state| {
         for gone in expired(record, ctx.now) {
             record.app_passwords.retain(|a| a.name != gone);
