@@ -53,6 +53,8 @@ pub struct SplitRequest<'a> {
     pub supplied: &'a [u8],
     /// PAM_SERVICE (app passwords may be limited to some services).
     pub service: &'a str,
+    /// PAM_RHOST (app passwords may be limited to some client addresses).
+    pub client: &'a str,
     /// Unix time (app passwords may expire).
     pub now: u64,
 }
@@ -98,9 +100,23 @@ fn check_app_password(record: &Record, letters: &[u8], request: SplitRequest<'_>
     if !app.services.is_empty() && !app.services.iter().any(|s| s == request.service) {
         return SplitDecision::Deny(Reason::AppPasswordWrongService);
     }
+    if !app.from.is_empty() && !app.from.iter().any(|a| same_address(a, request.client)) {
+        return SplitDecision::Deny(Reason::AppPasswordWrongClient);
+    }
     SplitDecision::AppPassword {
         name: app.name.clone(),
     }
+}
+
+/// Whether `allowed` (an IP address from a record) and `client` (PAM_RHOST) name one address:
+/// compared as addresses, so `::ffff:127.0.0.1` is `127.0.0.1`; a client that is not an
+/// address (a host name, empty) matches nothing.
+fn same_address(allowed: &str, client: &str) -> bool {
+    fn canonical(text: &str) -> Option<std::net::IpAddr> {
+        let ip: std::net::IpAddr = text.trim().parse().ok()?;
+        Some(ip.to_canonical())
+    }
+    matches!((canonical(allowed), canonical(client)), (Some(a), Some(c)) if a == c)
 }
 
 /// Records the use of app password `name` of `record` in the state (repairing a rebuilt state
@@ -509,6 +525,7 @@ mod tests {
         SplitRequest {
             supplied,
             service: "imap",
+            client: "192.0.2.1",
             now: NOW,
         }
     }
@@ -763,8 +780,35 @@ mod tests {
             services: services.iter().map(|s| s.to_string()).collect(),
             created: 0,
             expires,
+            from: Vec::new(),
         });
         r
+    }
+
+    #[test]
+    fn an_app_password_bound_to_addresses_works_only_from_them() {
+        let s = Settings::default();
+        let mut r = with_app_password(&[], None);
+        r.app_passwords[0].from = vec!["127.0.0.1".into(), "2001:db8::1".into()];
+        let from = |client| SplitRequest {
+            supplied: b"abcdefghijklmnopqrst",
+            service: "imap",
+            client,
+            now: NOW,
+        };
+        let name = SplitDecision::AppPassword {
+            name: "phone".into(),
+        };
+        for client in ["127.0.0.1", "::ffff:127.0.0.1", "2001:db8:0::1"] {
+            assert_eq!(decide_split(Some(&r), from(client), &s), name, "{client}");
+        }
+        for client in ["127.0.0.2", "", "localhost", "2001:db8::2"] {
+            assert_eq!(
+                decide_split(Some(&r), from(client), &s),
+                SplitDecision::Deny(Reason::AppPasswordWrongClient),
+                "{client:?}"
+            );
+        }
     }
 
     #[test]
@@ -789,6 +833,7 @@ mod tests {
         let smtp = SplitRequest {
             supplied: b"abcdefghijklmnopqrst",
             service: "smtp",
+            client: "192.0.2.1",
             now: NOW,
         };
         assert_eq!(
@@ -798,6 +843,7 @@ mod tests {
         let later = SplitRequest {
             supplied: b"abcdefghijklmnopqrst",
             service: "imap",
+            client: "192.0.2.1",
             now: NOW + 10,
         };
         assert_eq!(
@@ -817,6 +863,7 @@ mod tests {
             let request = SplitRequest {
                 supplied: b"abcdefghijklmnopqrst",
                 service: "smtp",
+                client: "192.0.2.1",
                 now,
             };
             assert_eq!(

@@ -30,6 +30,8 @@ pub enum Reason {
     AppPasswordExpired,
     /// The app password is not valid for this PAM service.
     AppPasswordWrongService,
+    /// The app password is not valid from this client address.
+    AppPasswordWrongClient,
     /// The recovery code is not one of the login's, or was used already.
     BadRecoveryCode,
     /// The code matches no step in the window.
@@ -86,6 +88,7 @@ impl Reason {
             Reason::BadAppPassword => "bad_app_password",
             Reason::AppPasswordExpired => "app_password_expired",
             Reason::AppPasswordWrongService => "app_password_wrong_service",
+            Reason::AppPasswordWrongClient => "app_password_wrong_client",
             Reason::BadRecoveryCode => "bad_recovery_code",
             Reason::BadCode => "bad_code",
             Reason::Replayed => "replayed",

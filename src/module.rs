@@ -304,6 +304,7 @@ fn split(
     let request = SplitRequest {
         supplied: &supplied,
         service: &call.service,
+        client: &call.rhost,
         now,
     };
     // Keeps what split decided, then answers; a handle that cannot keep it denies.

@@ -70,6 +70,10 @@ pub struct AppPassword {
     /// Unix time it stops working, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<u64>,
+    /// Client addresses (PAM_RHOST, as IP addresses) it works from; empty means any. The
+    /// webmail plugin's session credentials name the webmail host here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<String>,
 }
 
 /// Whether `name` can name an app password (1-64 of letters, digits, `.`, `_`, `-`).

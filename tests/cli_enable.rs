@@ -395,6 +395,7 @@ fn replacing_the_secret_keeps_app_passwords_and_used_recovery_codes() {
         services: vec![],
         created: 1,
         expires: None,
+        from: Vec::new(),
     });
     let recovery: Vec<String> = ["aaaabbbbcccc", "ddddeeeeffff"]
         .iter()

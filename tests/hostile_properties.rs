@@ -181,7 +181,7 @@ proptest! {
         digits in prop_oneof![Just(6u32), Just(8u32)],
     ) {
         let settings = Settings::default();
-        let request = SplitRequest { supplied: &s, service: "imap", now: 1_800_000_000 };
+        let request = SplitRequest { supplied: &s, service: "imap", client: "192.0.2.1", now: 1_800_000_000 };
         prop_assert_eq!(decide_split(None, request, &settings), SplitDecision::NoMfa);
         let r = record(digits);
         match decide_split(Some(&r), request, &settings) {

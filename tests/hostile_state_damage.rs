@@ -76,6 +76,7 @@ impl Alice {
             services: Vec::new(),
             created: 1,
             expires: None,
+            from: Vec::new(),
         });
         f.store().write_record(&login(ALICE), &record).unwrap();
         Alice { f, record }

@@ -197,6 +197,7 @@ const REASONS: &[&str] = &[
     "bad_app_password",
     "app_password_expired",
     "app_password_wrong_service",
+    "app_password_wrong_client",
     "bad_recovery_code",
     "bad_code",
     "replayed",
@@ -362,6 +363,11 @@ const RECOVERY: &str = "mnbv-cxzl-kjhg";
 
 /// Gives alice an app password (`services`, `expires`) and one recovery code.
 fn give_credentials(w: &World, services: &[&str], expires: Option<u64>) {
+    give_credentials_from(w, services, expires, &[]);
+}
+
+/// [`give_credentials`] with the app password bound to the client addresses `from`.
+fn give_credentials_from(w: &World, services: &[&str], expires: Option<u64>, from: &[&str]) {
     use mailmfa::credential::hash;
     use mailmfa::record::AppPassword;
     let mut r = w.alice.clone();
@@ -371,6 +377,7 @@ fn give_credentials(w: &World, services: &[&str], expires: Option<u64>) {
         services: services.iter().map(|s| s.to_string()).collect(),
         created: 1,
         expires,
+        from: from.iter().map(|a| a.to_string()).collect(),
     });
     r.recovery_codes.push(hash(b"mnbvcxzlkjhg", &[2; 16]));
     use mailmfa::store::Store;
@@ -538,6 +545,9 @@ fn cases() -> Vec<Case> {
         case("app password: shape, but the mailbox has none").pw("aaaaabbbbbcccccddddd").deny("bad_app_password"),
         case("app password: expired").pw(APP).setup(|w| give_credentials(w, &[], Some(1000))).deny("app_password_expired"),
         case("app password: valid for another service only").pw(APP).setup(|w| give_credentials(w, &["smtp"], None)).deny("app_password_wrong_service"),
+        case("app password: bound to this client's address").pw(APP).setup(|w| give_credentials_from(w, &[], None, &[IP1])).accept("app_password"),
+        case("app password: bound to another address").pw(APP).setup(|w| give_credentials_from(w, &[], None, &["192.0.2.99"])).deny("app_password_wrong_client"),
+        case("app password: bound to an address, no rhost").pw(APP).rhost(None).setup(|w| give_credentials_from(w, &[], None, &[IP1])).deny("app_password_wrong_client"),
         case("app password: with a code after it is a password + code")
             .pw(format!("{APP}{{code}}"))
             .setup(|w| give_credentials(w, &[], None))

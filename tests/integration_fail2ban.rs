@@ -28,6 +28,7 @@ const CLIENT_REASONS: &[&str] = &[
     "bad_app_password",
     "app_password_expired",
     "app_password_wrong_service",
+    "app_password_wrong_client",
     "bad_recovery_code",
 ];
 
@@ -65,8 +66,12 @@ fn fail2ban_filter_matches_the_refusals_the_module_logged() {
     let app = w.add_app_password(u(4), &mut left[4], "phone", &["smtp-only"], None);
     let old = w.add_app_password(u(4), &mut left[4], "old", &[], Some(now - 60));
     let good = w.add_app_password(u(4), &mut left[4], "laptop", &[], None);
+    let webmail = w.add_app_password(u(4), &mut left[4], "webmail-x", &[], None);
+    let bound = left[4].app_passwords.last_mut().unwrap();
+    bound.from = vec![ip(75).to_string()];
+    w.save(u(4), &left[4]);
     let rcodes = w.add_recovery_codes(u(5), &mut right[0]);
-    secrets.extend([app.clone(), old.clone(), good.clone()]);
+    secrets.extend([app.clone(), old.clone(), good.clone(), webmail.clone()]);
     secrets.extend(rcodes.iter().cloned());
     for rec in &recs {
         secrets.extend(record_secrets(rec));
@@ -101,6 +106,7 @@ fn fail2ban_filter_matches_the_refusals_the_module_logged() {
     refused(65, u(4), "zzzzz-zzzzz-zzzzz-zzzzz");
     refused(66, u(4), &old);
     refused(67, u(4), &app);
+    refused(76, u(4), &webmail);
     refused(69, u(5), &format!("{PW}abcd-efgh-ijkl"));
     refused(73, ".dot@example.com", &s);
     let mark = log.mark();

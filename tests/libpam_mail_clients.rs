@@ -36,6 +36,7 @@ fn add_app_password(f: &Fixture, record: &mut Record, services: &[&str], expires
         services: services.iter().map(|s| s.to_string()).collect(),
         created: now(),
         expires,
+        from: Vec::new(),
     });
     save(f, record);
 }

@@ -137,6 +137,7 @@ fn an_app_password_stops_when_the_system_account_is_locked_expired_or_deleted() 
         services: Vec::new(),
         created: fixture::now(),
         expires: None,
+        from: Vec::new(),
     });
     use mailmfa::store::Store;
     f.store()

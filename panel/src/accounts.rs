@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use mailmfa::account as acct;
 
+pub use acct::webmail::is_session_credential;
 pub use acct::{
     AccountError, AppPasswordInfo, CodeRefusal, Disabled, Enrolment, NewAppPassword, Status,
 };
@@ -37,6 +38,8 @@ pub enum Face {
     Api,
     /// The JSON API with the admin token.
     Admin,
+    /// The webmail plugin (admin token), for the owner signed in to webmail.
+    Webmail,
 }
 
 /// Who acts on which mailbox, from where.
@@ -76,6 +79,7 @@ fn face(face: Face) -> acct::Face {
         Face::Panel => acct::Face::Panel,
         Face::Api => acct::Face::Api,
         Face::Admin => acct::Face::Admin,
+        Face::Webmail => acct::Face::Webmail,
     }
 }
 
@@ -177,6 +181,19 @@ impl Accounts {
     ) -> Result<NewAppPassword, AccountError> {
         self.with(who, |ctx| {
             acct::add_app_password(ctx, &who.login, name, services, expires)
+        })
+    }
+
+    /// A webmail session credential (the webmail's login with password+code came first).
+    pub fn new_session_credential(
+        &self,
+        who: &Who,
+        from: &[String],
+        services: &[String],
+        lifetime: u64,
+    ) -> Result<NewAppPassword, AccountError> {
+        self.with(who, |ctx| {
+            acct::new_session_credential(ctx, &who.login, from, services, lifetime)
         })
     }
 

@@ -6,7 +6,11 @@
 //! - per request, `Authorization: Basic base64(login:password+code)`: the same sign-in as the
 //!   pages (Dovecot, then the code at the end), no CSRF token needed;
 //! - `Authorization: Bearer <admin token>` with `X-Mailmfa-Login: <mailbox>`: acts on any
-//!   mailbox like `--force` (no code).
+//!   mailbox like `--force` (no code); adding `X-Mailmfa-Owner-Client: <browser address>`
+//!   makes it act as that mailbox's owner signed in to webmail (the owner's rules: a code
+//!   for every change), which is how the webmail plugin's settings page calls.
+//!
+//! The webmail plugin's own calls (`/api/v1/webmail/...`, admin token only) are at the end.
 //!
 //! POST bodies must be `Content-Type: application/json` (else 415). Errors are
 //! `{"error": "<stable code>", "message": "..."}` with the contract's status codes.
@@ -154,39 +158,55 @@ async fn caller(
     })
 }
 
+/// Checks the admin token (failures count against the caller's address like sign-ins).
+fn check_token(app: &Shared, client: Client, token: &str) -> Result<(), ApiError> {
+    if let Err(until) = app.limit.check(client.ip, now()) {
+        return Err(outcome_error(Outcome::Limited(until)));
+    }
+    if app.admin_token.as_ref().is_some_and(|t| same(t, token)) {
+        return Ok(());
+    }
+    app.limit.fail(client.ip, now());
+    events::event(
+        "admin_token",
+        "refused",
+        "",
+        Some(client.ip),
+        "api",
+        Some("token"),
+    );
+    Err(unauthenticated())
+}
+
+fn invalid(message: &str) -> ApiError {
+    err(StatusCode::BAD_REQUEST, "invalid_input", message)
+}
+
 fn admin(
     app: &Shared,
     client: Client,
     headers: &HeaderMap,
     token: &str,
 ) -> Result<Caller, ApiError> {
-    if let Err(until) = app.limit.check(client.ip, now()) {
-        return Err(outcome_error(Outcome::Limited(until)));
-    }
-    let ok = app.admin_token.as_ref().is_some_and(|t| same(t, token));
-    if !ok {
-        app.limit.fail(client.ip, now());
-        events::event(
-            "admin_token",
-            "refused",
-            "",
-            Some(client.ip),
-            "api",
-            Some("token"),
-        );
-        return Err(unauthenticated());
-    }
-    let login = headers
-        .get("x-mailmfa-login")
-        .and_then(|v| v.to_str().ok())
+    check_token(app, client, token)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let login = header("x-mailmfa-login")
         .and_then(|v| Login::parse(v.as_bytes()).ok())
-        .ok_or_else(|| {
-            err(
-                StatusCode::BAD_REQUEST,
-                "invalid_input",
-                "Name the mailbox in the X-Mailmfa-Login header.",
-            )
-        })?;
+        .ok_or_else(|| invalid("Name the mailbox in the X-Mailmfa-Login header."))?;
+    if let Some(owner) = header("x-mailmfa-owner-client") {
+        let ip = owner
+            .trim()
+            .parse()
+            .map_err(|_| invalid("X-Mailmfa-Owner-Client must be the browser's IP address."))?;
+        return Ok(Caller {
+            who: Who {
+                login,
+                face: Face::Webmail,
+                client: ip,
+            },
+            admin: false,
+        });
+    }
     Ok(Caller {
         who: Who {
             login,
@@ -453,6 +473,8 @@ pub async fn list_app_passwords(req: Req) -> ApiResult {
                 "expires": p.expires,
                 "last_used": p.last_used,
                 "last_client": p.last_client,
+                "from": p.from,
+                "webmail": accounts::is_session_credential(&p.name),
             })
         })
         .collect();
@@ -539,6 +561,98 @@ pub async fn new_recovery_codes(req: Req, bytes: Bytes) -> ApiResult {
         .await?;
     let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
     Ok(created(json!({ "codes": codes })))
+}
+
+/// The admin token alone (the webmail plugin's calls), with no mailbox header.
+fn webmail_caller(req: &Req) -> Result<(), ApiError> {
+    let token = req
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(unauthenticated)?;
+    check_token(&req.app, req.client, token.trim())
+}
+
+/// `{"login","password","client"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrecheckBody {
+    login: String,
+    password: Zeroizing<String>,
+    client: String,
+}
+
+/// POST /api/v1/webmail/precheck: is the password (without a code) right, and does the
+/// mailbox have MFA? The webmail plugin asks before it shows the code step.
+pub async fn webmail_precheck(req: Req, bytes: Bytes) -> ApiResult {
+    webmail_caller(&req)?;
+    let b: PrecheckBody = req.body(&bytes)?;
+    let client: std::net::IpAddr = b
+        .client
+        .trim()
+        .parse()
+        .map_err(|_| invalid("`client` must be the browser's IP address."))?;
+    let login = match signin::precheck(&req.app, client, &b.login, b.password).await {
+        Outcome::Ok(login) => login,
+        other => return Err(outcome_error(other)),
+    };
+    let who = Who {
+        login,
+        face: Face::Webmail,
+        client,
+    };
+    let status = req
+        .app
+        .run(&who, |accounts, who| accounts.status(who))
+        .await?;
+    Ok(ok(json!({
+        "login": who.login.as_str(),
+        "mfa": if status.on { "on" } else { "off" },
+    })))
+}
+
+/// `{"client","from","services","lifetime"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialBody {
+    client: String,
+    from: Vec<String>,
+    services: Vec<String>,
+    lifetime: String,
+}
+
+/// POST /api/v1/webmail/credential: a session credential for a webmail login that has just
+/// been made with password+code (X-Mailmfa-Login names the mailbox).
+pub async fn webmail_credential(req: Req, bytes: Bytes) -> ApiResult {
+    let caller = req.caller(true).await?;
+    if !caller.admin {
+        return Err(unauthenticated());
+    }
+    let b: CredentialBody = req.body(&bytes)?;
+    let client: std::net::IpAddr = b
+        .client
+        .trim()
+        .parse()
+        .map_err(|_| invalid("`client` must be the browser's IP address."))?;
+    let lifetime = mailmfa::config::parse_duration(&b.lifetime)
+        .ok_or_else(|| invalid("`lifetime` must be a duration such as 1h."))?;
+    let who = Who {
+        face: Face::Webmail,
+        client,
+        ..caller.who
+    };
+    let new = req
+        .app
+        .run(&who, move |accounts, who| {
+            accounts.new_session_credential(who, &b.from, &b.services, lifetime)
+        })
+        .await?;
+    Ok(created(json!({
+        "name": new.name,
+        "password": new.password.as_str(),
+        "expires": new.expires,
+    })))
 }
 
 /// Any other path under /api/.

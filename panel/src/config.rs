@@ -18,6 +18,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 pub const DEFAULT_AUTH_SOCKET: &str = "/run/dovecot/auth-mailmfa";
 /// Default Dovecot service name sent in AUTH (the PAM service when `args = %s`).
 pub const DEFAULT_AUTH_SERVICE: &str = "mailmfa-panel";
+/// Default service of the webmail plugin's password precheck (a password-only PAM stack).
+pub const DEFAULT_PRECHECK_SERVICE: &str = "mailmfa-precheck";
 /// Default directory of the panel's own state (codes typed on its pages).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/mailmfa/panel";
 
@@ -30,6 +32,9 @@ pub struct PanelConfig {
     pub auth_socket: PathBuf,
     /// The `service=` Dovecot (and so PAM) sees.
     pub auth_service: String,
+    /// The `service=` of the webmail plugin's password precheck: a PAM stack with only the
+    /// password module (docs/webmail.md).
+    pub precheck_service: String,
     /// The panel's own state directory (replay and throttle of codes typed on its pages).
     pub state_dir: PathBuf,
     /// Seconds of inactivity after which a session ends.
@@ -54,6 +59,7 @@ impl Default for PanelConfig {
             listen: DEFAULT_LISTEN.parse().expect("a valid address"),
             auth_socket: PathBuf::from(DEFAULT_AUTH_SOCKET),
             auth_service: DEFAULT_AUTH_SERVICE.to_string(),
+            precheck_service: DEFAULT_PRECHECK_SERVICE.to_string(),
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             idle_timeout: 15 * 60,
             session_lifetime: 8 * 3600,
@@ -81,6 +87,7 @@ struct Raw {
     listen: Option<String>,
     auth_socket: Option<String>,
     auth_service: Option<String>,
+    precheck_service: Option<String>,
     state_dir: Option<String>,
     idle_timeout: Option<Duration>,
     session_lifetime: Option<Duration>,
@@ -153,17 +160,17 @@ pub fn panel_from_table(table: toml::Table) -> Result<PanelConfig, String> {
         c.auth_socket = absolute("auth_socket", &p)?;
     }
     if let Some(s) = raw.auth_service {
-        if s.is_empty()
-            || s.len() > 64
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err(format!(
-                "`auth_service` must be letters, digits, `-`, `_` or `.`, not `{s}`"
-            ));
-        }
-        c.auth_service = s;
+        c.auth_service = service("auth_service", s)?;
+    }
+    if let Some(s) = raw.precheck_service {
+        c.precheck_service = service("precheck_service", s)?;
+    }
+    if c.precheck_service == c.auth_service {
+        return Err(format!(
+            "`precheck_service` must differ from `auth_service` (`{}`): it names a stack with the \
+             password alone",
+            c.auth_service
+        ));
     }
     if let Some(p) = raw.state_dir {
         c.state_dir = absolute("state_dir", &p)?;
@@ -236,6 +243,21 @@ fn duration(key: &str, value: Duration, min: u64, max: u64) -> Result<u64, Strin
     })
 }
 
+/// A Dovecot/PAM service name from key `key`: 1 to 64 letters, digits, `-`, `_` or `.`.
+fn service(key: &str, s: String) -> Result<String, String> {
+    if s.is_empty()
+        || s.len() > 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "`{key}` must be letters, digits, `-`, `_` or `.`, not `{s}`"
+        ));
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +285,7 @@ mod tests {
             listen = "[::1]:0"
             auth_socket = "/run/x/auth"
             auth_service = "panel"
+            precheck_service = "panel-precheck"
             state_dir = "/tmp/panel"
             idle_timeout = "5m"
             session_lifetime = 3600
@@ -277,6 +300,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "[::1]:0");
         assert_eq!(c.auth_socket, PathBuf::from("/run/x/auth"));
         assert_eq!(c.auth_service, "panel");
+        assert_eq!(c.precheck_service, "panel-precheck");
         assert_eq!((c.idle_timeout, c.session_lifetime), (300, 3600));
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!((c.sign_in_failures, c.sign_in_interval), (3, 3600));
@@ -299,6 +323,8 @@ mod tests {
             "listen = \"localhost\"",
             "auth_socket = \"run/x\"",
             "auth_service = \"a b\"",
+            "precheck_service = \"\"",
+            "precheck_service = \"mailmfa-panel\"",
             "idle_timeout = \"15x\"",
             "idle_timeout = 5",
             "trusted_proxies = [\"proxy\"]",

@@ -67,6 +67,8 @@ pub struct Request<'a> {
     pub login: &'a str,
     /// The typed password (+ code).
     pub password: &'a str,
+    /// Sends `no-penalty`: Dovecot's auth penalty for `rip` is neither applied nor raised.
+    pub no_penalty: bool,
 }
 
 /// Asks Dovecot whether `login` / `password` sign in, from `client`.
@@ -136,6 +138,9 @@ fn auth_line(req: &Request<'_>) -> Result<Zeroizing<String>, Unavailable> {
     line.push_str(req.service);
     line.push_str("\tsecured\trip=");
     line.push_str(&req.client.to_string());
+    if req.no_penalty {
+        line.push_str("\tno-penalty");
+    }
     line.push_str("\tresp=");
     line.push_str(&resp);
     line.push('\n');
@@ -285,6 +290,7 @@ mod tests {
             client: "192.0.2.7".parse().unwrap(),
             login: "alice@example.com",
             password: "pw\t123456",
+            no_penalty: false,
         }
     }
 

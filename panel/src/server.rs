@@ -84,6 +84,8 @@ pub fn router(app: Shared) -> Router {
             "/api/v1/recovery-codes",
             get(api::recovery_status).post(api::new_recovery_codes),
         )
+        .route("/api/v1/webmail/precheck", post(api::webmail_precheck))
+        .route("/api/v1/webmail/credential", post(api::webmail_credential))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(app.clone(), guard))

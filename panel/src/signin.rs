@@ -38,6 +38,108 @@ pub enum Outcome {
     Unavailable,
 }
 
+/// One attempt from `client`: its log lines and its failures counted against the address.
+struct Attempt<'a> {
+    app: &'a App,
+    client: IpAddr,
+    face: &'static str,
+    login: &'a str,
+}
+
+impl Attempt<'_> {
+    fn log(&self, result: &str, reason: Option<&str>) {
+        events::event(
+            "sign_in",
+            result,
+            self.login,
+            Some(self.client),
+            self.face,
+            reason,
+        )
+    }
+
+    fn refuse(&self, reason: &str) -> Outcome {
+        self.app.limit.fail(self.client, now());
+        self.log("refused", Some(reason));
+        Outcome::Refused
+    }
+
+    /// Steps 1 and 2: the address's limit, then Dovecot as `service` (`no_penalty`: Dovecot's
+    /// auth penalty is left to the login that follows). Ok: Dovecot's name for the mailbox.
+    async fn password(
+        &self,
+        password: &str,
+        service: &str,
+        no_penalty: bool,
+    ) -> Result<Login, Outcome> {
+        if let Err(until) = self.app.limit.check(self.client, now()) {
+            self.log("refused", Some("limit"));
+            return Err(Outcome::Limited(until));
+        }
+        let Ok(typed) = Login::parse(self.login.as_bytes()) else {
+            return Err(self.refuse("bad_login"));
+        };
+        if password.is_empty() || password.len() > MAX_PASSWORD {
+            return Err(self.refuse("bad_password"));
+        }
+        let request = dovecot::Request {
+            socket: &self.app.config.auth_socket,
+            service,
+            client: self.client,
+            login: self.login,
+            password,
+            no_penalty,
+        };
+        let user = match dovecot::authenticate(&request).await {
+            Ok(Answer::Ok { user }) => user,
+            Ok(Answer::Fail) => return Err(self.refuse("auth")),
+            Ok(Answer::TempFail) => {
+                self.log("refused", Some("auth_temp"));
+                return Err(Outcome::Unavailable);
+            }
+            Err(e) => {
+                self.log("refused", Some("auth_unavailable"));
+                events::service(&format!(
+                    "event=auth_unavailable detail=\"{}\"",
+                    mailmfa::log::clean(&e.0)
+                ));
+                return Err(Outcome::Unavailable);
+            }
+        };
+        // Dovecot's name for the mailbox (after its username_format) is the one the module saw.
+        Ok(user
+            .and_then(|u| Login::parse(u.as_bytes()).ok())
+            .unwrap_or(typed))
+    }
+}
+
+/// The webmail plugin's first step: is `password` (without a code) the password of `login`?
+/// Dovecot checks it as `[panel] precheck_service`, a PAM stack holding only the password
+/// module, with the browser's address as `rip` and without Dovecot's auth penalty (the
+/// webmail's own login follows at once and pays it). The same refusal for a wrong password
+/// and an unknown mailbox; failures count against the browser's address like sign-ins.
+pub async fn precheck(
+    app: &App,
+    client: IpAddr,
+    login: &str,
+    password: Zeroizing<String>,
+) -> Outcome {
+    let attempt = Attempt {
+        app,
+        client,
+        face: "webmail",
+        login,
+    };
+    let service = app.config.precheck_service.as_str();
+    match attempt.password(&password, service, true).await {
+        Ok(login) => {
+            attempt.log("password_ok", None);
+            Outcome::Ok(login)
+        }
+        Err(outcome) => outcome,
+    }
+}
+
 /// Signs `login` in with `password` from `client`.
 pub async fn sign_in(
     app: &App,
@@ -46,56 +148,20 @@ pub async fn sign_in(
     login: &str,
     password: Zeroizing<String>,
 ) -> Outcome {
-    let face_name = match face {
-        Face::Panel => "panel",
-        Face::Api | Face::Admin => "api",
-    };
-    let log = |result: &str, reason: Option<&str>| {
-        events::event("sign_in", result, login, Some(client), face_name, reason)
-    };
-    let start = now();
-    if let Err(until) = app.limit.check(client, start) {
-        log("refused", Some("limit"));
-        return Outcome::Limited(until);
-    }
-    let refuse = |reason: &str| {
-        app.limit.fail(client, now());
-        log("refused", Some(reason));
-        Outcome::Refused
-    };
-    let Ok(typed) = Login::parse(login.as_bytes()) else {
-        return refuse("bad_login");
-    };
-    if password.is_empty() || password.len() > MAX_PASSWORD {
-        return refuse("bad_password");
-    }
-    let request = dovecot::Request {
-        socket: &app.config.auth_socket,
-        service: &app.config.auth_service,
+    let attempt = Attempt {
+        app,
         client,
+        face: match face {
+            Face::Panel => "panel",
+            Face::Api | Face::Admin | Face::Webmail => "api",
+        },
         login,
-        password: &password,
     };
-    let user = match dovecot::authenticate(&request).await {
-        Ok(Answer::Ok { user }) => user,
-        Ok(Answer::Fail) => return refuse("auth"),
-        Ok(Answer::TempFail) => {
-            log("refused", Some("auth_temp"));
-            return Outcome::Unavailable;
-        }
-        Err(e) => {
-            log("refused", Some("auth_unavailable"));
-            events::service(&format!(
-                "event=auth_unavailable detail=\"{}\"",
-                mailmfa::log::clean(&e.0)
-            ));
-            return Outcome::Unavailable;
-        }
+    let service = app.config.auth_service.as_str();
+    let login = match attempt.password(&password, service, false).await {
+        Ok(login) => login,
+        Err(outcome) => return outcome,
     };
-    // Dovecot's name for the mailbox (after its username_format) is the one the module saw.
-    let login = user
-        .and_then(|u| Login::parse(u.as_bytes()).ok())
-        .unwrap_or(typed);
     let who = Who {
         login: login.clone(),
         face,
@@ -126,18 +192,18 @@ pub async fn sign_in(
     .await;
     match checked {
         Ok(true) => {
-            log("ok", None);
+            attempt.log("ok", None);
             Outcome::Ok(login)
         }
-        Ok(false) => refuse("code"),
+        Ok(false) => attempt.refuse("code"),
         Err(e)
             if crate::accounts::http_status(&e) == 503
                 || crate::accounts::http_status(&e) == 500 =>
         {
-            log("refused", Some("storage"));
+            attempt.log("refused", Some("storage"));
             Outcome::Unavailable
         }
-        Err(e) => refuse(match e.code() {
+        Err(e) => attempt.refuse(match e.code() {
             "throttled" => "code_throttled",
             "code_used" => "code_used",
             _ => "code",

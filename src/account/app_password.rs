@@ -47,6 +47,8 @@ pub struct AppPasswordInfo {
     pub last_used: Option<u64>,
     /// The client address of its last use.
     pub last_client: Option<String>,
+    /// The client addresses it works from; empty for any.
+    pub from: Vec<String>,
 }
 
 /// Checks an app password's name against [`NAME_RULE`].
@@ -81,7 +83,7 @@ pub fn parse_services(list: &str) -> Result<Vec<String>, AccountError> {
 }
 
 /// A PAM service name: 1 to 64 letters, digits, `.`, `_` or `-`.
-fn check_service(service: &str) -> Result<(), ()> {
+pub(super) fn check_service(service: &str) -> Result<(), ()> {
     let valid = !service.is_empty()
         && service.len() <= 64
         && service
@@ -117,18 +119,13 @@ pub fn add_app_password(
             "an app password's expiry is in the future".to_string(),
         ));
     }
-    let password = credential::random_letters(APP_PASSWORD_LETTERS, 5).map_err(random)?;
-    let salt = credential::random_salt().map_err(random)?;
-    // The module hashes the letters alone (dashes are optional when typed).
-    let letters = credential::app_password_letters(password.as_bytes())
-        .ok_or_else(|| AccountError::Random("a generated app password has a wrong shape".into()))?;
-    let app = AppPassword {
-        name: name.to_string(),
-        hash: credential::hash(&letters, &salt),
-        services: services.to_vec(),
-        created: ctx.now,
-        expires,
-    };
+    if super::webmail::is_session_credential(name) {
+        return Err(AccountError::Invalid(format!(
+            "names starting with `{}` are kept for webmail sessions",
+            super::webmail::PREFIX
+        )));
+    }
+    let (app, password) = generate(ctx, name, services, expires, Vec::new())?;
     change_record(ctx, login, &mut |record, state| {
         if record.app_passwords.iter().any(|a| a.name == app.name) {
             return Err(AccountError::AppPasswordExists(app.name.clone()));
@@ -149,6 +146,30 @@ pub fn add_app_password(
     })
 }
 
+/// A new app password `name` and its letters: only the salted hash goes into the record.
+pub(super) fn generate(
+    ctx: &Ctx,
+    name: &str,
+    services: &[String],
+    expires: Option<u64>,
+    from: Vec<String>,
+) -> Result<(AppPassword, Zeroizing<String>), AccountError> {
+    let password = credential::random_letters(APP_PASSWORD_LETTERS, 5).map_err(random)?;
+    let salt = credential::random_salt().map_err(random)?;
+    // The module hashes the letters alone (dashes are optional when typed).
+    let letters = credential::app_password_letters(password.as_bytes())
+        .ok_or_else(|| AccountError::Random("a generated app password has a wrong shape".into()))?;
+    let app = AppPassword {
+        name: name.to_string(),
+        hash: credential::hash(&letters, &salt),
+        services: services.to_vec(),
+        created: ctx.now,
+        expires,
+        from,
+    };
+    Ok((app, password))
+}
+
 /// The app passwords of `login`, with their last uses. MFA must be on.
 pub fn list_app_passwords(ctx: &Ctx, login: &Login) -> Result<Vec<AppPasswordInfo>, AccountError> {
     let store = ctx.store();
@@ -166,6 +187,7 @@ pub fn list_app_passwords(ctx: &Ctx, login: &Login) -> Result<Vec<AppPasswordInf
                 services: app.services,
                 created: app.created,
                 expires: app.expires,
+                from: app.from,
             }
         })
         .collect())
@@ -191,7 +213,7 @@ pub fn revoke_app_password(ctx: &Ctx, login: &Login, name: &str) -> Result<(), A
 }
 
 /// Drops the last use recorded under `name`: a new or revoked app password has none.
-fn forget_use(state: &mut State, name: &str) {
+pub(super) fn forget_use(state: &mut State, name: &str) {
     state.app_password_uses.retain(|u| u.name != name);
 }
 

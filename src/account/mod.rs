@@ -11,6 +11,7 @@
 //! - [`recovery`] — one-time codes for a lost phone.
 //! - [`status`] — what is known about a login, without its secret.
 //! - [`uri`] — the `otpauth://` URI an authenticator app scans.
+//! - [`webmail`] — session credentials for a webmail login made with password+code.
 //! - [`audit`] — the audit line.
 //!
 //! This file holds what they share: the context of a call ([`Ctx`]), the errors
@@ -24,6 +25,7 @@ pub mod enrol;
 pub mod recovery;
 pub mod status;
 pub mod uri;
+pub mod webmail;
 
 pub use app_password::{
     add_app_password, list_app_passwords, parse_services, revoke_app_password, AppPasswordInfo,
@@ -35,6 +37,7 @@ pub use enrol::{begin, confirm, confirm_new, pending, Enrolment};
 pub use recovery::new_recovery_codes;
 pub use status::{status, Status};
 pub use uri::otpauth_uri;
+pub use webmail::new_session_credential;
 
 use crate::auth;
 use crate::config::Settings;
@@ -57,6 +60,8 @@ pub enum Face {
     Api,
     /// An admin acting for the owner (admin token; like `--force`).
     Admin,
+    /// The webmail plugin, for the owner signed in to webmail.
+    Webmail,
 }
 
 impl Face {
@@ -67,6 +72,7 @@ impl Face {
             Face::Panel => "panel",
             Face::Api => "api",
             Face::Admin => "admin",
+            Face::Webmail => "webmail",
         }
     }
 }
@@ -451,6 +457,42 @@ mod tests {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].services, services);
         revoke_app_password(&ctx, &login, "laptop").unwrap();
+
+        // Webmail session credentials: bound to addresses, bounded lifetimes, expired ones
+        // removed when the next is made; owners cannot take the name prefix.
+        let web = ["127.0.0.1".to_string()];
+        let mail = ["dovecot".to_string()];
+        let first = new_session_credential(&ctx, &login, &web, &mail, 3600).unwrap();
+        assert!(first.name.starts_with(webmail::PREFIX));
+        assert_eq!(first.expires, Some(ctx.now + 3600));
+        for (from, services, lifetime) in [
+            (&[][..], &mail[..], 3600),
+            (&web[..], &[][..], 3600),
+            (&web[..], &mail[..], 59),
+            (&web[..], &mail[..], 86_401),
+            (&["webmail.example".to_string()][..], &mail[..], 3600),
+        ] {
+            assert!(matches!(
+                new_session_credential(&ctx, &login, from, services, lifetime),
+                Err(AccountError::Invalid(_))
+            ));
+        }
+        let later = Ctx {
+            now: ctx.now + 3600,
+            ..ctx
+        };
+        let second = new_session_credential(&later, &login, &web, &mail, 3600).unwrap();
+        let listed = list_app_passwords(&later, &login).unwrap();
+        assert_eq!(listed.len(), 1, "the expired first one is gone");
+        assert_eq!(
+            (listed[0].name.as_str(), &listed[0].from[..]),
+            (second.name.as_str(), &web[..])
+        );
+        assert!(matches!(
+            add_app_password(&ctx, &login, "webmail-mine", &[], None),
+            Err(AccountError::Invalid(_))
+        ));
+        revoke_app_password(&ctx, &login, &second.name).unwrap();
         assert!(matches!(
             revoke_app_password(&ctx, &login, "laptop"),
             Err(AccountError::NoSuchAppPassword(_))

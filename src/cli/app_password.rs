@@ -115,6 +115,7 @@ pub fn add(ctx: &Context, p: &Parsed) -> CliResult {
             expires: app.expires,
             last_used: None,
             last_client: None,
+            from: Vec::new(),
         });
         out["login"] = json!(login.as_str());
         out["password"] = json!(app.password.as_str());
@@ -227,6 +228,7 @@ fn entry_json(app: &AppPasswordInfo) -> Value {
         "expires": app.expires,
         "last_used": app.last_used,
         "last_client": app.last_client,
+        "from": app.from,
     })
 }
 

@@ -265,6 +265,7 @@ mod tests {
             services: vec!["imap".into()],
             created: 3,
             expires: Some(9),
+            from: Vec::new(),
         });
         p.record
             .recovery_codes

@@ -173,6 +173,7 @@ impl World {
             services: services.iter().map(|s| s.to_string()).collect(),
             created: fixture::now(),
             expires,
+            from: Vec::new(),
         });
         self.save(user, record);
         password

@@ -31,6 +31,9 @@ pub const PANEL_UID: u32 = 65534;
 pub const PANEL_ACCOUNT: &str = "nobody";
 /// The Dovecot service (and PAM service) the panel signs owners in with.
 pub const PANEL_SERVICE: &str = "mailmfa-panel";
+/// The Dovecot (and PAM) service of the webmail plugin's password precheck: the shipped
+/// `pam.d-examples/mailmfa-precheck` (the password alone).
+pub const PRECHECK_SERVICE: &str = "mailmfa-precheck";
 /// The listener's name in Dovecot's base_dir.
 pub const AUTH_LISTENER: &str = "auth-mailmfa";
 /// The session cookie's name.
@@ -87,7 +90,8 @@ pub struct MailWorld {
 }
 
 impl MailWorld {
-    /// A world with the `dovecot-virtual` stack as `imap`, `pop3` and `mailmfa-panel`, and a
+    /// A world with the `dovecot-virtual` stack as `imap`, `pop3` and `mailmfa-panel` (and
+    /// `mailmfa-precheck` as the webmail plugin's precheck service), and a
     /// Dovecot on it (`%s` = the service name) with the panel's listener (mode 0666) in its
     /// base_dir. The fixture's dir is made traversable and its record dir owned by the
     /// panel's account (the module's state dir stays root's).
@@ -104,6 +108,7 @@ impl MailWorld {
             &["imap", "pop3", PANEL_SERVICE],
             "",
         );
+        w.install(PRECHECK_SERVICE, PRECHECK_SERVICE, "");
         chmod(w.f.dir.path(), 0o711);
         let dovecot = Dovecot::start(
             w.pam_d(),

@@ -14,7 +14,7 @@
 use crate::browser::{Browser, BROWSER_PREREQS};
 use crate::fixture;
 use crate::integration::{mfa_lines, settle, PW};
-use crate::panel::{PanelOpts, PanelWorld, PANEL_PREREQS};
+use crate::panel::{PanelOpts, PanelWorld, PANEL_PREREQS, PRECHECK_SERVICE};
 use crate::servers::{self, Postfix, PostfixOpts, TestDir};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -30,8 +30,6 @@ pub const RC_PUBLIC: &str = "/var/lib/roundcube/public_html";
 pub const RC_PLUGINS: &str = "/var/lib/roundcube/plugins";
 /// Debian's Roundcube defaults (symlinked into the private config dir).
 pub const RC_ETC: &str = "/etc/roundcube";
-/// The PAM service the panel's precheck uses (the password module only).
-pub const PRECHECK_SERVICE: &str = "mailmfa-precheck";
 /// Roundcube's text for an IMAP login that failed after the session began.
 pub const STORAGE_ERROR: &str = "Connection to storage server failed";
 
@@ -158,20 +156,17 @@ impl WebmailWorld {
         let p = PanelWorld::start(&PanelOpts {
             admin_token: true,
             mail_config: opts.mail_config.clone(),
-            // The panel's precheck service defaults to `mailmfa-precheck` (PRECHECK_SERVICE);
-            // its `[panel]` table is strict, so the key is named only where a test sets it.
-            panel_extra: opts.panel_extra.clone(),
+            panel_extra: format!(
+                "precheck_service = \"{PRECHECK_SERVICE}\"\n{}",
+                opts.panel_extra
+            ),
             dovecot_extra: DOVECOT_EXTRA.into(),
             ..Default::default()
         });
         // Dovecot's pam.d is a bind mount of this dir: stacks added now are seen at the next
-        // login. `smtp`: Postfix's SASL through Dovecot (%s = smtp).
+        // login. `smtp`: Postfix's SASL through Dovecot (%s = smtp). MailWorld installs the
+        // shipped `mailmfa-precheck` (the password alone) for the panel's precheck.
         p.mail.w.install("dovecot-virtual", "smtp", "");
-        p.mail.w.f.install_stack(
-            PRECHECK_SERVICE,
-            "auth     requisite  pam_pwdfile.so pwdfile=/etc/dovecot/passwd.pam nodelay\n\
-             account  required   pam_permit.so\n",
-        );
         let dir = TestDir::new("webmail");
         let token_file = p.mail.w.f.dir.path().join("admin-token");
         assert!(token_file.exists(), "no admin token file from PanelWorld");
