@@ -778,3 +778,125 @@ pub fn login_to_inbox(b: &Browser, base: &str, user: &str, code: Option<&str>) {
     }
     wait_mail_view(b);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The plugin's pages and the panel's view of the session credential
+
+/// Where screenshots go: docs/screenshots/ when env `MAILMFA_SCREENSHOTS` is set (non-empty),
+/// else `tmp`.
+pub fn shots_dir(tmp: &Path) -> PathBuf {
+    match std::env::var("MAILMFA_SCREENSHOTS") {
+        Ok(v) if !v.is_empty() => {
+            let d = fixture::repo().join("docs").join("screenshots");
+            std::fs::create_dir_all(&d).expect("docs/screenshots");
+            d
+        }
+        _ => tmp.to_path_buf(),
+    }
+}
+
+/// Settings → Two-factor authentication: checks that Roundcube's settings list links the
+/// section ("Two-factor authentication", action `plugin.mailmfa`) and opens that page (the
+/// page itself, not the list's iframe, so that the test reads it directly).
+pub fn open_mfa_settings(b: &Browser, base: &str) {
+    b.goto(&format!("{base}?_task=settings"));
+    let links = b.execute(
+        "return Array.from(document.querySelectorAll('#settings-menu a, #sections-table a, a'))\
+         .filter(function (a) { return (a.getAttribute('href') || '').indexOf('plugin.mailmfa') >= 0; })\
+         .map(function (a) { return a.textContent.trim(); });",
+        json!([]),
+    );
+    let texts: Vec<&str> = links
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Two-factor authentication")),
+        "no \"Two-factor authentication\" link to plugin.mailmfa in Settings: {texts:?}\n{}",
+        b.source()
+    );
+    b.goto(&format!("{base}?_task=settings&_action=plugin.mailmfa"));
+    wait_until(b, "the MFA settings page", Duration::from_secs(20), || {
+        b.try_find("#mailmfa-status").is_some().then_some(())
+    });
+    assert_no_storage_error(b, "opening the MFA settings");
+}
+
+/// The settings page's status text, lower-cased.
+pub fn mfa_status(b: &Browser) -> String {
+    b.text("#mailmfa-status").to_ascii_lowercase()
+}
+
+/// True when the status text says on ("... is on").
+pub fn status_says_on(b: &Browser) -> bool {
+    let s = mfa_status(b);
+    s.contains(" on") && !s.contains(" off")
+}
+
+/// The text of the plugin's message line (`#mailmfa-message`), or "".
+pub fn mfa_message(b: &Browser) -> String {
+    b.try_find("#mailmfa-message")
+        .map(|e| e.text())
+        .unwrap_or_default()
+}
+
+/// Scrolls `selector` into the middle of the viewport.
+pub fn scroll_to(b: &Browser, selector: &str) {
+    b.execute(
+        "var e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center'});",
+        json!([selector]),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+impl WebmailWorld {
+    /// `user`'s app passwords as the panel lists them (admin token).
+    pub fn app_passwords(&self, user: &str) -> Vec<serde_json::Value> {
+        let token = self.p.admin_token.clone().expect("admin token");
+        let bearer = format!("Bearer {token}");
+        let mut c = self.p.client();
+        let r = c.get_with(
+            "/api/v1/app-passwords",
+            &[
+                ("Authorization", bearer.as_str()),
+                ("X-Mailmfa-Login", user),
+            ],
+        );
+        if r.status == 409 || r.status == 404 {
+            return Vec::new(); // MFA off: no record, no app passwords
+        }
+        assert_eq!(r.status, 200, "GET /api/v1/app-passwords: {}", r.body);
+        let v = r.json();
+        let list = if v.is_array() {
+            v
+        } else {
+            v["app_passwords"].clone()
+        };
+        list.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The names of `user`'s webmail session credentials (panel API, `"webmail": true`).
+    pub fn webmail_credentials(&self, user: &str) -> Vec<String> {
+        self.app_passwords(user)
+            .iter()
+            .filter(|a| a["webmail"] == json!(true))
+            .filter_map(|a| a["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The names of the `webmail-*` app passwords in `user`'s record on disk.
+    pub fn record_credentials(&self, user: &str) -> Vec<String> {
+        self.p
+            .record(user)
+            .map(|r| {
+                r.app_passwords
+                    .iter()
+                    .map(|a| a.name.clone())
+                    .filter(|n| n.starts_with("webmail-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
