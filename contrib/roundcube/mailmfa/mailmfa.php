@@ -143,7 +143,7 @@ class mailmfa extends rcube_plugin
         // index.php killed the old session (and its cookie) before this hook: give the
         // pending login a fresh session id, as index.php does after a successful login.
         $this->rc->session->regenerate_id(false);
-        $this->rc->output->redirect(['_task' => 'login', '_mailmfa' => 'code'], 0, true);
+        $this->rc->output->redirect(['_task' => 'login', '_mailmfa' => 'code'], 0, false);
         exit; // redirect() exits; kept for clarity
     }
 
@@ -445,7 +445,7 @@ class mailmfa extends rcube_plugin
 
         // Fail closed: nothing half-done.
         $this->rc->kill_session();
-        $this->rc->output->redirect(['_task' => 'login', '_mailmfa' => 'failed'], 0, true);
+        $this->rc->output->redirect(['_task' => 'login', '_mailmfa' => 'failed'], 0, false);
         exit;
     }
 
@@ -982,6 +982,7 @@ class mailmfa extends rcube_plugin
     private function send_settings()
     {
         $this->register_handler('plugin.mailmfa_settings', [$this, 'settings_html']);
+        $this->include_script('mailmfa.js');
         $this->rc->output->set_pagetitle($this->gettext('sectiontitle'));
 
         if (!empty($this->page['error'])) {
@@ -1034,6 +1035,7 @@ class mailmfa extends rcube_plugin
             $out .= $this->section_enable($digits);
         }
         else {
+            $out .= html::p(['class' => 'mailmfa-status-actions'], $this->disable_button());
             $out .= $this->section_app_passwords($status['json']);
             $out .= $this->section_recovery($status['json']);
             $out .= $this->section_disable();
@@ -1085,15 +1087,27 @@ class mailmfa extends rcube_plugin
         $table->add('title', html::label('mailmfa-disable-code', rcube::Q($this->gettext('codeorrecovery'))));
         $table->add(null, $this->code_input('_mailmfa_disable_code', 'mailmfa-disable-code', 16));
 
-        // #mailmfa-disable opens nothing: it names the section's form for the tests and
-        // screen readers; the submit button carries the action.
         $form = $this->post_form('plugin.mailmfa-disable', 'mailmfa-disable-form',
             html::p(null, rcube::Q($this->gettext('disableintro')))
             . $table->show()
             . html::p('formbuttons', $this->button('mailmfa-disable-submit', $this->gettext('disablesubmit'), 'btn btn-danger')));
 
-        return html::tag('fieldset', ['id' => 'mailmfa-disable', 'class' => 'mailmfa-section'],
+        return html::tag('fieldset', ['id' => 'mailmfa-disable-section', 'class' => 'mailmfa-section'],
             html::tag('legend', null, rcube::Q($this->gettext('disabletitle'))) . $form);
+    }
+
+    /**
+     * "Disable MFA" next to the status: takes the owner to the disable form (mailmfa.js
+     * focuses its code field; without script it is a plain link to it).
+     */
+    private function disable_button()
+    {
+        return html::a([
+                'href'  => '#mailmfa-disable-section',
+                'id'    => 'mailmfa-disable',
+                'class' => 'button btn btn-secondary mailmfa-disable',
+                'role'  => 'button',
+            ], rcube::Q($this->gettext('disable')));
     }
 
     private function section_app_passwords($status)
