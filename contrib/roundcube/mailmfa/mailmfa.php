@@ -43,6 +43,9 @@ class mailmfa extends rcube_plugin
     /** 'on' / 'off' when this request's login knows the mailbox's MFA state, else null */
     private $mfa_known = null;
 
+    /** Roundcube's error code of this request's failed login */
+    private $login_error = null;
+
     /** The panel's name of the mailbox, from this request's precheck */
     private $precheck_login = null;
 
@@ -61,6 +64,7 @@ class mailmfa extends rcube_plugin
         $this->add_hook('session_destroy', [$this, 'session_destroy']);
         $this->add_hook('unauthenticated', [$this, 'unauthenticated']);
         $this->add_hook('login_after', [$this, 'login_after']);
+        $this->add_hook('login_failed', [$this, 'login_failed']);
         $this->add_hook('ready', [$this, 'ready']);
         $this->add_hook('storage_connect', [$this, 'storage_connect']);
         $this->add_hook('logout_after', [$this, 'logout_after']);
@@ -162,7 +166,8 @@ class mailmfa extends rcube_plugin
         if (!$this->pending_usable($pending)) {
             $this->pending = null;
             $args['abort'] = true;
-            $args['error'] = $this->gettext('codeexpired');
+            $args['error'] = $this->gettext(is_array($pending) && intval($pending['tries'] ?? 0) < $this->code_tries()
+                ? 'codeexpired' : 'codestartagain');
             return $args;
         }
 
@@ -251,18 +256,24 @@ class mailmfa extends rcube_plugin
             $pending = $this->code_attempt ?: ($this->pending ?: ($_SESSION[self::PENDING] ?? null));
             unset($_SESSION[self::PENDING]);
 
-            if (is_array($pending)) {
+            // Roundcube's own lock (login_rate_limit) refused the login before the code
+            // was tried: the code does not count; Roundcube's message stays.
+            $locked = $this->login_error === rcmail::ERROR_RATE_LIMIT;
+
+            if (is_array($pending) && !$locked) {
                 $pending['tries'] = intval($pending['tries'] ?? 0) + 1;
             }
 
             if ($this->pending_usable($pending)) {
                 $_SESSION[self::PENDING] = $pending;
                 $this->rc->session->regenerate_id(false);
-                $left = $this->code_tries() - $pending['tries'];
-                $this->rc->output->show_message($this->gettext([
-                        'name' => 'codewrongleft',
-                        'vars' => ['n' => $left],
-                    ]), 'warning');
+                if (!$locked) {
+                    $left = $this->code_tries() - $pending['tries'];
+                    $this->rc->output->show_message($this->gettext([
+                            'name' => 'codewrongleft',
+                            'vars' => ['n' => $left],
+                        ]), 'warning');
+                }
                 $args['http_code'] = 401;
                 $this->send_code_page($pending, $args['http_code']);
             }
@@ -296,6 +307,15 @@ class mailmfa extends rcube_plugin
             $this->rc->output->show_message($this->gettext('codestartagain'), 'warning');
         }
 
+        return $args;
+    }
+
+    /**
+     * login_failed: remember Roundcube's reason for unauthenticated().
+     */
+    public function login_failed($args)
+    {
+        $this->login_error = isset($args['code']) ? intval($args['code']) : null;
         return $args;
     }
 
