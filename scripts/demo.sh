@@ -40,6 +40,8 @@ dovecot_pid=""
 panel_pid=""
 roundcube_pid=""
 cleanup() {
+  # A second INT/TERM (Ctrl-C twice, or timeout's signal after ours) must not cut it short.
+  trap '' INT TERM
   if [ -n "$roundcube_pid" ]; then
     kill -TERM -- "-$roundcube_pid" 2>/dev/null || true
     wait "$roundcube_pid" 2>/dev/null || true
