@@ -67,7 +67,6 @@ class mailmfa extends rcube_plugin
         $this->add_hook('login_failed', [$this, 'login_failed']);
         $this->add_hook('ready', [$this, 'ready']);
         $this->add_hook('storage_connect', [$this, 'storage_connect']);
-        $this->add_hook('logout_after', [$this, 'logout_after']);
 
         if ($this->rc->task == 'settings' || $this->rc->task == 'login') {
             $this->include_stylesheet($this->local_skin_path() . '/mailmfa.css');
@@ -173,8 +172,8 @@ class mailmfa extends rcube_plugin
 
         $this->code_attempt = $pending;
 
-        $code = preg_replace('/\s+/', '', (string) rcube_utils::get_input_string('_mailmfa_code', rcube_utils::INPUT_POST));
-        if (!preg_match('/^[0-9A-Za-z-]{4,16}$/', $code)) {
+        $code = self::normalize_code(rcube_utils::get_input_string('_mailmfa_code', rcube_utils::INPUT_POST));
+        if (!preg_match('/^([0-9]{4,10}|[A-Za-z]{4}-[A-Za-z]{4}-[A-Za-z]{4})$/', $code)) {
             $args['abort'] = true;
             $args['error'] = $this->gettext('codewrong');
             return $args;
@@ -200,6 +199,20 @@ class mailmfa extends rcube_plugin
         }
 
         return $args;
+    }
+
+    /**
+     * A typed code without spaces; a recovery code typed without its dashes gets them back
+     * (the mail server knows recovery codes as abcd-efgh-ijkl).
+     */
+    private static function normalize_code($code)
+    {
+        $code = preg_replace('/\s+/', '', (string) $code);
+        if (preg_match('/^[A-Za-z]{12}$/', $code)) {
+            $code = substr($code, 0, 4) . '-' . substr($code, 4, 4) . '-' . substr($code, 8, 4);
+        }
+
+        return $code;
     }
 
     /**
@@ -230,15 +243,6 @@ class mailmfa extends rcube_plugin
             unset($_SESSION[self::CREDENTIAL], $_SESSION[self::RETIRED]);
         }
 
-        return $args;
-    }
-
-    /**
-     * logout_after: session_destroy has already revoked the credential; nothing is left but
-     * a last look for a credential a concurrent request may have stored.
-     */
-    public function logout_after($args)
-    {
         return $args;
     }
 
@@ -383,8 +387,9 @@ class mailmfa extends rcube_plugin
                 'inputmode'      => 'numeric',
                 'autocapitalize' => 'off',
                 'spellcheck'     => 'false',
-                'maxlength'      => 12,
-                'size'           => 12,
+                // 6-8 digits, with spaces from a paste, or a recovery code abcd-efgh-ijkl
+                'maxlength'      => 20,
+                'size'           => 20,
                 'required'       => 'required',
                 'autofocus'      => 'autofocus',
                 'class'          => 'form-control',
@@ -950,8 +955,7 @@ class mailmfa extends rcube_plugin
 
     private function posted_code($field)
     {
-        $code = (string) rcube_utils::get_input_string($field, rcube_utils::INPUT_POST);
-        return preg_replace('/\s+/', '', $code);
+        return self::normalize_code(rcube_utils::get_input_string($field, rcube_utils::INPUT_POST));
     }
 
     private function api_error($res)
@@ -1105,7 +1109,7 @@ class mailmfa extends rcube_plugin
     {
         $table = new html_table(['cols' => 2, 'class' => 'propform']);
         $table->add('title', html::label('mailmfa-disable-code', rcube::Q($this->gettext('codeorrecovery'))));
-        $table->add(null, $this->code_input('_mailmfa_disable_code', 'mailmfa-disable-code', 16));
+        $table->add(null, $this->code_input('_mailmfa_disable_code', 'mailmfa-disable-code', 20));
 
         $form = $this->post_form('plugin.mailmfa-disable', 'mailmfa-disable-form',
             html::p(null, rcube::Q($this->gettext('disableintro')))
