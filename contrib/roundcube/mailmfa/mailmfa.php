@@ -240,7 +240,7 @@ class mailmfa extends rcube_plugin
             foreach ($names as $name) {
                 $this->revoke_credential($login, $name);
             }
-            unset($_SESSION[self::CREDENTIAL], $_SESSION[self::RETIRED]);
+            $this->forget(self::CREDENTIAL, self::RETIRED);
         }
 
         return $args;
@@ -258,7 +258,7 @@ class mailmfa extends rcube_plugin
         // A submitted code that did not log in (wrong code, refused request).
         if (isset($_POST['_mailmfa_code'])) {
             $pending = $this->code_attempt ?: ($this->pending ?: ($_SESSION[self::PENDING] ?? null));
-            unset($_SESSION[self::PENDING]);
+            $this->forget(self::PENDING);
 
             // Roundcube's own lock (login_rate_limit) refused the login before the code
             // was tried: the code does not count; Roundcube's message stays.
@@ -290,7 +290,7 @@ class mailmfa extends rcube_plugin
         }
 
         if ($flag === 'cancel') {
-            unset($_SESSION[self::PENDING]);
+            $this->forget(self::PENDING);
             return $args;
         }
 
@@ -307,11 +307,25 @@ class mailmfa extends rcube_plugin
                 $this->send_code_page($pending, 200);
             }
 
-            unset($_SESSION[self::PENDING]);
+            $this->forget(self::PENDING);
             $this->rc->output->show_message($this->gettext('codestartagain'), 'warning');
         }
 
         return $args;
+    }
+
+    /**
+     * Remove session keys for good: Roundcube's session writer merges the stored variables
+     * with the new ones, so a plain unset() would not reach the store.
+     */
+    private function forget(...$keys)
+    {
+        foreach ($keys as $key) {
+            if (array_key_exists($key, $_SESSION)) {
+                $this->rc->session->remove($key);
+            }
+            unset($_SESSION[$key]);
+        }
     }
 
     /**
@@ -367,7 +381,7 @@ class mailmfa extends rcube_plugin
 
     /**
      * Template object plugin.mailmfa_codeform: the code form, shaped like Roundcube's login
-     * form (the elastic skin's login script styles #login-form table rows).
+     * form (the template wraps it in #login-form, whose table rows the elastic skin styles).
      */
     public function code_form($attrib)
     {
@@ -434,7 +448,7 @@ class mailmfa extends rcube_plugin
             . html::p(['class' => 'mailmfa-code-links'], $cancel)
         );
 
-        return html::div(['id' => 'login-form'], $form);
+        return $form;
     }
 
     // ------------------------------------------------------------------------------------
@@ -448,7 +462,7 @@ class mailmfa extends rcube_plugin
      */
     public function login_after($args)
     {
-        unset($_SESSION[self::PENDING]);
+        $this->forget(self::PENDING);
 
         if ($this->precheck_login !== null) {
             $_SESSION[self::LOGIN] = $this->precheck_login;
@@ -556,7 +570,7 @@ class mailmfa extends rcube_plugin
                 $_SESSION[self::RETIRED] = $keep;
             }
             else {
-                $this->rc->session->remove(self::RETIRED);
+                $this->forget(self::RETIRED);
             }
         }
 
@@ -811,7 +825,7 @@ class mailmfa extends rcube_plugin
 
         $res = $this->owner_api('POST', '/api/v1/mfa/enrolment/confirm', ['code' => $code]);
         if ($res['status'] == 200) {
-            $this->rc->session->remove(self::ENROL);
+            $this->forget(self::ENROL);
             $this->page['notice'] = $this->gettext('enabled');
 
             // The typed password alone no longer opens the mailbox: move this session onto
@@ -825,7 +839,7 @@ class mailmfa extends rcube_plugin
         }
         else {
             if (in_array($res['error'], ['enrolment_expired', 'enrolment_cancelled', 'no_enrolment'])) {
-                $this->rc->session->remove(self::ENROL);
+                $this->forget(self::ENROL);
             }
             $this->api_error($res);
         }
@@ -851,7 +865,7 @@ class mailmfa extends rcube_plugin
             // The record and its app passwords (this session's credential too) are gone:
             // the session must be signed in again with the password alone.
             if (!empty($_SESSION[self::CREDENTIAL])) {
-                unset($_SESSION[self::CREDENTIAL], $_SESSION[self::RETIRED]);
+                $this->forget(self::CREDENTIAL, self::RETIRED);
                 $_SESSION[self::RELOGIN] = true;
                 $this->page['notice'] = $this->gettext('disabledrelogin');
             }
@@ -996,7 +1010,7 @@ class mailmfa extends rcube_plugin
         if (!is_array($data) || empty($data['svg'])
             || (!empty($data['expires']) && $data['expires'] < time())
         ) {
-            $this->rc->session->remove(self::ENROL);
+            $this->forget(self::ENROL);
             return null;
         }
 
