@@ -67,7 +67,6 @@ class mailmfa extends rcube_plugin
         $this->add_hook('login_failed', [$this, 'login_failed']);
         $this->add_hook('ready', [$this, 'ready']);
         $this->add_hook('storage_connect', [$this, 'storage_connect']);
-        $this->add_hook('logout_after', [$this, 'logout_after']);
 
         if ($this->rc->task == 'settings' || $this->rc->task == 'login') {
             $this->include_stylesheet($this->local_skin_path() . '/mailmfa.css');
@@ -173,8 +172,8 @@ class mailmfa extends rcube_plugin
 
         $this->code_attempt = $pending;
 
-        $code = preg_replace('/\s+/', '', (string) rcube_utils::get_input_string('_mailmfa_code', rcube_utils::INPUT_POST));
-        if (!preg_match('/^[0-9A-Za-z-]{4,16}$/', $code)) {
+        $code = self::normalize_code(rcube_utils::get_input_string('_mailmfa_code', rcube_utils::INPUT_POST));
+        if (!preg_match('/^([0-9]{4,10}|[A-Za-z]{4}-[A-Za-z]{4}-[A-Za-z]{4})$/', $code)) {
             $args['abort'] = true;
             $args['error'] = $this->gettext('codewrong');
             return $args;
@@ -203,6 +202,20 @@ class mailmfa extends rcube_plugin
     }
 
     /**
+     * A typed code without spaces; a recovery code typed without its dashes gets them back
+     * (the mail server knows recovery codes as abcd-efgh-ijkl).
+     */
+    private static function normalize_code($code)
+    {
+        $code = preg_replace('/\s+/', '', (string) $code);
+        if (preg_match('/^[A-Za-z]{12}$/', $code)) {
+            $code = substr($code, 0, 4) . '-' . substr($code, 4, 4) . '-' . substr($code, 8, 4);
+        }
+
+        return $code;
+    }
+
+    /**
      * session_destroy: index.php calls kill_session() before authenticate, which wipes
      * $_SESSION; keep the pending login for this request. On a session that was logged in,
      * revoke its session credential(s).
@@ -227,18 +240,9 @@ class mailmfa extends rcube_plugin
             foreach ($names as $name) {
                 $this->revoke_credential($login, $name);
             }
-            unset($_SESSION[self::CREDENTIAL], $_SESSION[self::RETIRED]);
+            $this->forget(self::CREDENTIAL, self::RETIRED);
         }
 
-        return $args;
-    }
-
-    /**
-     * logout_after: session_destroy has already revoked the credential; nothing is left but
-     * a last look for a credential a concurrent request may have stored.
-     */
-    public function logout_after($args)
-    {
         return $args;
     }
 
@@ -254,7 +258,7 @@ class mailmfa extends rcube_plugin
         // A submitted code that did not log in (wrong code, refused request).
         if (isset($_POST['_mailmfa_code'])) {
             $pending = $this->code_attempt ?: ($this->pending ?: ($_SESSION[self::PENDING] ?? null));
-            unset($_SESSION[self::PENDING]);
+            $this->forget(self::PENDING);
 
             // Roundcube's own lock (login_rate_limit) refused the login before the code
             // was tried: the code does not count; Roundcube's message stays.
@@ -286,7 +290,7 @@ class mailmfa extends rcube_plugin
         }
 
         if ($flag === 'cancel') {
-            unset($_SESSION[self::PENDING]);
+            $this->forget(self::PENDING);
             return $args;
         }
 
@@ -303,11 +307,25 @@ class mailmfa extends rcube_plugin
                 $this->send_code_page($pending, 200);
             }
 
-            unset($_SESSION[self::PENDING]);
+            $this->forget(self::PENDING);
             $this->rc->output->show_message($this->gettext('codestartagain'), 'warning');
         }
 
         return $args;
+    }
+
+    /**
+     * Remove session keys for good: Roundcube's session writer merges the stored variables
+     * with the new ones, so a plain unset() would not reach the store.
+     */
+    private function forget(...$keys)
+    {
+        foreach ($keys as $key) {
+            if (array_key_exists($key, $_SESSION)) {
+                $this->rc->session->remove($key);
+            }
+            unset($_SESSION[$key]);
+        }
     }
 
     /**
@@ -363,7 +381,7 @@ class mailmfa extends rcube_plugin
 
     /**
      * Template object plugin.mailmfa_codeform: the code form, shaped like Roundcube's login
-     * form (the elastic skin's login script styles #login-form table rows).
+     * form (the template wraps it in #login-form, whose table rows the elastic skin styles).
      */
     public function code_form($attrib)
     {
@@ -383,8 +401,9 @@ class mailmfa extends rcube_plugin
                 'inputmode'      => 'numeric',
                 'autocapitalize' => 'off',
                 'spellcheck'     => 'false',
-                'maxlength'      => 12,
-                'size'           => 12,
+                // 6-8 digits, with spaces from a paste, or a recovery code abcd-efgh-ijkl
+                'maxlength'      => 20,
+                'size'           => 20,
                 'required'       => 'required',
                 'autofocus'      => 'autofocus',
                 'class'          => 'form-control',
@@ -429,7 +448,7 @@ class mailmfa extends rcube_plugin
             . html::p(['class' => 'mailmfa-code-links'], $cancel)
         );
 
-        return html::div(['id' => 'login-form'], $form);
+        return $form;
     }
 
     // ------------------------------------------------------------------------------------
@@ -443,7 +462,7 @@ class mailmfa extends rcube_plugin
      */
     public function login_after($args)
     {
-        unset($_SESSION[self::PENDING]);
+        $this->forget(self::PENDING);
 
         if ($this->precheck_login !== null) {
             $_SESSION[self::LOGIN] = $this->precheck_login;
@@ -551,7 +570,7 @@ class mailmfa extends rcube_plugin
                 $_SESSION[self::RETIRED] = $keep;
             }
             else {
-                $this->rc->session->remove(self::RETIRED);
+                $this->forget(self::RETIRED);
             }
         }
 
@@ -806,7 +825,7 @@ class mailmfa extends rcube_plugin
 
         $res = $this->owner_api('POST', '/api/v1/mfa/enrolment/confirm', ['code' => $code]);
         if ($res['status'] == 200) {
-            $this->rc->session->remove(self::ENROL);
+            $this->forget(self::ENROL);
             $this->page['notice'] = $this->gettext('enabled');
 
             // The typed password alone no longer opens the mailbox: move this session onto
@@ -820,7 +839,7 @@ class mailmfa extends rcube_plugin
         }
         else {
             if (in_array($res['error'], ['enrolment_expired', 'enrolment_cancelled', 'no_enrolment'])) {
-                $this->rc->session->remove(self::ENROL);
+                $this->forget(self::ENROL);
             }
             $this->api_error($res);
         }
@@ -846,7 +865,7 @@ class mailmfa extends rcube_plugin
             // The record and its app passwords (this session's credential too) are gone:
             // the session must be signed in again with the password alone.
             if (!empty($_SESSION[self::CREDENTIAL])) {
-                unset($_SESSION[self::CREDENTIAL], $_SESSION[self::RETIRED]);
+                $this->forget(self::CREDENTIAL, self::RETIRED);
                 $_SESSION[self::RELOGIN] = true;
                 $this->page['notice'] = $this->gettext('disabledrelogin');
             }
@@ -950,8 +969,7 @@ class mailmfa extends rcube_plugin
 
     private function posted_code($field)
     {
-        $code = (string) rcube_utils::get_input_string($field, rcube_utils::INPUT_POST);
-        return preg_replace('/\s+/', '', $code);
+        return self::normalize_code(rcube_utils::get_input_string($field, rcube_utils::INPUT_POST));
     }
 
     private function api_error($res)
@@ -992,7 +1010,7 @@ class mailmfa extends rcube_plugin
         if (!is_array($data) || empty($data['svg'])
             || (!empty($data['expires']) && $data['expires'] < time())
         ) {
-            $this->rc->session->remove(self::ENROL);
+            $this->forget(self::ENROL);
             return null;
         }
 
@@ -1105,7 +1123,7 @@ class mailmfa extends rcube_plugin
     {
         $table = new html_table(['cols' => 2, 'class' => 'propform']);
         $table->add('title', html::label('mailmfa-disable-code', rcube::Q($this->gettext('codeorrecovery'))));
-        $table->add(null, $this->code_input('_mailmfa_disable_code', 'mailmfa-disable-code', 16));
+        $table->add(null, $this->code_input('_mailmfa_disable_code', 'mailmfa-disable-code', 20));
 
         $form = $this->post_form('plugin.mailmfa-disable', 'mailmfa-disable-form',
             html::p(null, rcube::Q($this->gettext('disableintro')))
