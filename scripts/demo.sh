@@ -10,6 +10,11 @@
 # (mailmfa-panel, as the unprivileged account `nobody`) on http://127.0.0.1:8470/, signing in
 # through that Dovecot. It prints the URL and the mailbox's password and runs until Ctrl-C;
 # turn MFA on in the browser, then try IMAP logins with scripts' imap_login or any client.
+#
+# scripts/demo.sh --webmail: the same, plus Debian's Roundcube with the mailmfa plugin on
+# http://127.0.0.1:8480/ (PHP's own server, a private config and plugin folder in a private
+# mount namespace): turn MFA on in Settings → Two-factor authentication, log out, log in again
+# with the code step. Sending mail is not set up (no SMTP server in the demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -17,7 +22,9 @@ repo=$(pwd)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 panel=0
+webmail=0
 [ "${1:-}" = "--panel" ] && panel=1
+[ "${1:-}" = "--webmail" ] && panel=1 && webmail=1
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (Dovecot and the private mount namespace need it)" >&2; exit 1; }
 say "Installing the Debian packages the demo needs (skipped when present)"
 scripts/install-deps.sh
@@ -31,7 +38,14 @@ demo=$(mktemp -d /tmp/mailmfa-demo.XXXXXX)
 chmod 0711 "$demo"
 dovecot_pid=""
 panel_pid=""
+roundcube_pid=""
 cleanup() {
+  # A second INT/TERM (Ctrl-C twice, or timeout's signal after ours) must not cut it short.
+  trap '' INT TERM
+  if [ -n "$roundcube_pid" ]; then
+    kill -TERM -- "-$roundcube_pid" 2>/dev/null || true
+    wait "$roundcube_pid" 2>/dev/null || true
+  fi
   if [ -n "$panel_pid" ]; then
     kill -TERM "$panel_pid" 2>/dev/null || true
     wait "$panel_pid" 2>/dev/null || true
@@ -69,6 +83,10 @@ sed -e "s|pam_mailmfa.so split|$module split config=$demo/mailmfa.toml|" \
     -e "s|pam_mailmfa.so account|$module account|" \
     -e "s|/etc/dovecot/passwd.pam|$demo/passwd.pam|" \
     pam.d-examples/dovecot-virtual > "$demo/pam.d/dovecot"
+# The webmail plugin's precheck: the password line alone (pam.d-examples/mailmfa-precheck).
+sed -e "s|pam_mailmfa.so account|$module account|" \
+    -e "s|/etc/dovecot/passwd.pam|$demo/passwd.pam|" \
+    pam.d-examples/mailmfa-precheck > "$demo/pam.d/mailmfa-precheck"
 printf 'auth required pam_deny.so\naccount required pam_deny.so\n' > "$demo/pam.d/other"
 grep -v '^#' "$demo/pam.d/dovecot"
 
@@ -84,10 +102,13 @@ disable_plaintext_auth = no
 auth_failure_delay = 0
 auth_verbose = yes
 mail_location = maildir:~/Maildir
+# Every service on the `dovecot` stack, except the panel's precheck (docs/webmail.md).
 passdb {
   driver = pam
-  args = dovecot
+  args = %{if;%s;eq;mailmfa-precheck;mailmfa-precheck;dovecot}
 }
+# Roundcube on this host forwards the browser's address (x-originating-ip).
+login_trusted_networks = 127.0.0.0/8
 userdb {
   driver = static
   args = uid=65534 gid=65534 home=$demo/home/%u
@@ -137,6 +158,14 @@ listen = "127.0.0.1:8470"
 auth_socket = "$demo/run/auth-mailmfa"
 state_dir = "$demo/panel"
 TOML
+  if [ "$webmail" = 1 ]; then
+    # The admin token: the panel reads it as nobody, Roundcube (here root) reads its copy.
+    openssl rand -hex 32 > "$demo/panel-admin.token"
+    chown nobody: "$demo/panel-admin.token"
+    chmod 0600 "$demo/panel-admin.token"
+    install -m 0600 "$demo/panel-admin.token" "$demo/roundcube-panel.token"
+    echo "admin_token_file = \"$demo/panel-admin.token\"" >> "$demo/mailmfa.toml"
+  fi
   chmod 0644 "$demo/mailmfa.toml"
   for _ in $(seq 100); do [ -S "$demo/run/auth-mailmfa" ] && break; sleep 0.1; done
   say "Starting the User Panel as nobody"
@@ -144,9 +173,43 @@ TOML
     "$target/release/mailmfa-panel" --config "$demo/mailmfa.toml" &
   panel_pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8470) 2>/dev/null && break; sleep 0.1; done
-  say "Open http://127.0.0.1:8470/ and sign in as $user with the password $password"
-  echo "(from another machine: ssh -L 8470:127.0.0.1:8470 this-host, then the same URL)"
-  echo "IMAP for a mail client: 127.0.0.1:$port, no TLS. Ctrl-C stops everything."
+  if [ "$webmail" = 1 ]; then
+    # Debian's Roundcube, its config in $demo/roundcube (ROUNDCUBE_CONFIG_DIR) and a plugin
+    # folder with the mailmfa plugin mounted over /var/lib/roundcube/plugins privately.
+    rc="$demo/roundcube"
+    install -d -m 0700 "$rc" "$rc/config" "$rc/db" "$rc/logs" "$rc/temp" "$rc/plugins"
+    ln -s /etc/roundcube/defaults.inc.php /etc/roundcube/mimetypes.php "$rc/config/"
+    cp -a /var/lib/roundcube/plugins/. "$rc/plugins/"
+    cp -R contrib/roundcube/mailmfa "$rc/plugins/mailmfa"
+    cat > "$rc/config/config.inc.php" <<PHP
+<?php
+\$config = [];
+\$config['db_dsnw'] = 'sqlite:///$rc/db/roundcube.db?mode=0640';
+\$config['imap_host'] = '127.0.0.1:$port';
+\$config['imap_auth_type'] = 'PLAIN';
+\$config['log_dir'] = '$rc/logs';
+\$config['temp_dir'] = '$rc/temp';
+\$config['des_key'] = '$(openssl rand -hex 12)';
+\$config['skin'] = 'elastic';
+\$config['product_name'] = 'mailmfa demo webmail';
+\$config['plugins'] = ['mailmfa'];
+\$config['mailmfa_panel_url'] = 'http://127.0.0.1:8470';
+\$config['mailmfa_admin_token_file'] = '$demo/roundcube-panel.token';
+PHP
+    say "Starting Roundcube with the mailmfa plugin on http://127.0.0.1:8480/"
+    ROUNDCUBE_CONFIG_DIR="$rc/config" setsid unshare --mount --propagation private sh -c \
+      "mount --bind '$rc/plugins' /var/lib/roundcube/plugins && exec php -S 127.0.0.1:8480 -t /var/lib/roundcube/public_html" \
+      > "$rc/php.log" 2>&1 &
+    roundcube_pid=$!
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8480) 2>/dev/null && break; sleep 0.1; done
+    say "Open http://127.0.0.1:8480/ and log in as $user with the password $password"
+    echo "Settings → Two-factor authentication turns MFA on; log out and in again for the code step."
+    echo "The User Panel is on http://127.0.0.1:8470/ too. Ctrl-C stops everything."
+  else
+    say "Open http://127.0.0.1:8470/ and sign in as $user with the password $password"
+    echo "(from another machine: ssh -L 8470:127.0.0.1:8470 this-host, then the same URL)"
+    echo "IMAP for a mail client: 127.0.0.1:$port, no TLS. Ctrl-C stops everything."
+  fi
   wait "$panel_pid" || true
   exit 0
 fi
