@@ -337,7 +337,8 @@ fn three_minute_session(mail_config: &str, label: &str) {
     let first_step = fixture::now() / 30;
     let mut round = 0;
     let mut sent = 0;
-    while start.elapsed() < Duration::from_secs(185) {
+    // At least 3 minutes and at least 6 code windows: the loop runs until both hold.
+    while start.elapsed() < Duration::from_secs(185) || fixture::now() / 30 - first_step < 6 {
         round += 1;
         open_folder(&b, "Sent");
         open_folder(&b, "Drafts");
@@ -370,7 +371,6 @@ fn three_minute_session(mail_config: &str, label: &str) {
          sent and seen ====\n{counts}\n",
         start.elapsed()
     );
-    assert!(windows >= 6, "only {windows} code windows crossed");
     assert_eq!(counts.imap_failures, 0, "failed IMAP logins:\n{counts}");
     let denied: Vec<_> = counts
         .module
