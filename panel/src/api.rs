@@ -563,6 +563,13 @@ pub async fn new_recovery_codes(req: Req, bytes: Bytes) -> ApiResult {
     Ok(created(json!({ "codes": codes })))
 }
 
+/// The browser's address as the webmail plugin sends it in `client`.
+fn browser(text: &str) -> Result<std::net::IpAddr, ApiError> {
+    text.trim()
+        .parse()
+        .map_err(|_| invalid("`client` must be the browser's IP address."))
+}
+
 /// The admin token alone (the webmail plugin's calls), with no mailbox header.
 fn webmail_caller(req: &Req) -> Result<(), ApiError> {
     let token = req
@@ -588,11 +595,7 @@ pub struct PrecheckBody {
 pub async fn webmail_precheck(req: Req, bytes: Bytes) -> ApiResult {
     webmail_caller(&req)?;
     let b: PrecheckBody = req.body(&bytes)?;
-    let client: std::net::IpAddr = b
-        .client
-        .trim()
-        .parse()
-        .map_err(|_| invalid("`client` must be the browser's IP address."))?;
+    let client = browser(&b.client)?;
     let login = match signin::precheck(&req.app, client, &b.login, b.password).await {
         Outcome::Ok(login) => login,
         other => return Err(outcome_error(other)),
@@ -630,11 +633,7 @@ pub async fn webmail_credential(req: Req, bytes: Bytes) -> ApiResult {
         return Err(unauthenticated());
     }
     let b: CredentialBody = req.body(&bytes)?;
-    let client: std::net::IpAddr = b
-        .client
-        .trim()
-        .parse()
-        .map_err(|_| invalid("`client` must be the browser's IP address."))?;
+    let client = browser(&b.client)?;
     let lifetime = mailmfa::config::parse_duration(&b.lifetime)
         .ok_or_else(|| invalid("`lifetime` must be a duration such as 1h."))?;
     let who = Who {

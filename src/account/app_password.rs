@@ -82,8 +82,21 @@ pub fn parse_services(list: &str) -> Result<Vec<String>, AccountError> {
     Ok(services)
 }
 
+/// Checks each of `services` with [`check_service`].
+pub(super) fn check_services(services: &[String]) -> Result<(), AccountError> {
+    for service in services {
+        check_service(service).map_err(|()| {
+            AccountError::Invalid(format!(
+                "`{}` is not a PAM service name",
+                printable(service.as_bytes())
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// A PAM service name: 1 to 64 letters, digits, `.`, `_` or `-`.
-pub(super) fn check_service(service: &str) -> Result<(), ()> {
+fn check_service(service: &str) -> Result<(), ()> {
     let valid = !service.is_empty()
         && service.len() <= 64
         && service
@@ -106,14 +119,7 @@ pub fn add_app_password(
     expires: Option<u64>,
 ) -> Result<NewAppPassword, AccountError> {
     check_name(name)?;
-    for service in services {
-        check_service(service).map_err(|()| {
-            AccountError::Invalid(format!(
-                "`{}` is not a PAM service name",
-                printable(service.as_bytes())
-            ))
-        })?;
-    }
+    check_services(services)?;
     if expires.is_some_and(|e| e <= ctx.now) {
         return Err(AccountError::Invalid(
             "an app password's expiry is in the future".to_string(),
@@ -134,16 +140,27 @@ pub fn add_app_password(
         forget_use(state, &app.name);
         Ok(())
     })?;
-    let mut event = Event::new("app-password-add", login, "ok");
-    event.name = Some(name);
+    Ok(added(ctx, login, "app-password-add", app, password))
+}
+
+/// Audits the app password `app` just added (as `action`) and hands it out, shown once.
+pub(super) fn added(
+    ctx: &Ctx,
+    login: &Login,
+    action: &str,
+    app: AppPassword,
+    password: Zeroizing<String>,
+) -> NewAppPassword {
+    let mut event = Event::new(action, login, "ok");
+    event.name = Some(&app.name);
     event.send(ctx);
-    Ok(NewAppPassword {
+    NewAppPassword {
         name: app.name,
         password,
         services: app.services,
         created: app.created,
         expires: app.expires,
-    })
+    }
 }
 
 /// A new app password `name` and its letters: only the salted hash goes into the record.

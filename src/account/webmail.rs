@@ -6,8 +6,7 @@
 //! it at logout and replaces it before it runs out. Expired ones are removed when the mailbox's
 //! next one is made. The typed string is then worth nothing after its code's window.
 
-use super::app_password::{check_service, forget_use, generate, NewAppPassword};
-use super::audit::Event;
+use super::app_password::{added, check_services, forget_use, generate, NewAppPassword};
 use super::{change_record, random, AccountError, Ctx};
 use crate::login::{printable, Login};
 use crate::record::Record;
@@ -63,14 +62,7 @@ pub fn new_session_credential(
             "name the PAM services a webmail session uses (e.g. dovecot, imap, smtp)".into(),
         ));
     }
-    for service in services {
-        check_service(service).map_err(|()| {
-            AccountError::Invalid(format!(
-                "`{}` is not a PAM service name",
-                printable(service.as_bytes())
-            ))
-        })?;
-    }
+    check_services(services)?;
     let suffix = crate::credential::random_letters(10, 10).map_err(random)?;
     let name = format!("{PREFIX}{}", suffix.as_str());
     let (app, password) = generate(ctx, &name, services, Some(ctx.now + lifetime), addresses)?;
@@ -83,16 +75,7 @@ pub fn new_session_credential(
         forget_use(state, &app.name);
         Ok(())
     })?;
-    let mut event = Event::new("webmail-credential", login, "ok");
-    event.name = Some(&name);
-    event.send(ctx);
-    Ok(NewAppPassword {
-        name: app.name,
-        password,
-        services: app.services,
-        created: app.created,
-        expires: app.expires,
-    })
+    Ok(added(ctx, login, "webmail-credential", app, password))
 }
 
 /// The names of `record`'s session credentials that have expired at `now`.

@@ -54,8 +54,7 @@ const PAM_MODULE_DIRS: &[&str] = &[
 
 /// Checks that the test can run here: root, plus every named program (searched in PATH,
 /// /usr/sbin, /sbin) and every name ending in `.so` (searched in the PAM module dirs).
-/// When something is missing: panics if env `CI=true`, otherwise prints
-/// `SKIPPED: <test>: missing <x>` to stderr and returns false.
+/// When something is missing: see [`skip_unless_none_missing`].
 pub fn require_prereqs(names: &[&str]) -> bool {
     let mut missing: Vec<String> = Vec::new();
     if unsafe { libc::geteuid() } != 0 {
@@ -73,6 +72,13 @@ pub fn require_prereqs(names: &[&str]) -> bool {
             missing.push(name.to_string());
         }
     }
+    skip_unless_none_missing(&missing.join(", "))
+}
+
+/// True when `missing` is empty. Otherwise the test cannot run here: under CI (env `CI` set
+/// to anything but empty, `0` or `false`) that panics; elsewhere it prints
+/// `SKIPPED: <test>: missing <missing>` to stderr and returns false.
+pub fn skip_unless_none_missing(missing: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
@@ -80,9 +86,10 @@ pub fn require_prereqs(names: &[&str]) -> bool {
         .name()
         .unwrap_or("<unnamed test>")
         .to_string();
-    let msg = format!("{test}: missing {}", missing.join(", "));
-    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-        panic!("prerequisites missing with CI=true: {msg}");
+    let msg = format!("{test}: missing {missing}");
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"));
+    if ci {
+        panic!("prerequisites missing with CI set: {msg}");
     }
     // Straight to fd 2: libtest captures eprintln! of passing tests, and a skip must be seen.
     let _ = writeln!(std::io::stderr(), "\n======== SKIPPED: {msg} ========\n");
