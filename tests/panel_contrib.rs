@@ -175,15 +175,7 @@ impl Drop for Nginx {
         if std::thread::panicking() {
             eprintln!("--- nginx error.log ---\n{}", self.error_log());
         }
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: signals to the process group this test created.
-        unsafe { libc::kill(-pid, libc::SIGQUIT) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        let _ = self.child.wait();
+        servers::stop_group(&mut self.child, libc::SIGQUIT, Duration::from_secs(5));
     }
 }
 

@@ -446,15 +446,8 @@ impl Drop for Browser {
         if !self.session.is_empty() {
             let _ = self.try_call("DELETE", &format!("/session/{}", self.session), None);
         }
-        let pid = self.driver.id() as libc::pid_t;
-        // SAFETY: signals to the process group we created (chromedriver and its Chromium).
-        unsafe { libc::kill(-pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while matches!(self.driver.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        let _ = self.driver.wait();
+        // chromedriver and its Chromium.
+        servers::stop_group(&mut self.driver, libc::SIGTERM, Duration::from_secs(3));
         if std::thread::panicking() {
             eprintln!("--- chromedriver log (tail) ---\n{}", self.log_tail());
         }

@@ -30,6 +30,7 @@ pub use pamdir::PamDir;
 #[allow(unused_imports)]
 pub use postfix::{Postfix, PostfixOpts, SmtpSasl};
 #[allow(unused_imports)]
+pub use process::stop_group;
 pub use saslauthd::{Saslauthd, SaslauthdOpts};
 
 use std::fs::File;

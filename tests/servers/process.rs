@@ -164,3 +164,19 @@ pub fn run(cmd: &mut Command) -> Result<String, String> {
         ))
     }
 }
+
+/// Stops a helper process this harness started as a process-group leader (chromedriver,
+/// nginx, `php -S`): `signal` to the group, up to `grace` for the leader to exit, then
+/// SIGKILL to whatever of the group is left, and reaps the leader.
+pub fn stop_group(child: &mut std::process::Child, signal: libc::c_int, grace: Duration) {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signals to the process group the harness created for this child.
+    unsafe { libc::kill(-pid, signal) };
+    let deadline = Instant::now() + grace;
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    let _ = child.wait();
+}

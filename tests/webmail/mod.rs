@@ -535,15 +535,7 @@ impl Drop for Roundcube {
         if std::thread::panicking() {
             eprintln!("--- roundcube ---\n{}", self.output());
         }
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: signals to the process group this harness created.
-        unsafe { libc::kill(-pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        let _ = self.child.wait();
+        servers::stop_group(&mut self.child, libc::SIGTERM, Duration::from_secs(5));
     }
 }
 
