@@ -16,7 +16,7 @@ use panel::{PanelOpts, PanelWorld, PANEL_PREREQS, PANEL_UID, SESSION_COOKIE};
 use servers::{find_program, free_port, require_prereqs, TestDir};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The example as shipped.
 fn contrib(rel: &str) -> PathBuf {
@@ -142,17 +142,14 @@ impl Nginx {
             https,
             _ports: ports,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", https)).is_err() {
-            if let Ok(Some(s)) = n.child.try_wait() {
-                panic!("nginx exited ({s}): {}", n.error_log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen: {}",
-                n.error_log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], https));
+        let waited =
+            servers::wait_for_port(addr, Duration::from_secs(10), || match n.child.try_wait() {
+                Ok(Some(s)) => Err(format!("nginx exited ({s})")),
+                _ => Ok(()),
+            });
+        if let Err(e) = waited {
+            panic!("{e}: {}", n.error_log());
         }
         n
     }

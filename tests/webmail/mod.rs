@@ -466,20 +466,14 @@ impl Roundcube {
             _port: port,
         };
         let addr: std::net::SocketAddr = format!("127.0.0.1:{}", rc._port.port()).parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
+        let waited = servers::wait_for_port(addr, Duration::from_secs(15), || {
+            match rc.child.try_wait() {
+                Ok(Some(st)) => Err(format!("php -S exited ({st}) before listening")),
+                _ => Ok(()),
             }
-            if let Ok(Some(st)) = rc.child.try_wait() {
-                panic!("php -S exited ({st}) before listening\n{}", rc.output());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "php -S not listening within 15 s\n{}",
-                rc.output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        });
+        if let Err(e) = waited {
+            panic!("{e}\n{}", rc.output());
         }
         // The first request makes the sqlite schema; the login form must be there.
         let body = rc.get("?_task=login");
