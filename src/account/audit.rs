@@ -5,7 +5,8 @@
 //! faces do not.
 //!
 //! `action=enable-begin|enable-confirm|enable|disable|app-password-add|app-password-revoke|
-//! recovery-codes|code-check user=<login> [name=<app password>] face=command|panel|api|admin
+//! webmail-credential|recovery-codes|code-check user=<login> [name=<app password>]
+//! face=command|panel|api|admin|webmail
 //! [client=<address>] by=<name> uid=<n> [sudo_user=<name>] [replace=yes] [force=yes]
 //! result=ok|refused|expired [reason=<why>]`
 
@@ -17,7 +18,8 @@ use crate::pam::sys::syslog_authpriv;
 /// One audited action.
 pub struct Event<'a> {
     /// `enable-begin`, `enable-confirm`, `enable` (interactive), `disable`,
-    /// `app-password-add`, `app-password-revoke`, `recovery-codes` or `code-check`.
+    /// `app-password-add`, `app-password-revoke`, `webmail-credential`, `recovery-codes` or
+    /// `code-check`.
     pub action: &'a str,
     /// The login acted on.
     pub login: &'a Login,
