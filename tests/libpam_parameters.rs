@@ -11,7 +11,7 @@
 
 mod fixture;
 
-use fixture::{code, code_with, now, wait_for_margin_in_period, Fixture};
+use fixture::{code, code_with, code_with_period, now, wait_for_margin_in_period, Fixture};
 use mailmfa::credential;
 use mailmfa::otp::Algorithm;
 use mailmfa::pam::client::Response;
@@ -33,28 +33,15 @@ fn world() -> Fixture {
     f
 }
 
-/// Gives a mailbox with password `PW` and a record of (`algorithm`, `digits`, `period`) to the
-/// first of `base0@example.com`, `base1@…` whose codes (steps -2..=2 of now) differ from every
-/// code of `wrong`: so that a refusal of a wrong code can never be a chance collision.
+/// A mailbox with password `PW` and a record of these parameters whose codes near now differ
+/// from every code of `wrong` (see `Fixture::enable_unlike`).
 fn mfa_user(
     f: &Fixture,
     base: &str,
-    (algorithm, digits, period): (Algorithm, u32, u64),
+    params: (Algorithm, u32, u64),
     wrong: impl Fn(&Record, i64) -> String,
 ) -> (String, Record) {
-    for i in 0..100 {
-        let user = format!("{base}{i}@example.com");
-        let record = Record::new(fixture::secret_of(&user), algorithm, digits, period, now())
-            .expect("a valid record");
-        let right: Vec<String> = (-2..=2).map(|s| code(&record, s)).collect();
-        if (-2..=2).all(|s| !right.contains(&wrong(&record, s))) {
-            f.add_password(&user, PW);
-            let written = f.enable_with(&user, algorithm, digits, period);
-            assert_eq!(written, record);
-            return (user, record);
-        }
-    }
-    panic!("no user among 100 whose codes differ from the wrong ones");
+    f.enable_unlike(base, PW, params, wrong)
 }
 
 fn login(f: &Fixture, user: &str, code: &str, rhost: Option<&str>) -> Response {
@@ -147,9 +134,12 @@ fn a_6_digit_record_takes_the_last_6_of_an_8_digit_code_and_the_password_fails()
 fn algorithm_accepts_its_code_and_refuses_sha1(algorithm: Algorithm, digits: u32) {
     let f = world();
     wait_for_margin_in_period(30, 3);
-    let (user, rec) = mfa_user(&f, algorithm.name(), (algorithm, digits, 30), |r, s| {
-        code_with(r, Algorithm::SHA1, digits, s)
-    });
+    let (user, rec) = mfa_user(
+        &f,
+        &algorithm.name().to_lowercase(),
+        (algorithm, digits, 30),
+        |r, s| code_with(r, Algorithm::SHA1, digits, s),
+    );
     let sha1 = code_with(&rec, Algorithm::SHA1, digits, 0);
     let r = login(&f, &user, &sha1, IP1);
     assert!(
@@ -194,14 +184,9 @@ fn a_sha256_8_digit_record_accepts_its_code_and_refuses_the_sha1_code() {
 /// A 60 s record, its codes computed within one 60 s step (at least 5 s before it ends).
 fn sixty(f: &Fixture, base: &str) -> (String, Record) {
     wait_for_margin_in_period(60, 5);
+    // The same secret on 30 s steps: what a module ignoring the period would accept.
     mfa_user(f, base, (Algorithm::SHA1, 6, 60), |r, s| {
-        // The same secret on 30 s steps: what a module ignoring the period would accept.
-        let thirty = mailmfa::otp::Params {
-            period: 30,
-            ..r.params()
-        };
-        let step = (thirty.step_at(now()) as i64 + s) as u64;
-        String::from_utf8(thirty.code(step).to_vec()).unwrap()
+        code_with_period(r, 30, s)
     })
 }
 
@@ -242,12 +227,7 @@ fn a_60_s_record_refuses_a_code_two_60_s_steps_back_or_ahead() {
 fn a_60_s_record_refuses_the_code_of_the_30_s_step() {
     let f = world();
     let (user, rec) = sixty(&f, "sixty");
-    let thirty = mailmfa::otp::Params {
-        period: 30,
-        ..rec.params()
-    };
-    let c = String::from_utf8(thirty.code(thirty.step_at(now())).to_vec()).unwrap();
-    let r = login(&f, &user, &c, IP1);
+    let r = login(&f, &user, &code_with_period(&rec, 30, 0), IP1);
     assert!(!r.success(), "{r:?}");
     assert_eq!(reason(&r), "bad_code");
 }
