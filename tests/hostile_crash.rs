@@ -8,6 +8,7 @@
 
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::{login, Fixture};
 use hostile::{Killer, Rng};

@@ -17,6 +17,7 @@
 mod cli_support;
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::{code, wait_for_step_margin, Fixture};
 use hostile::{field, mailmfa_lines, LogSink};

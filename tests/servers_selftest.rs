@@ -3,6 +3,7 @@
 // Postfix SMTP AUTH through Dovecot SASL and through saslauthd, syslog capture, source addresses.
 
 mod servers;
+mod skip;
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
