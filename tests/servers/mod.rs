@@ -234,6 +234,19 @@ pub(crate) fn wait_for_port(
     }
 }
 
+/// Waits until `done` returns true (checked every 50 ms); panics naming `what` when `timeout`
+/// passes first. The timeout only bounds a hang: the test waits on the event, not the clock.
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out ({timeout:?}) waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits until `path` exists.
 pub(crate) fn wait_for_path(path: &Path, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
