@@ -114,7 +114,9 @@ fn a_missing_prerequisite_fails_under_ci_and_is_loud_and_logged_elsewhere() {
             "CI={ci}: a missing prerequisite fails\n{stdout}"
         );
         assert!(
-            stdout.contains(&format!("{line} -- CI is set")),
+            stdout.contains(&format!(
+                "skip_selftest::{TEST}: missing {WHAT} -- CI is set"
+            )),
             "CI={ci}: the failure names the prerequisite\n{stdout}"
         );
         assert!(

@@ -56,10 +56,14 @@ pub fn test_name() -> String {
 /// privileges"...). Under CI: panics. Elsewhere: writes `SKIPPED: <test>: missing <what>`
 /// to fd 2 and to `$MAILMFA_SKIP_LOG`, and returns; the caller then returns from the test.
 pub fn missing(what: &str) {
-    let line = format!("SKIPPED: {}: missing {what}", test_name());
+    let test = test_name();
     if ci() {
-        panic!("{line} -- CI is set, so a missing prerequisite fails the test");
+        panic!(
+            "{test}: missing {what} -- CI is set, so a missing prerequisite fails the test \
+             (outside CI it would be skipped)"
+        );
     }
+    let line = format!("SKIPPED: {test}: missing {what}");
     // One write each, so that lines of parallel tests never interleave.
     let _ = std::io::stderr().write_all(format!("\n{line}\n").as_bytes());
     if let Some(log) = std::env::var_os(LOG_ENV).filter(|v| !v.is_empty()) {
