@@ -26,6 +26,8 @@ mod integration;
 mod panel;
 #[path = "../tests/servers/mod.rs"]
 mod servers;
+#[path = "../tests/skip/mod.rs"]
+mod skip;
 
 use integration::PW;
 use panel::{dovecot_auth, pw_code, PanelOpts, PanelWorld, PANEL_PREREQS, PANEL_SERVICE};

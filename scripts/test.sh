@@ -2,8 +2,10 @@
 # The one command that sets up and runs the whole test suite: Debian packages, build, unit
 # tests, libpam tests, command tests, the real Dovecot/Postfix/saslauthd integration tests and
 # the User Panel's tests (headless Chromium, nginx).
-# .ci/run calls exactly this. With CI=true a missing prerequisite fails the run instead of
-# being skipped.
+# .ci/run calls exactly this. Under CI (CI set to anything but empty, 0 or false) a missing
+# prerequisite fails the run instead of being skipped; elsewhere each skipped test writes one
+# "SKIPPED: <test>: missing <what>" line to $MAILMFA_SKIP_LOG (tests/skip/), and the run ends
+# with the list of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +17,22 @@ start=$(date +%s)
 # The whole workspace: the root package (module, command) and panel/ (mailmfa-panel). Built
 # first, so that the panel's tests find the `mailmfa-panel` binary beside `mailmfa`.
 cargo build --workspace "${features[@]}"
+
+skip_log=$(mktemp "${TMPDIR:-/tmp}/mailmfa-skips.XXXXXX")
+export MAILMFA_SKIP_LOG="$skip_log"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace "${features[@]}" --no-fail-fast "$@"
+  cargo nextest run --workspace "${features[@]}" --no-fail-fast "$@" || status=$?
 else
-  cargo test --workspace "${features[@]}" --no-fail-fast "$@"
+  cargo test --workspace "${features[@]}" --no-fail-fast "$@" || status=$?
 fi
 echo "test.sh: whole suite took $(( $(date +%s) - start )) s"
+skipped=$(sort -u "$skip_log")
+rm -f "$skip_log"
+if [ -n "$skipped" ]; then
+  echo "test.sh: $(printf '%s\n' "$skipped" | wc -l) tests skipped:"
+  printf '%s\n' "$skipped"
+else
+  echo "test.sh: no test skipped"
+fi
+exit "$status"

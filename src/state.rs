@@ -506,10 +506,32 @@ mod tests {
             prop_assert_eq!(&State::parse(&theirs).unwrap(), &state);
         }
 
-        /// Whatever the bytes, parsing never panics.
+        /// Whatever the text (random, or a real state's with a few characters spliced in
+        /// somewhere), parsing never panics and gives one of two answers: a state that reads
+        /// the same through the `toml` crate and is written back to an equal state, or an
+        /// error that says what is damaged.
         #[test]
-        fn any_text_parses_or_is_damaged(text in "\\PC{0,200}") {
-            let _ = State::parse(&text);
+        fn any_text_parses_or_is_damaged(text in prop_oneof![
+            "\\PC{0,200}",
+            (any_state(), any::<proptest::sample::Index>(), "\\PC{0,3}").prop_map(
+                |(state, at, insert)| {
+                    let mut text = state.to_toml();
+                    let mut at = at.index(text.len() + 1);
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    text.insert_str(at, &insert);
+                    text
+                }
+            ),
+        ]) {
+            match State::parse(&text) {
+                Ok(state) => {
+                    prop_assert_eq!(&toml::from_str::<State>(&text).unwrap(), &state);
+                    prop_assert_eq!(&State::parse(&state.to_toml()).unwrap(), &state);
+                }
+                Err(reason) => prop_assert!(!reason.is_empty(), "an error without a reason"),
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod cli_support;
 mod fixture;
+mod skip;
 
 use cli_support::*;
 use fixture::Fixture;
@@ -132,7 +133,12 @@ fn a_revoked_app_password_is_refused() {
 fn an_expired_app_password_is_refused() {
     let (f, _) = world();
     let password = add(&f, "short-lived", &["--expires", "1"]);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // The event: the clock has reached the expiry the command stored.
+    let list = cli(&f, &["app-password", "list", USER, "--json"]).json();
+    let expires = list["app_passwords"][0]["expires"]
+        .as_u64()
+        .expect("expires");
+    fixture::wait_for_unix_time(expires);
     let r = f.login("imap", USER, &password, Some("192.0.2.8"));
     assert!(!r.success());
     assert_eq!(reason(&r), "app_password_expired");

@@ -3,6 +3,7 @@
 //! running the same PAM stack.
 
 mod cli_support;
+mod skip;
 
 use cli_support::*;
 use mailmfa::pam::client::{self, Request};

@@ -2,6 +2,7 @@
 //! throttle), or `--force`; removes record, state and pending enrolment.
 
 mod cli_support;
+mod skip;
 
 use cli_support::*;
 

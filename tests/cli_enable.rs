@@ -2,6 +2,7 @@
 //! (`--begin --json` / `--confirm`); replacing an active secret; expiry.
 
 mod cli_support;
+mod skip;
 
 use cli_support::*;
 use mailmfa::auth::{decide_verify, Attempt, CodeKind};

@@ -3,6 +3,7 @@
 //! read), not root, bad config; usage errors and help texts with the exit codes.
 
 mod cli_support;
+mod skip;
 
 use cli_support::*;
 use std::fs;
@@ -102,7 +103,7 @@ fn config_errors_say_what_is_wrong() {
 
 #[test]
 fn not_root_is_told_to_run_as_root() {
-    if not_running_as_root() || !have_tool("setpriv") {
+    if !skip::require_root() || !have_tool("setpriv") {
         return;
     }
     let env = Env::new();
@@ -122,11 +123,6 @@ fn not_root_is_told_to_run_as_root() {
             .unwrap(),
     );
     run.assert_code(6).assert_stderr("run mailmfa as root");
-}
-
-/// Whether the tests run as someone other than root (then they cannot drop to another user).
-fn not_running_as_root() -> bool {
-    mailmfa::pam::sys::effective_uid() != 0
 }
 
 #[test]

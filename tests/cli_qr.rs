@@ -3,6 +3,7 @@
 //! the PNG and SVG files, and the SVG in the panel's JSON all hold exactly the URI.
 
 mod cli_support;
+mod skip;
 
 use cli_support::*;
 use std::fs;

@@ -4,6 +4,7 @@
 //! panel can read them. Needs root (to chown); CI runs as root.
 
 mod cli_support;
+mod skip;
 
 use cli_support::*;
 use std::fs;
@@ -11,19 +12,6 @@ use std::os::unix::fs::{chown, MetadataExt};
 use std::path::Path;
 
 const NOBODY: u32 = 65534;
-
-/// `true` when the test can run; says so loudly when it cannot (and fails in CI).
-fn as_root(test: &str) -> bool {
-    if mailmfa::pam::sys::effective_uid() == 0 {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI runs as root"
-    );
-    eprintln!("skipped: {test} needs root (chown)");
-    false
-}
 
 fn give(path: &Path, uid: u32) {
     chown(path, Some(uid), None).unwrap();
@@ -38,7 +26,7 @@ fn name_owner(env: &Env, value: &str) {
 
 #[test]
 fn records_of_another_account_are_trusted_only_when_record_owner_names_it() {
-    if !as_root("records_of_another_account_are_trusted_only_when_record_owner_names_it") {
+    if !skip::require_root() {
         return;
     }
     let env = Env::new();
@@ -86,7 +74,7 @@ fn records_of_another_account_are_trusted_only_when_record_owner_names_it() {
 
 #[test]
 fn record_owner_is_an_existing_account_and_doctor_checks_the_record_dir() {
-    if !as_root("record_owner_is_an_existing_account_and_doctor_checks_the_record_dir") {
+    if !skip::require_root() {
         return;
     }
     let env = Env::new();

@@ -4,6 +4,7 @@
 
 mod cli_support;
 mod fixture;
+mod skip;
 
 use cli_support::*;
 use fixture::Fixture;

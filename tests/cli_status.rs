@@ -1,6 +1,7 @@
 //! `mailmfa status` and `mailmfa list`: on/off/pending, last code, throttle — never a secret.
 
 mod cli_support;
+mod skip;
 
 use cli_support::*;
 

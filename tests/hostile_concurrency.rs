@@ -10,6 +10,7 @@
 
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::{code, login, wait_for_step_margin, Fixture};
 use hostile::{logins_at_once, Outcome};

@@ -1,18 +1,25 @@
 //! Crashes (issue 7, item 4, first half): logins killed with SIGKILL at random moments, many
 //! of them in the middle of the state update (lock, read, decide, write the temp file,
 //! rename). A worker process of this test binary logs in to one mailbox through the real
-//! libpam in a tight loop until it is killed; 200 workers are killed after random delays.
-//! After every kill: the record is byte-identical, the state parses, and the state directory
-//! holds nothing but the user's state, lock and at most one `.<login>.state.tmp`. After all
-//! of them the next login decides normally and the state is read, not rebuilt.
+//! libpam in a tight loop until it is killed; at least 200 workers are killed after random
+//! delays, and more until the case the test is about has been seen `CUT_WRITES` times: a kill
+//! between the temp file's write and its rename (the temp file is left behind). The worker's
+//! logins keep writing the state (half of them an app password from alternating addresses,
+//! each noted in the state), so kills keep landing amid writes; the test also reports how many
+//! kills came after the worker had changed the state. After every kill: the record is byte-identical, the
+//! state parses, and the state directory holds nothing but the user's state, lock and at most
+//! one `.<login>.state.tmp`. After all of them the next login decides normally and the state
+//! is read, not rebuilt.
 
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::{login, Fixture};
 use hostile::{Killer, Rng};
+use mailmfa::credential;
 use mailmfa::pam::client::{self, Request};
-use mailmfa::record::Record;
+use mailmfa::record::{AppPassword, Record};
 use mailmfa::state::State;
 use mailmfa::store::{StateLoad, Store};
 use std::collections::BTreeSet;
@@ -23,18 +30,38 @@ use std::time::Duration;
 
 const ALICE: &str = "alice@example.com";
 const PW: &str = "T9D3K!px";
+/// Kills at least.
 const KILLS: usize = 200;
+/// Kills that left the temp file behind (cut between write and rename) needed at least.
+const CUT_WRITES: usize = 3;
+/// A guard against a hang only: about one kill in 100 to 250 cuts a write here.
+const MAX_KILLS: usize = 5000;
+/// Alice's app password (the worker's state-writing login).
+const APP: &str = "qwxzv-kjhgf-dsapo-iuytr";
 const TEST: &str = "two_hundred_logins_killed_at_random_moments";
 const W_RECORD: &str = "MAILMFA_W_RECORD";
 
-/// The worker: logins in a loop, forever: mostly wrong codes (each a state write: a new
-/// failure) from 40 addresses, some right codes (ok / reused / replayed) from 8 others.
+/// The worker: logins in a loop, forever: half of them Alice's app password from one of two
+/// addresses in turn (each use is noted in the state: a state write every time), the rest
+/// mostly wrong codes (a new failure, until repeats and the throttle stop counting them) from
+/// 40 addresses and some right codes (ok / reused / replayed) from 8 others.
 fn login_loop() {
     let confdir = PathBuf::from(hostile::var(hostile::W_CONFDIR));
     let record = Record::parse(&fs::read_to_string(hostile::var(W_RECORD)).unwrap()).unwrap();
     let mut rng = Rng::new(Rng::seed());
     println!("{}READY", hostile::RESULT_PREFIX);
-    loop {
+    for n in 0u64.. {
+        if n % 2 == 0 {
+            client::login(&Request {
+                service: "mail",
+                user: ALICE.as_bytes(),
+                password: APP.as_bytes(),
+                confdir: Some(&confdir),
+                rhost: Some(&format!("10.0.2.{}", (n / 2) % 2)),
+            })
+            .expect("login starts");
+            continue;
+        }
         let step = record.params().step_at(fixture::now());
         let right = String::from_utf8(record.params().code(step).to_vec()).unwrap();
         let (code, rhost) = if rng.below(4) == 0 {
@@ -87,14 +114,33 @@ fn two_hundred_logins_killed_at_random_moments() {
     let f = Fixture::with_config("max_failures = 200\nmax_failures_user = 200\n");
     f.install_example("dovecot-virtual", "mail", "");
     f.add_password(ALICE, PW);
-    f.enable(ALICE);
+    let mut record = f.enable(ALICE);
+    record.app_passwords.push(AppPassword {
+        name: "phone".to_string(),
+        hash: credential::hash(
+            &credential::app_password_letters(APP.as_bytes()).unwrap(),
+            &[9; 16],
+        ),
+        services: Vec::new(),
+        created: 1,
+        expires: None,
+        from: Vec::new(),
+    });
+    f.store().write_record(&login(ALICE), &record).unwrap();
     let record_path = f.record_path(ALICE);
     let record_bytes = fs::read(&record_path).unwrap();
     let seed = Rng::seed();
     println!("seed {seed}");
     let mut rng = Rng::new(seed);
     let mut temp_left = 0;
-    for kill in 0..KILLS {
+    let mut state_changed = 0;
+    let mut kill = 0;
+    while kill < KILLS || temp_left < CUT_WRITES {
+        assert!(
+            kill < MAX_KILLS,
+            "{kill} kills, and only {temp_left} of them cut a state write (left the temp file)"
+        );
+        let state_before = fs::read(f.state_path(ALICE)).ok();
         let mut cmd = hostile::self_command(TEST, hostile::WORKER);
         cmd.env(hostile::W_CONFDIR, &f.confdir)
             .env(W_RECORD, &record_path)
@@ -112,10 +158,16 @@ fn two_hundred_logins_killed_at_random_moments() {
         if check_state_dir(&f) {
             temp_left += 1;
         }
+        if fs::read(f.state_path(ALICE)).ok() != state_before {
+            state_changed += 1;
+        }
+        kill += 1;
     }
     println!(
-        "{KILLS} kills; {temp_left} left a temp file behind (killed between write and rename)"
+        "{kill} kills; {temp_left} left a temp file behind (killed between write and rename); \
+         after {state_changed} the state had changed (the worker was writing it)"
     );
+    assert!(temp_left >= CUT_WRITES);
     // The next login reads the state (not rebuilt) and decides as usual.
     let state_before = f.state(ALICE).expect("the loop wrote state");
     let mut load = None;

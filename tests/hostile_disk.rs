@@ -11,6 +11,7 @@
 
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::{code, login, wait_for_step_margin, Fixture};
 use hostile::{field, fill_up, mailmfa_lines, LogSink, Mount};

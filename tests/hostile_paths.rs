@@ -17,6 +17,7 @@
 mod cli_support;
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::{code, wait_for_step_margin, Fixture};
 use hostile::{field, mailmfa_lines, LogSink};
@@ -137,7 +138,7 @@ const SPOILERS: [Spoiler; 2] = [
 ];
 
 /// Runs `body` in a re-run of test `name` inside a private mount namespace with its own
-/// `/dev/log` (loudly skipped without root and `unshare`, failed under `CI=true`).
+/// `/dev/log` (loudly skipped without root and `unshare`, failed under CI: see tests/skip/).
 fn in_namespace(name: &str, body: impl FnOnce(&LogSink)) {
     match hostile::role().as_deref() {
         Some(hostile::IN_NAMESPACE) => body(&hostile::private_dev_log()),

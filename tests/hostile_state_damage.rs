@@ -16,6 +16,7 @@
 
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::{login, now, Fixture};
 use hostile::{contains, field, mailmfa_lines, LogSink};
@@ -535,10 +536,7 @@ fn a_recovery_code_use_is_fsynced_and_a_totp_login_is_not() {
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !hostile::prerequisite(
-        strace,
-        "the fsync test needs strace (apt-get install strace)",
-    ) {
+    if !hostile::prerequisite(strace, "strace (apt-get install strace)") {
         return;
     }
     let alice = Alice::new();

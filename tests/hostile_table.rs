@@ -12,6 +12,7 @@
 
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::{wait_for_step_margin, Fixture};
 use hostile::{contains, field, fields, mailmfa_lines, message, LogSink, Mount};

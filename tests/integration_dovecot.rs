@@ -8,6 +8,7 @@
 mod fixture;
 mod integration;
 mod servers;
+mod skip;
 
 use integration::{
     assert_no_secrets, expect_line, ip, last_reason, lines_since, parallel_imap, record_secrets,

@@ -10,6 +10,7 @@
 mod fixture;
 mod integration;
 mod servers;
+mod skip;
 
 use integration::{
     assert_no_secrets, expect_line, ip, mfa_lines, record_secrets, step_margin, with_code,

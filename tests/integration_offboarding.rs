@@ -12,6 +12,7 @@
 mod fixture;
 mod integration;
 mod servers;
+mod skip;
 
 use integration::{
     assert_no_secrets, expect_line, ip, record_secrets, settle, World, DOVECOT_PREREQS,

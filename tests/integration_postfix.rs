@@ -8,6 +8,7 @@
 mod fixture;
 mod integration;
 mod servers;
+mod skip;
 
 use integration::{
     assert_no_secrets, expect_line, ip, lines_since, record_secrets, step_margin, with_code,

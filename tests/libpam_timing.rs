@@ -23,6 +23,7 @@
 
 mod fixture;
 mod hostile;
+mod skip;
 
 use fixture::Fixture;
 use hostile::{rerun_in_namespace, role, Mount, IN_NAMESPACE};

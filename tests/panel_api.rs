@@ -12,6 +12,7 @@ mod fixture;
 mod integration;
 mod panel;
 mod servers;
+mod skip;
 
 use integration::{assert_no_secrets, ip, step_margin, wrong_code, PW};
 use mailmfa::record::Record;

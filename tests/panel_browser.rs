@@ -11,6 +11,7 @@ mod fixture;
 mod integration;
 mod panel;
 mod servers;
+mod skip;
 
 use browser::{decode_qr, file_url, Browser, BROWSER_PREREQS};
 use integration::{ip, step_margin, wrong_code, PW};

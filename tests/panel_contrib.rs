@@ -10,6 +10,7 @@ mod fixture;
 mod integration;
 mod panel;
 mod servers;
+mod skip;
 
 use integration::{expect_line, PW};
 use panel::{PanelOpts, PanelWorld, PANEL_PREREQS, PANEL_UID, SESSION_COOKIE};

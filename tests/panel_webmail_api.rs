@@ -10,6 +10,7 @@ mod fixture;
 mod integration;
 mod panel;
 mod servers;
+mod skip;
 
 use integration::{ip, step_margin, wrong_code, PW};
 use panel::{code, pw_code, Client, PanelOpts, PanelWorld, Resp, PANEL_PREREQS};

@@ -15,6 +15,7 @@ mod fixture;
 mod integration;
 mod panel;
 mod servers;
+mod skip;
 mod webmail;
 
 use browser::{decode_qr, Browser};

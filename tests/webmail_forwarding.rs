@@ -11,6 +11,7 @@ mod fixture;
 mod integration;
 mod panel;
 mod servers;
+mod skip;
 mod webmail;
 
 use integration::{lines_since, step_margin, PW};

@@ -21,7 +21,7 @@ use crate::servers::{self, PortLease};
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// What the browser tests need on the machine (checked with `servers::require_prereqs`, which
-/// skips loudly, or fails with CI=true).
+/// skips loudly, or fails under CI: see tests/skip/).
 pub const BROWSER_PREREQS: &[&str] = &["chromium", "chromedriver", "zbarimg"];
 
 /// W3C WebDriver's key for an element reference in JSON.

@@ -1,10 +1,11 @@
 //! Support for the hostile tests (issue 7), shared by `tests/hostile_*.rs`: prerequisites that
-//! fail under `CI=true` and are loudly skipped elsewhere; re-running one test of the current
-//! binary as a child (inside a private mount namespace, or as a worker process); a private
-//! `/dev` whose `/dev/log` is a datagram socket the test reads; tmpfs and read-only mounts
-//! that exist only inside that namespace; and child processes that are killed when a test
-//! fails. Nothing here touches the machine's /dev, /etc/pam.d or mount table: every mount is
-//! made after checking that the process runs in its own mount namespace, and dies with it.
+//! fail under CI and are loudly skipped elsewhere (through `crate::skip`); re-running one test
+//! of the current binary as a child (inside a private mount namespace, or as a worker
+//! process), checking that the child ran exactly that test; a private `/dev` whose `/dev/log`
+//! is a datagram socket the test reads; tmpfs and read-only mounts that exist only inside that
+//! namespace; and child processes that are killed when a test fails. Nothing here touches the
+//! machine's /dev, /etc/pam.d or mount table: every mount is made after checking that the
+//! process runs in its own mount namespace, and dies with it.
 #![allow(dead_code)]
 
 use std::ffi::CString;
@@ -24,24 +25,15 @@ pub const IN_NAMESPACE: &str = "namespace";
 /// Role of a worker process (one login, a login loop...).
 pub const WORKER: &str = "worker";
 
-/// Whether the run is in CI (`CI=true`), where a missing prerequisite fails the test.
+/// Whether the run is in CI, where a missing prerequisite fails the test (`crate::skip::ci`).
 pub fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
+    crate::skip::ci()
 }
 
-/// `true` when `ok`; otherwise fails the test under `CI=true` and prints a loud SKIPPED line
-/// (and returns `false`) elsewhere.
+/// `true` when `ok`; otherwise `crate::skip::missing(what)` (fails the test under CI, skips
+/// it loudly elsewhere) and `false`. `what` names the missing prerequisite.
 pub fn prerequisite(ok: bool, what: &str) -> bool {
-    if ok {
-        return true;
-    }
-    let msg = format!("SKIPPED: {what}");
-    assert!(
-        !ci(),
-        "{msg} (CI=true: a missing prerequisite fails the run)"
-    );
-    eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-    false
+    crate::skip::require(ok, what)
 }
 
 /// The role this process was started for, if it is a re-executed child.
@@ -54,10 +46,9 @@ pub fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("child without ${name}"))
 }
 
-/// Whether we may create private mount namespaces here (root, `unshare` present and working).
+/// Whether `unshare -m` works here (it needs root, which [`rerun_in_namespace`] checks first).
 pub fn namespaces_work() -> bool {
-    let root = mailmfa::pam::sys::effective_uid() == 0;
-    root && Command::new("unshare")
+    Command::new("unshare")
         .args(["-m", "--propagation", "private", "true"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -76,13 +67,13 @@ pub fn self_command(name: &str, role: &str) -> Command {
 }
 
 /// Re-runs test `name` inside a private mount namespace (`unshare -m`, private propagation),
-/// with `env`, and fails if the child fails. Returns `false` (loudly skipped) when namespaces
-/// are not available outside CI.
+/// with `env`, and fails if the child fails or did not run exactly that one test (a renamed
+/// test would otherwise make the child run nothing and exit 0). Returns `false` (loudly
+/// skipped, see `crate::skip`) when namespaces are not available outside CI.
 pub fn rerun_in_namespace(name: &str, env: &[(&str, String)]) -> bool {
-    if !prerequisite(
-        namespaces_work(),
-        &format!("{name} needs root and a working `unshare -m` (util-linux)"),
-    ) {
+    if !crate::skip::require_root()
+        || !prerequisite(namespaces_work(), "a working `unshare -m` (util-linux)")
+    {
         return false;
     }
     let exe = std::env::current_exe().expect("test executable");
@@ -91,17 +82,48 @@ pub fn rerun_in_namespace(name: &str, env: &[(&str, String)]) -> bool {
         .arg(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1", "-q"])
         .env(ROLE, IN_NAMESPACE)
-        .env(PARENT_NS, mount_namespace());
+        .env(PARENT_NS, mount_namespace())
+        .stdout(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let child = Killer::spawn(&mut cmd);
-    let status = child.wait();
+    let (status, stdout) = child.output();
+    // The child's own output, for the parent's report (its stderr is inherited).
+    print!("{stdout}");
     assert!(
         status.success(),
         "the namespaced child of {name} failed ({status}); its output is above"
     );
+    assert_ran_exactly_one(name, &stdout);
     true
+}
+
+/// Checks libtest's summary in a child's stdout: it ran one test and that test passed
+/// (`running 1 test` ... `test result: ok. 1 passed; 0 failed; 0 ignored; ...`).
+pub fn assert_ran_exactly_one(name: &str, stdout: &str) {
+    let counts = test_counts(stdout);
+    assert_eq!(
+        counts,
+        Some((1, 1)),
+        "the child re-run of {name} must run exactly that one test and pass it; \
+         (tests run, passed) = {counts:?} from its output above"
+    );
+}
+
+/// From libtest's output: the number in `running N test(s)` and the number passed in the
+/// last `test result: ok. N passed; ...` line; `None` when either line is missing.
+pub fn test_counts(stdout: &str) -> Option<(u32, u32)> {
+    let running = stdout.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("running ")?;
+        let (n, word) = rest.split_once(' ')?;
+        matches!(word, "test" | "tests").then(|| n.parse().ok())?
+    })?;
+    let passed = stdout.lines().rev().find_map(|l| {
+        let rest = l.trim().strip_prefix("test result: ok. ")?;
+        rest.split_once(" passed")?.0.parse().ok()
+    })?;
+    Some((running, passed))
 }
 
 /// A child process that is killed (SIGKILL) and reaped if it is still running when dropped,

@@ -13,7 +13,6 @@ use mailmfa::store::Store;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// The password of every test mailbox (with MFA or without).
 pub const PW: &str = "T9D3K!px";
@@ -334,22 +333,11 @@ pub fn mfa_lines(lines: &[String]) -> Vec<MfaLine> {
     lines.iter().filter_map(|l| MfaLine::parse(l)).collect()
 }
 
-/// Waits until the receiver has been quiet for 150 ms (at most 3 s): PAM has sent its lines
-/// before the server answers the client, so this only waits for the reader thread.
+/// Waits until every line logged before this call has reached `syslog` (a marker datagram
+/// sent after them has been received: [`SyslogReceiver::sync`]), so that a line missing then
+/// was never sent. No quiet window: PAM modules log before the server answers the client.
 pub fn settle(syslog: &SyslogReceiver) {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut seen = syslog.mark();
-    let mut quiet_since = Instant::now();
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(25));
-        let now = syslog.mark();
-        if now != seen {
-            seen = now;
-            quiet_since = Instant::now();
-        } else if quiet_since.elapsed() >= Duration::from_millis(150) {
-            return;
-        }
-    }
+    syslog.sync();
 }
 
 /// The module's lines received after `mark` for `user` (once the receiver settled).

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,7 +21,14 @@ pub struct SyslogReceiver {
     lines: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
+    /// The last marker [`SyslogReceiver::sync`] sent, and the last one the reader received.
+    sent: AtomicU64,
+    received: Arc<AtomicU64>,
 }
+
+/// How a marker datagram of [`SyslogReceiver::sync`] starts; the reader keeps it out of
+/// `lines()`.
+const MARKER: &str = "mailmfa-test-sync-marker ";
 
 impl SyslogReceiver {
     /// Binds a datagram socket at `path` (mode 0666, so daemons that dropped root can log too)
@@ -36,8 +43,10 @@ impl SyslogReceiver {
             .expect("set syslog socket timeout");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicU64::new(0));
         let reader = {
             let (lines, stop) = (Arc::clone(&lines), Arc::clone(&stop));
+            let received = Arc::clone(&received);
             std::thread::Builder::new()
                 .name("syslog-receiver".into())
                 .spawn(move || {
@@ -47,7 +56,10 @@ impl SyslogReceiver {
                             Ok(n) => {
                                 let text = String::from_utf8_lossy(&buf[..n]);
                                 let line = text.trim_end_matches(['\n', '\0']).to_string();
-                                lines.lock().unwrap().push(line);
+                                match line.strip_prefix(MARKER).map(str::parse::<u64>) {
+                                    Some(Ok(n)) => received.store(n, Ordering::SeqCst),
+                                    _ => lines.lock().unwrap().push(line),
+                                }
                             }
                             Err(e)
                                 if matches!(
@@ -67,7 +79,30 @@ impl SyslogReceiver {
             lines,
             stop,
             reader: Some(reader),
+            sent: AtomicU64::new(0),
+            received,
         }
+    }
+
+    /// Returns once every datagram sent to the socket before this call has been received:
+    /// sends a marker datagram of its own (kept out of `lines()`) and waits until the reader
+    /// has taken it. A Unix datagram socket queues datagrams in the order they were sent, so
+    /// a line a daemon logged before answering the client (as PAM modules do) is in `lines()`
+    /// by then, and a line that is absent was not sent. Use it before checking that a line is
+    /// NOT there. Panics if the marker is not received within `DEFAULT_WAIT`.
+    pub fn sync(&self) {
+        let n = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+        let sock = UnixDatagram::unbound().expect("marker socket");
+        sock.send_to(format!("{MARKER}{n}").as_bytes(), &self.path)
+            .unwrap_or_else(|e| panic!("send a marker to {}: {e}", self.path.display()));
+        let got = poll_until(DEFAULT_WAIT, || {
+            (self.received.load(Ordering::SeqCst) >= n).then_some(())
+        });
+        assert!(
+            got.is_some(),
+            "the syslog receiver at {} did not receive its marker within {DEFAULT_WAIT:?}",
+            self.path.display()
+        );
     }
 
     /// The socket path (what the daemons see as /dev/log).

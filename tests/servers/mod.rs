@@ -34,7 +34,6 @@ pub use process::stop_group;
 pub use saslauthd::{Saslauthd, SaslauthdOpts};
 
 use std::fs::File;
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -58,8 +57,8 @@ const PAM_MODULE_DIRS: &[&str] = &[
 /// When something is missing: see [`skip_unless_none_missing`].
 pub fn require_prereqs(names: &[&str]) -> bool {
     let mut missing: Vec<String> = Vec::new();
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root privileges".to_string());
+    if !crate::skip::is_root() {
+        missing.push(crate::skip::ROOT.to_string());
     }
     for name in names {
         let found = if name.ends_with(".so") {
@@ -73,27 +72,16 @@ pub fn require_prereqs(names: &[&str]) -> bool {
             missing.push(name.to_string());
         }
     }
-    skip_unless_none_missing(&missing.join(", "))
+    crate::skip::require_all(&missing)
 }
 
-/// True when `missing` is empty. Otherwise the test cannot run here: under CI (env `CI` set
-/// to anything but empty, `0` or `false`) that panics; elsewhere it prints
-/// `SKIPPED: <test>: missing <missing>` to stderr and returns false.
+/// True when `missing` is empty. Otherwise the test cannot run here: `crate::skip::missing`
+/// fails it under CI and elsewhere prints `SKIPPED: <test>: missing <missing>`; then false.
 pub fn skip_unless_none_missing(missing: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("<unnamed test>")
-        .to_string();
-    let msg = format!("{test}: missing {missing}");
-    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"));
-    if ci {
-        panic!("prerequisites missing with CI set: {msg}");
-    }
-    // Straight to fd 2: libtest captures eprintln! of passing tests, and a skip must be seen.
-    let _ = writeln!(std::io::stderr(), "\n======== SKIPPED: {msg} ========\n");
+    crate::skip::missing(missing);
     false
 }
 
@@ -243,6 +231,19 @@ pub(crate) fn wait_for_port(
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until `done` returns true (checked every 50 ms); panics naming `what` when `timeout`
+/// passes first. The timeout only bounds a hang: the test waits on the event, not the clock.
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out ({timeout:?}) waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
