@@ -24,6 +24,7 @@ mod fixture;
 // This file uses only the skip entry point of the server harness.
 #[allow(unused_imports)]
 mod servers;
+mod skip;
 
 use fixture::{code, wait_for_step_margin, Fixture};
 use mailmfa::record::Record;

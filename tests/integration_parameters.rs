@@ -10,6 +10,7 @@
 mod fixture;
 mod integration;
 mod servers;
+mod skip;
 
 use fixture::{code, code_with, code_with_period, wait_for_margin_in_period};
 use integration::{expect_line, ip, lines_since, World, DOVECOT_PREREQS, PW};
