@@ -104,6 +104,20 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn each_refusal_says_what_is_wrong_with_the_name() {
+        let long = vec![b'a'; MAX_LOGIN_BYTES + 1];
+        for (raw, words) in [
+            (&b""[..], "empty"),
+            (&long[..], "longer than 240"),
+            (&b"al ice"[..], "character other than"),
+            (&b".alice"[..], "does not start with"),
+        ] {
+            let e = Login::parse(raw).unwrap_err();
+            assert!(e.to_string().contains(words), "{e:?}: {e}");
+        }
+    }
+
+    #[test]
     fn mail_addresses_are_lower_cased() {
         assert_eq!(
             Login::parse(b"Alice@Example.COM").unwrap().as_str(),
