@@ -880,6 +880,28 @@ mod tests {
     }
 
     #[test]
+    fn an_app_password_use_already_recorded_leaves_the_state_unchanged() {
+        // The module writes the state only when this says it changed: the same use twice in
+        // one second (a client's parallel connections) is one write.
+        let s = Settings::default();
+        let r = with_app_password(&[], None);
+        let mut state = State::default();
+        assert!(record_app_password_use(
+            &r, &mut state, "phone", "10.0.0.1", NOW, &s
+        ));
+        let before = state.clone();
+        assert!(!record_app_password_use(
+            &r, &mut state, "phone", "10.0.0.1", NOW, &s
+        ));
+        assert_eq!(state, before);
+        assert!(record_app_password_use(
+            &r, &mut state, "phone", "10.0.0.2", NOW, &s
+        ));
+        assert_eq!(state.app_password_uses.len(), 1);
+        assert_eq!(state.app_password_uses[0].client, "10.0.0.2");
+    }
+
+    #[test]
     fn reuse_for_accepts_the_same_code_from_the_same_client_for_its_duration() {
         let r = record();
         let s = Settings {
