@@ -249,7 +249,6 @@ pub fn client_key(rhost: &str, settings: &Settings) -> String {
         None => (rhost, None),
     };
     match address.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) if zone.is_none() => v4.to_string(),
         Ok(IpAddr::V6(v6)) => match carried_ipv4(v6, &settings.nat64_prefixes) {
             Some(v4) => v4.to_string(),
             None if v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local() => {
@@ -263,6 +262,8 @@ pub fn client_key(rhost: &str, settings: &Settings) -> String {
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
+        // An IPv4 address is already canonical (the parser takes no other form) and takes no
+        // zone; a host name is what it is.
         _ => rhost.to_string(),
     }
 }
@@ -877,6 +878,19 @@ mod tests {
             ));
         }
         assert_eq!(state.app_password_uses[0].at, NOW + 287 * 300);
+    }
+
+    #[test]
+    fn client_keys_keep_names_up_to_the_limit_and_hash_longer_ones() {
+        let s = Settings::default();
+        let at_limit = format!("{}.example", "h".repeat(MAX_CLIENT_KEY - 8));
+        assert_eq!(at_limit.len(), MAX_CLIENT_KEY);
+        assert_eq!(client_key(&at_limit, &s), at_limit);
+        let longer = format!("h{at_limit}");
+        assert!(client_key(&longer, &s).starts_with("sha256:"));
+        assert_eq!(client_key("192.0.2.7", &s), "192.0.2.7");
+        // IPv4 takes no zone: such a string is not an address and is kept whole.
+        assert_eq!(client_key("192.0.2.7%eth0", &s), "192.0.2.7%eth0");
     }
 
     #[test]
