@@ -881,6 +881,86 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_counts_for_exactly_fail_interval_seconds() {
+        let r = record();
+        let s = Settings {
+            max_failures: 1,
+            ..Settings::default()
+        };
+        let later = NOW + s.fail_interval;
+        let mut state = State::default();
+        assert_eq!(
+            verify(&r, &mut state, b"000000", "c1", NOW, &s),
+            Reason::BadCode
+        );
+        let mut still = state.clone();
+        assert_eq!(
+            verify(&r, &mut still, &code_at(&r, later - 1), "c1", later - 1, &s),
+            Reason::Throttled
+        );
+        assert_eq!(
+            verify(&r, &mut state, &code_at(&r, later), "c1", later, &s),
+            Reason::Ok,
+            "a failure fail_interval seconds old no longer counts"
+        );
+    }
+
+    #[test]
+    fn a_reuse_for_session_lasts_exactly_reuse_for_seconds() {
+        let r = record();
+        let s = Settings {
+            reuse_for: 3600,
+            ..Settings::default()
+        };
+        let code = code_at(&r, NOW);
+        let mut state = State::default();
+        assert_eq!(
+            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
+            Reason::Ok
+        );
+        let mut before_end = state.clone();
+        assert_eq!(
+            verify(&r, &mut before_end, &code, "10.0.0.1", NOW + 3599, &s),
+            Reason::Reused
+        );
+        assert_ne!(
+            verify(&r, &mut state, &code, "10.0.0.1", NOW + 3600, &s),
+            Reason::Reused,
+            "the session ends reuse_for seconds after the first use"
+        );
+    }
+
+    #[test]
+    fn the_clients_of_a_step_and_the_sessions_are_capped_at_max_step_clients() {
+        let r = record();
+        let s = Settings {
+            reuse_for: 3600,
+            ..Settings::default()
+        };
+        for n in [MAX_STEP_CLIENTS - 1, MAX_STEP_CLIENTS, MAX_STEP_CLIENTS + 1] {
+            let mut state = State {
+                step_clients: (0..n).map(|i| format!("10.1.0.{i}")).collect(),
+                sessions: (0..n)
+                    .map(|i| Session {
+                        client: format!("10.2.0.{i}"),
+                        at: NOW,
+                        fingerprint: "0000000000000000".into(),
+                    })
+                    .collect(),
+                ..State::default()
+            };
+            // A wrong code goes the whole way through the decision, to the caps.
+            assert_eq!(
+                verify(&r, &mut state, b"000000", "c9", NOW, &s),
+                Reason::BadCode
+            );
+            let capped = n.min(MAX_STEP_CLIENTS);
+            assert_eq!(state.step_clients.len(), capped, "{n} step clients");
+            assert_eq!(state.sessions.len(), capped, "{n} sessions");
+        }
+    }
+
+    #[test]
     fn client_keys_keep_names_up_to_the_limit_and_hash_longer_ones() {
         let s = Settings::default();
         let at_limit = format!("{}.example", "h".repeat(MAX_CLIENT_KEY - 8));
