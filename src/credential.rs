@@ -166,6 +166,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn random_letters_use_every_letter_alike() {
+        // 520,000 letters: each letter 20,000 times expected (sd ~140); 5 % is 7 sd, and a
+        // generator that drops letters or favours one by a byte in 234 is far outside it.
+        let letters = random_letters(520_000, 520_000).unwrap();
+        let mut counts = [0u32; 26];
+        for b in letters.bytes() {
+            assert!(b.is_ascii_lowercase(), "{b}");
+            counts[usize::from(b - b'a')] += 1;
+        }
+        for (i, n) in counts.iter().enumerate() {
+            assert!(
+                (19_000..=21_000).contains(n),
+                "letter {} came {n} times",
+                char::from(b'a' + i as u8)
+            );
+        }
+    }
+
+    #[test]
+    fn salts_are_fresh() {
+        let (a, b) = (random_salt().unwrap(), random_salt().unwrap());
+        assert_ne!(a, b);
+        assert_ne!(a, [0; 16]);
+    }
+
+    #[test]
     fn generated_app_passwords_have_the_app_password_shape() {
         let pw = random_letters(APP_PASSWORD_LETTERS, 5).unwrap();
         assert_eq!(pw.len(), 23);

@@ -51,8 +51,7 @@ pub const MAX_STEP_CLIENTS: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
-    /// Format version.
-    #[serde(default = "current_version")]
+    /// Format version (required: a state without it was cut short).
     pub version: u32,
     /// Highest time step accepted so far; no lower step is ever accepted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,10 +121,6 @@ pub struct Failure {
     pub at: u64,
     /// Keyed fingerprint of the failed code: the same wrong string counts once.
     pub fingerprint: String,
-}
-
-fn current_version() -> u32 {
-    STATE_VERSION
 }
 
 impl Default for State {
