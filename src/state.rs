@@ -400,6 +400,20 @@ fn push_table(state: &mut State, table: &str, fields: &[(&str, &str)]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_plain_digits_only() {
+        assert_eq!(integer("42"), Ok(42));
+        for bad in ["", "+5", "-1", "4 2", "0x10", "1e3"] {
+            assert!(integer(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn strings_are_written_with_anything_unsafe_as_a_question_mark() {
+        assert_eq!(quoted("10.0.0.1"), "\"10.0.0.1\"");
+        assert_eq!(quoted("a\"b c\nd=é"), "\"a?b?c?d??\"");
+    }
     use proptest::prelude::*;
 
     #[test]
