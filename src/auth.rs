@@ -931,6 +931,29 @@ mod tests {
     }
 
     #[test]
+    fn without_reuse_for_no_stored_session_is_honoured_even_one_dated_later() {
+        // reuse_for turned off after sessions were stored, and the clock stepped back: the
+        // stored session must not let the code in as `reused`.
+        let r = record();
+        let s = Settings::default();
+        assert_eq!(s.reuse_for, 0);
+        let code = code_at(&r, NOW);
+        let mut state = State {
+            sessions: vec![Session {
+                client: "10.0.0.1".into(),
+                at: NOW + 100,
+                fingerprint: fingerprint(&r, &code),
+            }],
+            ..State::default()
+        };
+        assert_eq!(
+            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
+            Reason::Ok
+        );
+        assert!(state.sessions.is_empty());
+    }
+
+    #[test]
     fn the_clients_of_a_step_and_the_sessions_are_capped_at_max_step_clients() {
         let r = record();
         let s = Settings {
