@@ -130,6 +130,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn algorithms_are_named_as_authenticator_apps_read_them() {
+        // The Key URI format's `algorithm=` values, also the record's.
+        let names: Vec<&str> = [Algorithm::SHA1, Algorithm::SHA256, Algorithm::SHA512]
+            .iter()
+            .map(|a| a.name())
+            .collect();
+        assert_eq!(names, ["SHA1", "SHA256", "SHA512"]);
+    }
+
     // RFC 6238 Appendix B: the test secrets and the 8-digit codes at the listed times.
     const SHA1_KEY: &[u8] = b"12345678901234567890";
     const SHA256_KEY: &[u8] = b"12345678901234567890123456789012";
