@@ -17,9 +17,8 @@ mod skip;
 
 use fixture::{login, Fixture};
 use hostile::{Killer, Rng};
-use mailmfa::credential;
 use mailmfa::pam::client::{self, Request};
-use mailmfa::record::{AppPassword, Record};
+use mailmfa::record::Record;
 use mailmfa::state::State;
 use mailmfa::store::{StateLoad, Store};
 use std::collections::BTreeSet;
@@ -115,17 +114,9 @@ fn two_hundred_logins_killed_at_random_moments() {
     f.install_example("dovecot-virtual", "mail", "");
     f.add_password(ALICE, PW);
     let mut record = f.enable(ALICE);
-    record.app_passwords.push(AppPassword {
-        name: "phone".to_string(),
-        hash: credential::hash(
-            &credential::app_password_letters(APP.as_bytes()).unwrap(),
-            &[9; 16],
-        ),
-        services: Vec::new(),
-        created: 1,
-        expires: None,
-        from: Vec::new(),
-    });
+    record
+        .app_passwords
+        .push(fixture::app_password("phone", APP));
     f.store().write_record(&login(ALICE), &record).unwrap();
     let record_path = f.record_path(ALICE);
     let record_bytes = fs::read(&record_path).unwrap();

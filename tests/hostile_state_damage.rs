@@ -21,7 +21,7 @@ mod skip;
 use fixture::{login, now, Fixture};
 use hostile::{contains, field, mailmfa_lines, LogSink};
 use mailmfa::credential;
-use mailmfa::record::{AppPassword, Record};
+use mailmfa::record::Record;
 use mailmfa::store::{StateLoad, Store};
 use std::fs;
 use std::io::Write;
@@ -68,17 +68,9 @@ impl Alice {
                 credential::hash(&credential::recovery_letters(c.as_bytes()), &[salt; 16])
             })
             .collect();
-        record.app_passwords.push(AppPassword {
-            name: "phone".to_string(),
-            hash: credential::hash(
-                &credential::app_password_letters(APP.as_bytes()).unwrap(),
-                &[9; 16],
-            ),
-            services: Vec::new(),
-            created: 1,
-            expires: None,
-            from: Vec::new(),
-        });
+        record
+            .app_passwords
+            .push(fixture::app_password("phone", APP));
         f.store().write_record(&login(ALICE), &record).unwrap();
         Alice { f, record }
     }
