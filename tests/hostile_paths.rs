@@ -45,11 +45,7 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let f = Fixture::new();
-        f.install_example("dovecot-virtual", "mail", "");
-        f.add_password(ALICE, PW);
-        f.add_password(BOB, BOB_PW);
-        let alice = f.enable(ALICE);
+        let (f, alice) = fixture::mail_stack((ALICE, PW), (BOB, BOB_PW));
         World { f, alice }
     }
 
