@@ -342,6 +342,53 @@ mod tests {
         );
     }
 
+    #[test]
+    fn root_gives_its_writes_to_the_extra_owner_and_names_both() {
+        let panel = Owners {
+            euid: 0,
+            extra: Some(998),
+        };
+        assert_eq!(panel.given_by_root(), Some(998));
+        // The extra owner running itself, or root without one: nothing to give.
+        let as_panel = Owners {
+            euid: 998,
+            extra: Some(998),
+        };
+        assert_eq!(as_panel.given_by_root(), None);
+        assert_eq!(Owners::from(0).given_by_root(), None);
+        assert_eq!(
+            panel.said(),
+            "the running user (uid 0) or the record owner (uid 998)"
+        );
+        assert_eq!(Owners::from(1000).said(), "the running user (uid 1000)");
+    }
+
+    /// A chain of symlinks above the path resolves up to the kernel's own limit (40, as
+    /// `MAXSYMLINKS` in Linux), and one more is `ELOOP`.
+    #[test]
+    fn symlinks_above_resolve_up_to_the_kernels_limit() {
+        let euid = crate::pam::sys::effective_uid();
+        let top = tempfile::tempdir().unwrap();
+        let leaf = top.path().join("real").join("users");
+        fs::create_dir_all(&leaf).unwrap();
+        // l0 -> l1 -> ... -> l40 -> real: from l0, 41 links; from l1, 40.
+        let total = MAX_SYMLINKS as usize + 1;
+        for i in 0..total {
+            let target = if i + 1 == total {
+                "real".to_string()
+            } else {
+                format!("l{}", i + 1)
+            };
+            symlink(target, top.path().join(format!("l{i}"))).unwrap();
+        }
+        assert!(check_dir(&top.path().join("l1").join("users"), euid).is_ok());
+        assert!(fs::metadata(top.path().join("l1").join("users")).is_ok());
+        assert!(matches!(
+            check_dir(&top.path().join("l0").join("users"), euid),
+            Err(Refusal::Io(e)) if e.raw_os_error().is_none() && e.to_string().contains("Too many levels")
+        ));
+    }
+
     /// The chain walk over real directories. `euid` is this process's, so that the tree
     /// (made by this process) is trusted; the foreign owner is a chown as root, or else a
     /// different `euid` (which makes our own directories foreign).
