@@ -18,7 +18,7 @@ packages=(
   postfix sasl2-bin libsasl2-modules
   libpam-pwdfile libpam-oath oathtool libpam-google-authenticator
   zbar-tools librsvg2-bin fail2ban util-linux strace
-  whois
+  whois redis-server redis-tools
   chromium chromium-driver nginx-light apache2-utils
   roundcube-core roundcube-sqlite3 php8.2-cli php8.2-cgi php8.2-sqlite3
 )

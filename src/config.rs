@@ -66,6 +66,51 @@ pub struct Settings {
     /// The `[panel]` table of `mailmfa.toml`, kept as written: the web panel reads it, the
     /// library does not check it.
     pub panel: Option<toml::Table>,
+    /// Where the state lives: files in `state_dir` (the default) or a Redis/Valkey server
+    /// shared by several mail servers.
+    pub state: StateBackend,
+    /// The Redis/Valkey server, used when `state` is [`StateBackend::Redis`].
+    pub redis: RedisSettings,
+}
+
+/// `state`: where the login state (last step, throttle, one-time uses) is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateBackend {
+    /// `state = "files"`: one file per login in `state_dir` (one server).
+    Files,
+    /// `state = "redis"`: one key per login on a Redis/Valkey server shared by every mail
+    /// server (`state_dir` then holds only the per-login lock files).
+    Redis,
+}
+
+/// The `redis_*` settings (docs/redis.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `redis_url`: `redis://host:port/db` or `unix:/path/to/socket?db=N`; never with a
+    /// password in it (that comes from `password_file`).
+    pub url: String,
+    /// `redis_prefix`: the start of every key, so that several installations can share a server.
+    pub prefix: String,
+    /// `redis_user`: the ACL user to log in as (`AUTH user password`); none: `AUTH password`
+    /// (the `default` user) when a password file is given.
+    pub user: Option<String>,
+    /// `redis_password_file`: a file (mode 0600, owned by root or the running user) holding the
+    /// password on its first line.
+    pub password_file: Option<PathBuf>,
+    /// `redis_timeout_ms`: the longest the connect, and each command, may take.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: "redis://127.0.0.1:6379/0".to_string(),
+            prefix: "mailmfa:".to_string(),
+            user: None,
+            password_file: None,
+            timeout_ms: 250,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -86,6 +131,8 @@ impl Default for Settings {
             nat64_prefixes: Vec::new(),
             record_owner: None,
             panel: None,
+            state: StateBackend::Files,
+            redis: RedisSettings::default(),
         }
     }
 }
@@ -336,6 +383,39 @@ impl Settings {
             "period" => self.period = number(key, value, 15, 300)?,
             "nat64_prefixes" => self.nat64_prefixes = nat64_prefixes(value)?,
             "record_owner" => self.record_owner = Some(record_owner(value)?),
+            "state" => {
+                self.state = match value {
+                    "files" => StateBackend::Files,
+                    "redis" => StateBackend::Redis,
+                    _ => return Err(format!("`state` must be `files` or `redis`, not `{value}`")),
+                }
+            }
+            "redis_url" => {
+                crate::store::redis::Address::parse(value)?;
+                self.redis.url = value.to_string();
+            }
+            "redis_prefix" => {
+                if value.is_empty()
+                    || value.len() > 64
+                    || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
+                {
+                    return Err(
+                        "`redis_prefix` must be 1 to 64 printable characters without spaces, `{` or `}`"
+                            .to_string(),
+                    );
+                }
+                self.redis.prefix = value.to_string();
+            }
+            "redis_user" => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err("`redis_user` must be a user name without spaces".to_string());
+                }
+                self.redis.user = Some(value.to_string());
+            }
+            "redis_password_file" => {
+                self.redis.password_file = Some(absolute_path(key, value)?)
+            }
+            "redis_timeout_ms" => self.redis.timeout_ms = number(key, value, 10, 5000)?,
             _ => return Err(format!("unknown option `{key}`")),
         }
         Ok(())

@@ -64,6 +64,8 @@ pub enum Reason {
     StateLockFailed,
     /// The new state could not be written (full disk, read-only directory...).
     StateWriteFailed,
+    /// The shared state server (Redis/Valkey) is down, slow, full or answers garbage.
+    StateUnavailable,
     /// A module argument or the config file is wrong.
     BadConfig,
     /// `verify` ran without a `split` before it in the stack.
@@ -105,6 +107,7 @@ impl Reason {
             Reason::StateRebuilt => "state_rebuilt",
             Reason::StateLockFailed => "state_lock_failed",
             Reason::StateWriteFailed => "state_write_failed",
+            Reason::StateUnavailable => "state_unavailable",
             Reason::BadConfig => "bad_config",
             Reason::NoSplit => "no_split",
             Reason::PamError => "pam_error",

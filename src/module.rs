@@ -22,7 +22,7 @@ use crate::pam::handle::Handle;
 use crate::pam::sys::effective_uid;
 use crate::record::Record;
 use crate::state::State;
-use crate::store::files::FileStore;
+use crate::store::backend::Backend;
 use crate::store::secure::{self, Refusal};
 use crate::store::{StateLoad, Store};
 use libpam_sys as pam;
@@ -201,7 +201,7 @@ pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
             Err(detail) => return call.fault(Reason::BadConfig, &detail),
         },
     };
-    let store = FileStore::new(&settings, euid);
+    let store = Backend::open(&settings, euid);
     match args.phase {
         Phase::Split => split(&call, login, &args, settings, &store),
         Phase::Verify => verify(&call, &login, &settings, &store),
@@ -290,7 +290,7 @@ fn split(
     login: Login,
     args: &ModuleArgs,
     settings: Settings,
-    store: &FileStore,
+    store: &Backend,
 ) -> c_int {
     let record = match store.read_record(&login) {
         Ok(record) => record,
@@ -358,7 +358,7 @@ fn split(
 }
 
 /// `verify`: check the kept code against the record and the state, and record its use.
-fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore) -> c_int {
+fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &Backend) -> c_int {
     let Some(kept) = call.handle.kept::<Kept>().filter(|k| &k.login == login) else {
         return call.fault(
             Reason::NoSplit,
@@ -404,7 +404,7 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &FileStore
 /// return).
 fn with_state(
     call: &Call<'_>,
-    store: &FileStore,
+    store: &Backend,
     login: &Login,
     decide: &mut dyn FnMut(&mut State) -> bool,
     pure: bool,

@@ -41,7 +41,7 @@ pub fn disable(
         Err(StoreError::BadRecord { .. }) if force => None,
         Err(e) => return Err(e.into()),
     };
-    let damaged = record.is_none() && store.record_path(login).exists();
+    let damaged = record.is_none() && store.files().record_path(login).exists();
     if record.is_none() && !damaged {
         if pending_store.remove(login)? {
             audit("ok", Some("pending_only"), force);

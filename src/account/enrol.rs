@@ -17,7 +17,7 @@ use crate::login::Login;
 use crate::otp::Algorithm;
 use crate::record::Record;
 use crate::state::State;
-use crate::store::files::FileStore;
+use crate::store::backend::Backend;
 use crate::store::pending::{Pending, PENDING_LIFETIME};
 use crate::store::{Store, StoreError};
 use zeroize::Zeroizing;
@@ -324,7 +324,7 @@ pub fn pending(ctx: &Ctx, login: &Login) -> Result<Option<Enrolment>, AccountErr
 /// passwords' last uses. Returns whether an active record was replaced.
 fn activate(
     ctx: &Ctx,
-    store: &FileStore,
+    store: &Backend,
     login: &Login,
     record: &Record,
     code: &[u8],

@@ -44,7 +44,7 @@ use crate::config::Settings;
 use crate::login::Login;
 use crate::record::Record;
 use crate::state::State;
-use crate::store::files::FileStore;
+use crate::store::backend::Backend;
 use crate::store::pending::PendingStore;
 use crate::store::{Store, StoreError};
 use std::fmt;
@@ -101,8 +101,8 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The store of records and state named in the settings.
-    pub fn store(&self) -> FileStore {
-        FileStore::new(self.settings, self.euid)
+    pub fn store(&self) -> Backend {
+        Backend::open(self.settings, self.euid)
     }
 
     /// The store of pending enrolments.

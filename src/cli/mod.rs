@@ -39,7 +39,7 @@ use mailmfa::account::{Actor, Ctx, Face};
 use mailmfa::config::{Settings, DEFAULT_CONFIG_PATH};
 use mailmfa::login::Login;
 use mailmfa::pam::sys::effective_uid;
-use mailmfa::store::files::FileStore;
+use mailmfa::store::backend::Backend;
 use mailmfa::store::pending::PendingStore;
 use mailmfa::store::secure::{self, Owners, Refusal};
 use std::io;
@@ -125,8 +125,8 @@ impl Context {
     }
 
     /// The store of records and state named in the settings.
-    pub fn store(&self) -> FileStore {
-        FileStore::new(&self.settings, self.euid)
+    pub fn store(&self) -> Backend {
+        Backend::open(&self.settings, self.euid)
     }
 
     /// The store of pending enrolments.

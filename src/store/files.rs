@@ -20,7 +20,7 @@
 //! also fixes its type, mode and owner. A state still marked rebuilt is never written.
 
 use super::secure::{self, Owners, Refusal};
-use super::{StateLoad, Store, StoreError};
+use super::{writeback, StateLoad, Store, StoreError, Writeback};
 use crate::config::Settings;
 use crate::log::Reason;
 use crate::login::Login;
@@ -79,50 +79,28 @@ impl FileStore {
         // Decisions only ever add used recovery codes: a longer list is a new use.
         let used_before = state.used_recovery.len();
         let changed = decide(&mut state);
-        if state.rebuilt {
-            // A decision that did not repair the rebuilt state: writing it would forget every
-            // one-time use. A change is refused (the login is denied); no change leaves the
-            // damaged file for the next reader, which rebuilds it again.
-            return if changed {
-                Err(StoreError::Write {
-                    path: self.state_path(login),
-                    why: "a rebuilt state was changed without being repaired first (a bug): \
-                          not written"
-                        .to_string(),
-                })
-            } else {
-                Ok(load)
-            };
-        }
-        if changed || matches!(load, StateLoad::Rebuilt(_)) {
-            let name = format!("{login}.state");
-            let text = state.to_toml();
-            // Never write a state that the next login would refuse as too large and rebuild
-            // from empty: that would forget the throttle count (and the last step). Refusing
-            // the write denies the login instead (fail closed) until failures age out.
-            if text.len() as u64 > secure::MAX_FILE_BYTES {
-                return Err(StoreError::Write {
-                    path: self.state_dir.join(&name),
-                    why: format!(
-                        "the new state would be larger than {} KiB (too many failed codes or \
-                         clients within fail_interval): lower max_failures_user",
-                        secure::MAX_FILE_BYTES / 1024
-                    ),
-                });
-            }
-            // A used recovery code must outlive a power cut; nothing else is worth an fsync
-            // on every login.
-            let durable = state.used_recovery.len() != used_before;
-            write_atomic(&self.state_dir, &name, text.as_bytes(), durable).map_err(|e| {
-                StoreError::Write {
-                    path: self.state_dir.join(&name),
-                    why: e.to_string(),
-                }
-            })?;
+        let name = format!("{login}.state");
+        let refused = |why: String| StoreError::Write {
+            path: self.state_dir.join(&name),
+            why,
+        };
+        if let Writeback::Write { text, durable } =
+            writeback(&state, &load, changed, used_before).map_err(refused)?
+        {
+            write_atomic(&self.state_dir, &name, text.as_bytes(), durable)
+                .map_err(|e| refused(e.to_string()))?;
         }
         // The lock is released when `lock` is dropped (closed), after the rename.
         drop(lock);
         Ok(load)
+    }
+
+    /// Checks the state directory and takes the user's lock there (released when the returned
+    /// file is dropped): what a shared state backend still does on each server, so that the
+    /// command's record changes on one server never interleave.
+    pub(super) fn lock_state(&self, login: &Login) -> Result<File, StoreError> {
+        self.check_dir(&self.state_dir, Reason::StateDirUnusable)?;
+        self.lock(login)
     }
 
     /// Opens the user's lock file and takes the exclusive lock (released when the returned

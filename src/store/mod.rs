@@ -1,10 +1,13 @@
 //! Where records and state live, behind one interface.
 //!
-//! Files on the local disk ([`files::FileStore`]) today; a shared backend for clusters
-//! (Redis/Valkey for state, SQL/LDAP for records) will implement the same [`Store`] trait.
+//! Files on the local disk ([`files::FileStore`]), or the state on a Redis/Valkey server shared
+//! by several mail servers ([`redis::RedisStore`], records still files); [`backend::Backend`]
+//! is the one the settings name, and what the module, the command and the panel use.
 
+pub mod backend;
 pub mod files;
 pub mod pending;
+pub mod redis;
 pub mod secure;
 
 use crate::log::Reason;
@@ -66,6 +69,15 @@ pub enum StoreError {
         /// The OS error.
         why: String,
     },
+    /// The shared state server (Redis/Valkey) failed, was slow, or refused a change.
+    Shared {
+        /// The server and key.
+        place: String,
+        /// What went wrong.
+        why: String,
+        /// `StateUnavailable`, or `StateWriteFailed` for a state the rules refuse to write.
+        reason: Reason,
+    },
     /// A file could not be written or replaced.
     Write {
         /// The file.
@@ -85,6 +97,7 @@ impl StoreError {
             StoreError::BadRecord { .. } => Reason::BadRecord,
             StoreError::Lock { .. } => Reason::StateLockFailed,
             StoreError::Write { .. } => Reason::StateWriteFailed,
+            StoreError::Shared { reason, .. } => *reason,
         }
     }
 }
@@ -100,11 +113,71 @@ impl fmt::Display for StoreError {
             StoreError::BadRecord { path, error } => write!(f, "{}: {error}", path.display()),
             StoreError::Lock { path, why } => write!(f, "{}: cannot lock: {why}", path.display()),
             StoreError::Write { path, why } => write!(f, "{}: cannot write: {why}", path.display()),
+            StoreError::Shared { place, why, .. } => write!(f, "{place}: {why}"),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// What a store does with a state after the decision ran: the rules of [`Store`], kept once
+/// for every backend.
+pub(crate) enum Writeback {
+    /// Nothing to write.
+    Keep,
+    /// Write this text (durably when a recovery code was used).
+    Write {
+        /// The state, serialised.
+        text: String,
+        /// Whether the write must survive a power cut.
+        durable: bool,
+    },
+}
+
+/// Decides the [`Writeback`] of `state` after `decide` returned `changed` on a state found as
+/// `load` with `used_before` used recovery codes. `Err` (why, no secret) when the state must
+/// not be written and the change is refused.
+pub(crate) fn writeback(
+    state: &State,
+    load: &StateLoad,
+    changed: bool,
+    used_before: usize,
+) -> Result<Writeback, String> {
+    if state.rebuilt {
+        // A decision that did not repair the rebuilt state: writing it would forget every
+        // one-time use. A change is refused (the login is denied); no change leaves the
+        // damaged state for the next reader, which rebuilds it again.
+        return if changed {
+            Err(
+                "a rebuilt state was changed without being repaired first (a bug): \
+                 not written"
+                    .to_string(),
+            )
+        } else {
+            Ok(Writeback::Keep)
+        };
+    }
+    if !changed && !matches!(load, StateLoad::Rebuilt(_)) {
+        return Ok(Writeback::Keep);
+    }
+    let text = state.to_toml();
+    // Never write a state that the next login would refuse as too large and rebuild from
+    // empty: that would forget the throttle count (and the last step). Refusing the write
+    // denies the login instead (fail closed) until failures age out.
+    if text.len() as u64 > secure::MAX_FILE_BYTES {
+        return Err(format!(
+            "the new state would be larger than {} KiB (too many failed codes or clients \
+             within fail_interval): lower max_failures_user",
+            secure::MAX_FILE_BYTES / 1024
+        ));
+    }
+    // A used recovery code must outlive a power cut; nothing else is worth an fsync on every
+    // login.
+    Ok(Writeback::Write {
+        text,
+        durable: state.used_recovery.len() != used_before,
+    })
+}
 
 /// Records and state of all users.
 ///
@@ -123,7 +196,9 @@ pub trait Store {
 
     /// Runs `decide` on the user's state under an exclusive lock held across
     /// read-decide-write, and writes the state back when `decide` returns `true` (or the
-    /// state was rebuilt; see the rules above).
+    /// state was rebuilt; see the rules above). A shared backend runs `decide` again on the
+    /// newer state when another server wrote first, so `decide` leaves in its captures what
+    /// its last run found (assigns, never accumulates).
     fn update_state(
         &self,
         login: &Login,

@@ -279,6 +279,31 @@ pub fn read_checked(
     let Some((file, meta)) = open_checked(path, owners)? else {
         return Ok(None);
     };
+    read_opened(file, &meta).map(Some)
+}
+
+/// Reads a secret (a password file): like [`read_trusted`], and also refused when group or
+/// others may read it, since everyone who can read it holds the secret. A missing file is an
+/// error here: a secret the settings name must be there.
+pub fn read_secret(
+    path: &Path,
+    owners: impl Into<Owners>,
+) -> Result<zeroize::Zeroizing<String>, Refusal> {
+    let owners = owners.into();
+    check_ancestors(path, owners)?;
+    let (file, meta) = open_checked(path, owners)?
+        .ok_or_else(|| Refusal::Io(io::Error::new(io::ErrorKind::NotFound, "does not exist")))?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(Refusal::Unsafe(format!(
+            "mode {:04o} lets group or others read a secret: chmod 0600",
+            meta.mode() & 0o7777
+        )));
+    }
+    read_opened(file, &meta)
+}
+
+/// Reads an opened, checked file into a string (at most [`MAX_FILE_BYTES`], UTF-8).
+fn read_opened(file: File, meta: &Metadata) -> Result<zeroize::Zeroizing<String>, Refusal> {
     let size = meta.len();
     if size > MAX_FILE_BYTES {
         return Err(Refusal::Io(io::Error::other("larger than 64 KiB")));
@@ -290,7 +315,7 @@ pub fn read_checked(
     if text.len() as u64 > MAX_FILE_BYTES {
         return Err(Refusal::Io(io::Error::other("larger than 64 KiB")));
     }
-    Ok(Some(text))
+    Ok(text)
 }
 
 #[cfg(test)]

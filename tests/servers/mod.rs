@@ -13,6 +13,7 @@ pub mod ns;
 pub mod pamdir;
 pub mod postfix;
 mod process;
+pub mod redis;
 pub mod saslauthd;
 
 // Re-exports for test files; each test file uses only some of them.
@@ -31,6 +32,8 @@ pub use pamdir::PamDir;
 pub use postfix::{Postfix, PostfixOpts, SmtpSasl};
 #[allow(unused_imports)]
 pub use process::stop_group;
+#[allow(unused_imports)]
+pub use redis::{Redis, RedisOpts};
 pub use saslauthd::{Saslauthd, SaslauthdOpts};
 
 use std::fs::File;

@@ -1,0 +1,83 @@
+//! The store the settings name (`state = "files"` or `"redis"`), as one type the module, the
+//! command and the panel hold. An enum rather than a boxed trait object: the file path, the
+//! one almost every installation runs, pays one branch and no allocation.
+
+use super::files::FileStore;
+use super::redis::RedisStore;
+use super::{StateLoad, Store, StoreError};
+use crate::config::{Settings, StateBackend};
+use crate::login::Login;
+use crate::record::Record;
+use crate::state::State;
+
+/// The configured store.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// Records and state as files.
+    Files(FileStore),
+    /// Records as files, state on Redis/Valkey.
+    Redis(RedisStore),
+}
+
+impl Backend {
+    /// The store `settings` name, for a process running as `euid`.
+    pub fn open(settings: &Settings, euid: u32) -> Backend {
+        match settings.state {
+            StateBackend::Files => Backend::Files(FileStore::new(settings, euid)),
+            StateBackend::Redis => Backend::Redis(RedisStore::new(settings, euid)),
+        }
+    }
+
+    /// The file store of the records (every backend keeps them as files).
+    pub fn files(&self) -> &FileStore {
+        match self {
+            Backend::Files(files) => files,
+            Backend::Redis(redis) => redis.files(),
+        }
+    }
+
+    fn inner(&self) -> &dyn Store {
+        match self {
+            Backend::Files(files) => files,
+            Backend::Redis(redis) => redis,
+        }
+    }
+}
+
+impl Store for Backend {
+    fn read_record(&self, login: &Login) -> Result<Option<Record>, StoreError> {
+        self.files().read_record(login)
+    }
+
+    fn update_state(
+        &self,
+        login: &Login,
+        decide: &mut dyn FnMut(&mut State) -> bool,
+    ) -> Result<StateLoad, StoreError> {
+        self.inner().update_state(login, decide)
+    }
+
+    fn decide_state(
+        &self,
+        login: &Login,
+        decide: &mut dyn FnMut(&mut State) -> bool,
+    ) -> Result<StateLoad, StoreError> {
+        self.inner().decide_state(login, decide)
+    }
+
+    fn read_state(&self, login: &Login) -> Result<Option<State>, StoreError> {
+        self.inner().read_state(login)
+    }
+
+    fn write_record(&self, login: &Login, record: &Record) -> Result<(), StoreError> {
+        self.files().write_record(login, record)
+    }
+
+    fn remove_user(&self, login: &Login) -> Result<bool, StoreError> {
+        self.inner().remove_user(login)
+    }
+
+    fn list_logins(&self) -> Result<Vec<Login>, StoreError> {
+        self.files().list_logins()
+    }
+}

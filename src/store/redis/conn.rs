@@ -1,0 +1,229 @@
+//! One connection to the Redis/Valkey server per process, reused across logins.
+//!
+//! Dovecot's auth workers and saslauthd serve many logins per process and keep the module
+//! mapped, so the connection is kept in a process-wide slot: opened on first use (connect,
+//! `AUTH`, `SELECT`), reused while it works, dropped after any error (the next use opens a
+//! new one: nothing for the admin to do when the server comes back), and never used by a
+//! child after `fork` (the slot remembers the pid; a child opens its own). Every socket
+//! operation is bounded by `redis_timeout_ms`; the password is read from its file at each
+//! connect and zeroed after `AUTH`.
+
+use super::address::{Address, Target};
+use super::resp::{self, Reply};
+use crate::config::RedisSettings;
+use crate::store::secure::{self, Owners, Refusal};
+use std::io::{self, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// A Redis failure as the log's `detail` says it (no secret: never a password, and state
+/// values are not echoed).
+pub type Failure = String;
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An open, authenticated connection.
+pub struct Connection {
+    stream: BufReader<Stream>,
+}
+
+impl Connection {
+    /// Connects as `settings` say; `owners` may own the password file besides root.
+    fn open(settings: &RedisSettings, owners: Owners) -> Result<Connection, Failure> {
+        let address = Address::parse(&settings.url)?;
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let stream = match &address.target {
+            Target::Tcp(host, port) => Stream::Tcp(connect_tcp(host, *port, timeout)?),
+            Target::Unix(path) => {
+                let stream = UnixStream::connect(path)
+                    .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+                stream
+                    .set_read_timeout(Some(timeout))
+                    .and_then(|()| stream.set_write_timeout(Some(timeout)))
+                    .map_err(|e| e.to_string())?;
+                Stream::Unix(stream)
+            }
+        };
+        let mut conn = Connection {
+            stream: BufReader::with_capacity(16 * 1024, stream),
+        };
+        if let Some(path) = &settings.password_file {
+            let text = secure::read_secret(path, owners).map_err(|refusal| match refusal {
+                Refusal::Unsafe(why) => format!("{}: {why}", path.display()),
+                Refusal::Io(e) => format!("{}: {e}", path.display()),
+            })?;
+            let password = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if let Some(user) = &settings.user {
+                args.push(user.as_bytes());
+            }
+            args.push(password.as_bytes());
+            // The command is zeroed after it is sent; the reply never echoes the password.
+            let command = Zeroizing::new(resp::encode(&args));
+            let mut reply = conn.exchange(&command, 1)?;
+            ok("AUTH", reply.pop().expect("one reply was read"))?;
+        } else if settings.user.is_some() {
+            return Err("`redis_user` is set but `redis_password_file` is not".to_string());
+        }
+        if address.db != 0 {
+            let reply = conn.call(&[b"SELECT", address.db.to_string().as_bytes()])?;
+            ok("SELECT", reply)?;
+        }
+        Ok(conn)
+    }
+
+    /// Sends one command and reads its reply.
+    pub fn call(&mut self, args: &[&[u8]]) -> Result<Reply, Failure> {
+        let mut replies = self.exchange(&resp::encode(args), 1)?;
+        Ok(replies.pop().expect("one reply was read"))
+    }
+
+    /// Sends several commands at once (a pipeline: one round trip) and reads their replies.
+    pub fn pipeline(&mut self, commands: &[&[&[u8]]]) -> Result<Vec<Reply>, Failure> {
+        let bytes: Vec<u8> = commands.iter().flat_map(|c| resp::encode(c)).collect();
+        self.exchange(&bytes, commands.len())
+    }
+
+    fn exchange(&mut self, bytes: &[u8], replies: usize) -> Result<Vec<Reply>, Failure> {
+        self.stream.get_mut().write_all(bytes).map_err(io_failure)?;
+        (0..replies)
+            .map(|_| resp::read(&mut self.stream).map_err(io_failure))
+            .collect()
+    }
+}
+
+/// Checks that `reply` to the command `what` is `+OK`.
+pub fn ok(what: &str, reply: Reply) -> Result<(), Failure> {
+    match reply {
+        Reply::Status(s) if s == "OK" => Ok(()),
+        Reply::Error(e) => Err(format!("{what} refused: {e}")),
+        _ => Err(format!("{what}: unexpected reply")),
+    }
+}
+
+/// An I/O error as a failure; a timeout says so in words an admin recognises.
+fn io_failure(e: io::Error) -> Failure {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            "no answer within redis_timeout_ms".to_string()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Whether a failure on a reused connection means only that the connection went stale (the
+/// server restarted or closed an idle client), so that one retry on a new one is worth it.
+fn stale(failure: &str) -> bool {
+    ["closed the connection", "Broken pipe", "Connection reset"]
+        .iter()
+        .any(|s| failure.contains(s))
+}
+
+fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Failure> {
+    let addresses = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = format!("{host} has no address");
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(stream) => {
+                stream
+                    .set_read_timeout(Some(timeout))
+                    .and_then(|()| stream.set_write_timeout(Some(timeout)))
+                    .and_then(|()| stream.set_nodelay(true))
+                    .map_err(|e| e.to_string())?;
+                return Ok(stream);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                last = format!("cannot connect to {address}: no answer within redis_timeout_ms")
+            }
+            Err(e) => last = format!("cannot connect to {address}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// The process's connection and what it was opened for.
+struct Slot {
+    pid: u32,
+    settings: RedisSettings,
+    owners: Owners,
+    conn: Connection,
+}
+
+static SLOT: Mutex<Option<Slot>> = Mutex::new(None);
+
+/// Runs `work` on this process's connection for `settings`, opening one if there is none (or
+/// it belongs to the parent of a fork, or to other settings). A failure drops the connection;
+/// a reused one that went stale is replaced once and `work` runs again (it must be a
+/// complete, repeatable unit: the state store's transactions are).
+pub fn with_connection<T>(
+    settings: &RedisSettings,
+    owners: Owners,
+    work: &mut dyn FnMut(&mut Connection) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let mut slot = SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pid = std::process::id();
+    let reusable = slot
+        .as_ref()
+        .is_some_and(|s| s.pid == pid && s.settings == *settings && s.owners == owners);
+    if !reusable {
+        if let Some(parent) = slot.take().filter(|s| s.pid != pid) {
+            // The parent's socket: closing our copy of the descriptor leaves the parent's
+            // connection intact; nothing is written on it.
+            drop(parent);
+        }
+    }
+    let mut fresh = !reusable;
+    loop {
+        let mut current = match slot.take() {
+            Some(current) => current,
+            None => Slot {
+                pid,
+                settings: settings.clone(),
+                owners,
+                conn: Connection::open(settings, owners)?,
+            },
+        };
+        match work(&mut current.conn) {
+            Ok(value) => {
+                *slot = Some(current);
+                return Ok(value);
+            }
+            Err(failure) if !fresh && stale(&failure) => fresh = true,
+            Err(failure) => return Err(failure),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+// A real redis-server (Debian's package) per test: its own port on 127.0.0.1 and Unix socket
+// in a temp dir, no persistence unless asked, ACL users from the test, stopped on Drop. Runs
+// as the test's user (no root needed). Used by the shared-state tests (issue 14).
+
+use super::process::{Daemon, Kind};
+use super::{free_port, program, wait_for_port, PortLease, TestDir};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// Options for [`Redis::start`].
+#[derive(Clone, Debug, Default)]
+pub struct RedisOpts {
+    /// Extra `redis.conf` lines (e.g. `maxmemory`, `user ...` ACL lines).
+    pub conf: Vec<String>,
+}
+
+/// A running redis-server.
+pub struct Redis {
+    daemon: Daemon,
+    lease: PortLease,
+    /// The server's temp dir (its config, socket and log).
+    pub dir: TestDir,
+    /// Its Unix socket.
+    pub socket: PathBuf,
+}
+
+impl Redis {
+    /// Starts redis-server and waits until it accepts connections.
+    pub fn start(opts: RedisOpts) -> Redis {
+        let dir = TestDir::new("redis");
+        let lease = free_port();
+        let socket = dir.join("redis.sock");
+        let mut conf = vec![
+            format!("port {}", lease.port()),
+            "bind 127.0.0.1".to_string(),
+            format!("unixsocket {}", socket.display()),
+            "unixsocketperm 700".to_string(),
+            format!("dir {}", dir.path().display()),
+            "save \"\"".to_string(),
+            "appendonly no".to_string(),
+            "daemonize no".to_string(),
+            "protected-mode no".to_string(),
+            "logfile \"\"".to_string(),
+        ];
+        conf.extend(opts.conf);
+        let conf_path = dir.write("redis.conf", &(conf.join("\n") + "\n"));
+        let mut cmd = Command::new(program("redis-server"));
+        cmd.arg(&conf_path);
+        let out = dir.join("redis.log");
+        let mut daemon = Daemon::spawn("redis-server", Kind::Graceful, cmd, &out);
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, lease.port()));
+        wait_for_port(addr, Duration::from_secs(10), || daemon.check_alive())
+            .unwrap_or_else(|e| panic!("redis-server: {e}"));
+        Redis {
+            daemon,
+            lease,
+            dir,
+            socket,
+        }
+    }
+
+    /// Its TCP port.
+    pub fn port(&self) -> u16 {
+        self.lease.port()
+    }
+
+    /// `redis://127.0.0.1:<port>/<db>`.
+    pub fn url(&self, db: u32) -> String {
+        format!("redis://127.0.0.1:{}/{db}", self.port())
+    }
+
+    /// The server's pid (to stop or continue it with signals).
+    pub fn pid(&self) -> u32 {
+        self.daemon.pid()
+    }
+
+    /// Runs one command as the default user (no password) and returns the reply as
+    /// `redis-cli` prints it (raw).
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(program("redis-cli"))
+            .args(["-p", &self.port().to_string(), "--raw"])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// Stops the server (the port stays leased, so it can be started again on it).
+    pub fn stop(&mut self) {
+        self.daemon.stop();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.daemon.stop();
+    }
+}
+
+/// A TCP server on 127.0.0.1 that is not Redis: it answers every connection with `reply`
+/// once and then (if `hang`) keeps the socket open without a word, for the "garbage" and
+/// "slow" cases. Runs in a thread until the test ends.
+pub fn impostor(reply: &'static [u8], hang: bool) -> u16 {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = stream.write_all(reply);
+            if hang {
+                kept.push(stream);
+            }
+        }
+    });
+    port
+}
+
+/// Whether something accepts TCP connections on `port`.
+pub fn listening(port: u16) -> bool {
+    TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
