@@ -13,7 +13,7 @@ mod hostile;
 mod skip;
 
 use fixture::{code, login, wait_for_step_margin, Fixture};
-use hostile::{logins_at_once, Outcome};
+use hostile::{assert_replay_rules, logins_at_once};
 use mailmfa::auth::{decide_verify, Attempt, CodeKind};
 use mailmfa::config::Settings;
 use mailmfa::log::Reason;
@@ -49,40 +49,6 @@ fn worker() -> bool {
 /// Client address of process `i`: five addresses, ten processes each.
 fn client(i: usize) -> String {
     format!("127.0.0.{}", 10 + i % 5)
-}
-
-/// The exact replay/reuse rules for one step used by many clients at once.
-fn assert_replay_rules(outcomes: &[Outcome], state: &State) {
-    let ok: Vec<&Outcome> = outcomes.iter().filter(|o| o.reason == "ok").collect();
-    assert_eq!(
-        ok.len(),
-        1,
-        "exactly one login wins the step: {outcomes:#?}"
-    );
-    let winner = &ok[0].rhost;
-    for o in outcomes {
-        if o.reason == "ok" {
-            continue;
-        }
-        if &o.rhost == winner {
-            assert_eq!(o.reason, "reused", "the winner's address reuses: {o:?}");
-            assert!(o.success, "{o:?}");
-        } else {
-            assert_eq!(o.reason, "replayed", "other addresses are refused: {o:?}");
-            assert!(!o.success, "{o:?}");
-        }
-    }
-    assert_eq!(state.step_clients, vec![winner.clone()]);
-    assert_eq!(state.last_client.as_deref(), Some(winner.as_str()));
-    // Each other address counts one failure (the same string repeated counts once).
-    let failed: BTreeSet<&str> = state.failures.iter().map(|f| f.client.as_str()).collect();
-    let others: BTreeSet<&str> = outcomes
-        .iter()
-        .map(|o| o.rhost.as_str())
-        .filter(|r| r != winner)
-        .collect();
-    assert_eq!(failed, others, "{state:#?}");
-    assert_eq!(state.failures.len(), others.len(), "{state:#?}");
 }
 
 /// Rewrites alice's record (same secret, new `created`) in a loop, and checks from another

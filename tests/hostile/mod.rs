@@ -668,3 +668,38 @@ pub fn logins_at_once(
     }
     outcomes
 }
+
+/// The exact replay/reuse rules for one step used by many clients at once.
+pub fn assert_replay_rules(outcomes: &[Outcome], state: &mailmfa::state::State) {
+    let ok: Vec<&Outcome> = outcomes.iter().filter(|o| o.reason == "ok").collect();
+    assert_eq!(
+        ok.len(),
+        1,
+        "exactly one login wins the step: {outcomes:#?}"
+    );
+    let winner = &ok[0].rhost;
+    for o in outcomes {
+        if o.reason == "ok" {
+            continue;
+        }
+        if &o.rhost == winner {
+            assert_eq!(o.reason, "reused", "the winner's address reuses: {o:?}");
+            assert!(o.success, "{o:?}");
+        } else {
+            assert_eq!(o.reason, "replayed", "other addresses are refused: {o:?}");
+            assert!(!o.success, "{o:?}");
+        }
+    }
+    assert_eq!(state.step_clients, vec![winner.clone()]);
+    assert_eq!(state.last_client.as_deref(), Some(winner.as_str()));
+    // Each other address counts one failure (the same string repeated counts once).
+    let failed: std::collections::BTreeSet<&str> =
+        state.failures.iter().map(|f| f.client.as_str()).collect();
+    let others: std::collections::BTreeSet<&str> = outcomes
+        .iter()
+        .map(|o| o.rhost.as_str())
+        .filter(|r| r != winner)
+        .collect();
+    assert_eq!(failed, others, "{state:#?}");
+    assert_eq!(state.failures.len(), others.len(), "{state:#?}");
+}

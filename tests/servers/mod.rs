@@ -34,6 +34,7 @@ pub use postfix::{Postfix, PostfixOpts, SmtpSasl};
 pub use process::stop_group;
 #[allow(unused_imports)]
 pub use redis::{Redis, RedisOpts};
+#[allow(unused_imports)]
 pub use saslauthd::{Saslauthd, SaslauthdOpts};
 
 use std::fs::File;

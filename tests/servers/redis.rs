@@ -46,20 +46,21 @@ impl Redis {
             "logfile \"\"".to_string(),
         ];
         conf.extend(opts.conf);
-        let conf_path = dir.write("redis.conf", &(conf.join("\n") + "\n"));
-        let mut cmd = Command::new(program("redis-server"));
-        cmd.arg(&conf_path);
-        let out = dir.join("redis.log");
-        let mut daemon = Daemon::spawn("redis-server", Kind::Graceful, cmd, &out);
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, lease.port()));
-        wait_for_port(addr, Duration::from_secs(10), || daemon.check_alive())
-            .unwrap_or_else(|e| panic!("redis-server: {e}"));
+        dir.write("redis.conf", &(conf.join("\n") + "\n"));
+        let daemon = spawn(&dir, lease.port());
         Redis {
             daemon,
             lease,
             dir,
             socket,
         }
+    }
+
+    /// Starts the server again after [`Redis::stop`], on the same port and socket (empty: no
+    /// persistence unless the options asked for it).
+    pub fn restart(&mut self) {
+        self.daemon.stop();
+        self.daemon = spawn(&self.dir, self.port());
     }
 
     /// Its TCP port.
@@ -98,6 +99,17 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.daemon.stop();
     }
+}
+
+/// Spawns redis-server on the config in `dir` and waits until `port` accepts connections.
+fn spawn(dir: &TestDir, port: u16) -> Daemon {
+    let mut cmd = Command::new(program("redis-server"));
+    cmd.arg(dir.join("redis.conf"));
+    let mut daemon = Daemon::spawn("redis-server", Kind::Graceful, cmd, &dir.join("redis.log"));
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    wait_for_port(addr, Duration::from_secs(10), || daemon.check_alive())
+        .unwrap_or_else(|e| panic!("redis-server: {e}"));
+    daemon
 }
 
 /// A TCP server on 127.0.0.1 that is not Redis: it answers every connection with `reply`

@@ -1,0 +1,427 @@
+//! The state on a real Redis server (issue 14), through the real libpam and the built module:
+//! several "servers" (fixtures with their own record and state directories, the same Redis)
+//! share the replay rules and the throttle; fifty processes racing on one code accept it
+//! exactly once; Redis down, stopped (slow), full, refusing the ACL, or an impostor answering
+//! garbage deny MFA logins with `state_unavailable` and leave mailboxes without MFA alone;
+//! recovery needs nothing; keys carry the login's hash tag and expire, except once a recovery
+//! code was used; one connection per process, reused, and a forked child opens its own.
+//!
+//! redis-server runs as the test's own user on its own port and socket in a temp dir
+//! (`tests/servers/redis.rs`); nothing here needs root.
+
+mod fixture;
+mod hostile;
+mod servers;
+mod skip;
+
+use fixture::{code, wait_for_step_margin, Fixture};
+use hostile::{assert_replay_rules, logins_at_once};
+use mailmfa::credential;
+use mailmfa::pam::client::Response;
+use mailmfa::record::Record;
+use mailmfa::store::Store;
+use servers::redis::{impostor, Redis, RedisOpts};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+const ALICE: &str = "alice@example.com";
+const PLAIN: &str = "bob@example.com";
+const PW: &str = "T9D3K!px";
+const PROCESSES: usize = 50;
+const IP1: Option<&str> = Some("127.0.0.2");
+const IP2: Option<&str> = Some("127.0.0.3");
+const RECOVERY: &str = "mnbv-cxzl-kjhg";
+
+/// Whether redis-server is here (a loud skip, or a failure under CI, when not).
+fn have_redis() -> bool {
+    skip::require(
+        servers::find_program("redis-server").is_some()
+            && servers::find_program("redis-cli").is_some(),
+        "redis-server and redis-cli (Debian: redis-server, redis-tools)",
+    )
+}
+
+/// One mail server of the cluster: its own directories and pam.d, the state on `url`,
+/// alice (MFA) and bob (password only) in its password file, alice's record as given (the
+/// admin copies records to every server).
+fn server(redis_lines: &str, record: Option<&Record>) -> (Fixture, Record) {
+    let f = Fixture::with_config(&format!("state = \"redis\"\n{redis_lines}"));
+    f.install_example("dovecot-virtual", "mail", "");
+    f.add_password(ALICE, PW);
+    f.add_password(PLAIN, PW);
+    let rec = match record {
+        Some(rec) => {
+            f.store().write_record(&fixture::login(ALICE), rec).unwrap();
+            rec.clone()
+        }
+        None => f.enable(ALICE),
+    };
+    (f, rec)
+}
+
+fn tcp(redis: &Redis) -> String {
+    format!("redis_url = \"{}\"", redis.url(0))
+}
+
+fn reason(r: &Response) -> &str {
+    r.reason.as_deref().unwrap_or("-")
+}
+
+fn login(f: &Fixture, user: &str, password: &str, rhost: Option<&str>) -> Response {
+    f.login("mail", user, password, rhost)
+}
+
+/// Asserts the MFA login is denied for want of the state, and the plain one still works.
+fn assert_unavailable(f: &Fixture, rec: &Record, what: &str) {
+    let r = login(f, ALICE, &format!("{PW}{}", code(rec, 0)), IP1);
+    assert!(!r.success(), "{what}: {r:?}");
+    assert_eq!(reason(&r), "state_unavailable", "{what}: {r:?}");
+    let r = login(f, PLAIN, PW, IP1);
+    assert!(
+        r.success(),
+        "{what}: a mailbox without MFA is unaffected: {r:?}"
+    );
+}
+
+#[test]
+fn a_code_used_on_one_server_is_replayed_on_another_and_the_throttle_is_shared() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let lines = format!("{}\nmax_failures = 3", tcp(&redis));
+    let (a, rec) = server(&lines, None);
+    let (b, _) = server(&lines, Some(&rec));
+    wait_for_step_margin(8);
+    let good = format!("{PW}{}", code(&rec, 0));
+    let r = login(&a, ALICE, &good, IP1);
+    assert_eq!((r.success(), reason(&r)), (true, "ok"), "{r:?}");
+    let r = login(&b, ALICE, &good, IP2);
+    assert_eq!(
+        (r.success(), reason(&r)),
+        (false, "replayed"),
+        "server B knows that A accepted the code: {r:?}"
+    );
+    let r = login(&b, ALICE, &good, IP1);
+    assert_eq!(
+        (r.success(), reason(&r)),
+        (true, "reused"),
+        "the same client's other connection, on B: {r:?}"
+    );
+    // The throttle: three wrong codes from IP2, spread over both servers, block IP2 on both.
+    for (server, wrong) in [(&a, "000001"), (&b, "000002"), (&a, "000003")] {
+        let r = login(server, ALICE, &format!("{PW}{wrong}"), IP2);
+        assert!(!r.success(), "{r:?}");
+    }
+    let next = format!("{PW}{}", code(&rec, 1));
+    for server in [&a, &b] {
+        let r = login(server, ALICE, &next, IP2);
+        assert_eq!((r.success(), reason(&r)), (false, "throttled"), "{r:?}");
+    }
+    let state = a.state(ALICE).expect("a state on Redis");
+    assert_eq!(state.failures.len(), 3, "{state:#?}");
+    assert_eq!(b.state(ALICE), Some(state), "both servers read one state");
+    // Nothing was written to either server's state directory.
+    for f in [&a, &b] {
+        assert!(!f.state_path(ALICE).exists());
+    }
+}
+
+/// In the worker role, runs one login and returns `true`.
+fn worker() -> bool {
+    if hostile::role().as_deref() == Some(hostile::WORKER) {
+        hostile::login_worker();
+        return true;
+    }
+    false
+}
+
+#[test]
+fn fifty_processes_on_shared_state_accept_one_code_exactly_once() {
+    if worker() || !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (f, rec) = server(&tcp(&redis), None);
+    wait_for_step_margin(10);
+    let password = format!("{PW}{}", code(&rec, 0));
+    let logins: Vec<(String, String, String)> = (0..PROCESSES)
+        .map(|i| {
+            let rhost = format!("127.0.0.{}", 10 + i % 5);
+            (ALICE.to_string(), password.clone(), rhost)
+        })
+        .collect();
+    let outcomes = logins_at_once(
+        "fifty_processes_on_shared_state_accept_one_code_exactly_once",
+        &f.confdir,
+        "mail",
+        &logins,
+    );
+    let state = f.state(ALICE).expect("state on Redis");
+    assert_replay_rules(&outcomes, &state);
+}
+
+#[test]
+fn fifty_wrong_codes_at_once_all_count_on_the_shared_throttle() {
+    if worker() || !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (f, rec) = server(&format!("{}\nmax_failures_user = 200", tcp(&redis)), None);
+    wait_for_step_margin(10);
+    let near: Vec<String> = (-3..=3).map(|s| code(&rec, s)).collect();
+    let logins: Vec<(String, String, String)> = (0u64..)
+        .map(|i| format!("{:06}", (i * 7919 + 104_729) % 1_000_000))
+        .filter(|c| !near.contains(c))
+        .take(PROCESSES)
+        .enumerate()
+        .map(|(i, c)| (ALICE.to_string(), format!("{PW}{c}"), format!("10.0.1.{i}")))
+        .collect();
+    let outcomes = logins_at_once(
+        "fifty_wrong_codes_at_once_all_count_on_the_shared_throttle",
+        &f.confdir,
+        "mail",
+        &logins,
+    );
+    assert!(
+        outcomes.iter().all(|o| o.reason == "bad_code"),
+        "{outcomes:#?}"
+    );
+    let state = f.state(ALICE).expect("state on Redis");
+    assert_eq!(
+        state.failures.len(),
+        PROCESSES,
+        "no failure lost: {state:#?}"
+    );
+}
+
+#[test]
+fn redis_down_or_stopped_denies_mfa_logins_and_recovery_needs_nothing() {
+    if !have_redis() {
+        return;
+    }
+    let mut redis = Redis::start(RedisOpts::default());
+    let (f, rec) = server(&format!("{}\nredis_timeout_ms = 200", tcp(&redis)), None);
+    wait_for_step_margin(12);
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert!(r.success(), "{r:?}");
+
+    // Stopped (SIGSTOP): the connection is open but nothing answers: a timeout.
+    let pid = redis.pid().to_string();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    assert_unavailable(&f, &rec, "redis stopped");
+    signal("-CONT");
+    // The next login opens a new connection by itself.
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert_eq!((r.success(), reason(&r)), (true, "reused"), "{r:?}");
+
+    // Down: nothing listens on the port.
+    redis.stop();
+    assert_unavailable(&f, &rec, "redis down");
+    // Back on the same port, empty (no persistence in this test): the step is unknown to the
+    // new server, but the module needs nothing to use it.
+    redis.restart();
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert!(r.success(), "after the restart: {r:?}");
+    assert!(f.state(ALICE).is_some());
+}
+
+#[test]
+fn a_full_redis_and_a_garbage_answer_deny() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (f, rec) = server(&tcp(&redis), None);
+    wait_for_step_margin(8);
+    assert_eq!(
+        redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
+        "OK"
+    );
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
+    assert_unavailable(&f, &rec, "maxmemory reached with noeviction");
+
+    for (what, reply, hang) in [
+        (
+            "an HTTP server",
+            &b"HTTP/1.1 400 Bad Request\r\n\r\n"[..],
+            false,
+        ),
+        ("a bulk string that never ends", &b"$9999\r\nabc"[..], true),
+        ("silence", &b""[..], true),
+    ] {
+        let port = impostor(reply, hang);
+        let (g, rec) = server(
+            &format!("redis_url = \"redis://127.0.0.1:{port}/0\"\nredis_timeout_ms = 100"),
+            None,
+        );
+        assert_unavailable(&g, &rec, what);
+    }
+}
+
+#[test]
+fn an_acl_user_logs_in_with_a_private_password_file_and_nothing_else() {
+    if !have_redis() {
+        return;
+    }
+    let password = "redis-Passw0rd-for-mailmfa";
+    let redis = Redis::start(RedisOpts {
+        conf: vec![
+            format!(
+                "user mailmfa on >{password} ~mailmfa:* resetchannels -@all \
+                 +get +set +del +watch +unwatch +multi +exec +ping"
+            ),
+            "user default off".to_string(),
+        ],
+    });
+    let (f, rec) = server("", None);
+    let file = f.dir.path().join("redis.password");
+    fs::write(&file, format!("{password}\n")).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let config = |extra: &str| {
+        let text = format!(
+            "record_dir = \"{}\"\nstate_dir = \"{}\"\nstate = \"redis\"\n\
+             redis_url = \"unix:{}\"\nredis_user = \"mailmfa\"\n{extra}\n",
+            f.settings.record_dir.display(),
+            f.settings.state_dir.display(),
+            redis.socket.display()
+        );
+        fs::write(&f.config, text).unwrap();
+    };
+    wait_for_step_margin(8);
+    config(&format!("redis_password_file = \"{}\"", file.display()));
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert_eq!(
+        (r.success(), reason(&r)),
+        (true, "ok"),
+        "over the Unix socket: {r:?}"
+    );
+
+    // The password file is read when a connection opens: other settings (here the timeout)
+    // make this process open a new one. A password file others may read is refused, and so
+    // is a wrong password.
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+    config(&format!(
+        "redis_password_file = \"{}\"\nredis_timeout_ms = 251",
+        file.display()
+    ));
+    assert_unavailable(&f, &rec, "a group-readable password file");
+    fs::write(&file, "not-the-password\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    assert_unavailable(&f, &rec, "a wrong password");
+    // `redis_user` without a password file: refused before anything is sent.
+    config("");
+    assert_unavailable(&f, &rec, "redis_user without a password file");
+}
+
+#[test]
+fn keys_carry_the_login_as_hash_tag_and_expire_until_a_recovery_code_is_used() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (f, mut rec) = server(&format!("{}\nredis_prefix = \"mx:\"", tcp(&redis)), None);
+    rec.recovery_codes = vec![credential::hash(
+        &credential::recovery_letters(RECOVERY.as_bytes()),
+        &[7; 16],
+    )];
+    f.store()
+        .write_record(&fixture::login(ALICE), &rec)
+        .unwrap();
+    wait_for_step_margin(8);
+    let key = format!("mx:{{{ALICE}}}:state");
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert!(r.success(), "{r:?}");
+    assert_eq!(redis.cli(&["KEYS", "*"]), key);
+    let horizon = mailmfa::store::redis::RedisStore::new(&f.settings, 0).horizon();
+    let ttl: u64 = redis.cli(&["TTL", &key]).parse().unwrap();
+    assert!(ttl > 0 && ttl <= horizon, "TTL {ttl} within {horizon}");
+    // A used recovery code is remembered for good.
+    let r = login(&f, ALICE, &format!("{PW}{RECOVERY}"), IP1);
+    assert_eq!(reason(&r), "recovery_code", "{r:?}");
+    assert_eq!(redis.cli(&["TTL", &key]), "-1");
+    let r = login(&f, ALICE, &format!("{PW}{RECOVERY}"), IP1);
+    assert!(!r.success(), "a used recovery code stays used: {r:?}");
+}
+
+/// `total_connections_received` of the server.
+fn connections(redis: &Redis) -> u64 {
+    redis
+        .cli(&["INFO", "stats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .expect("INFO stats")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn one_connection_per_process_is_reused_and_a_forked_child_opens_its_own() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (f, rec) = server(&tcp(&redis), None);
+    wait_for_step_margin(10);
+    let good = format!("{PW}{}", code(&rec, 0));
+    assert!(login(&f, ALICE, &good, IP1).success());
+    // Each reading of the counter is itself one connection (redis-cli).
+    let before = connections(&redis);
+    for _ in 0..3 {
+        assert!(login(&f, ALICE, &good, IP1).success());
+    }
+    assert_eq!(
+        connections(&redis),
+        before + 1,
+        "three more logins in this process reused its connection"
+    );
+    let before = connections(&redis);
+    let child = fork_login(&f, &good);
+    assert_eq!(child, "reused", "the child's login");
+    assert_eq!(
+        connections(&redis),
+        before + 2,
+        "the child opened its own connection"
+    );
+    let before = connections(&redis);
+    let r = login(&f, ALICE, &good, IP1);
+    assert_eq!(
+        reason(&r),
+        "reused",
+        "the parent's connection still works: {r:?}"
+    );
+    assert_eq!(connections(&redis), before + 1);
+}
+
+/// Forks this process; the child logs in once through libpam and reports the reason on a
+/// pipe. Returns the child's reason.
+fn fork_login(f: &Fixture, password: &str) -> String {
+    use std::io::{Read, Write};
+    let (mut reader, mut writer) = std::io::pipe().unwrap();
+    // SAFETY: the child only logs in through libpam (which the parent already loaded), writes
+    // one line on the pipe and leaves with _exit, running no destructor or atexit handler.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let r = login(f, ALICE, password, IP1);
+        let _ = writer.write_all(reason(&r).as_bytes());
+        drop(writer);
+        // SAFETY: ends the child without unwinding into the test harness.
+        unsafe { libc::_exit(0) };
+    }
+    drop(writer);
+    let mut out = String::new();
+    reader.read_to_string(&mut out).unwrap();
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    out
+}
