@@ -388,6 +388,24 @@ mod tests {
         assert_eq!(Owners::from(1000).said(), "the running user (uid 1000)");
     }
 
+    /// `O_NOFOLLOW` answers `ELOOP` for a symlink: only that is called one; other errors
+    /// opening the file stay I/O errors with their own cause.
+    #[test]
+    fn only_a_symlink_is_refused_as_one() {
+        let euid = crate::pam::sys::effective_uid();
+        let top = tempfile::tempdir().unwrap();
+        symlink("target", top.path().join("link")).unwrap();
+        assert_refused(
+            open_checked(&top.path().join("link"), euid).map(|_| ()),
+            "is a symlink",
+        );
+        let too_long = top.path().join("n".repeat(300));
+        assert!(matches!(
+            open_checked(&too_long, euid),
+            Err(Refusal::Io(e)) if e.raw_os_error() == Some(libc::ENAMETOOLONG)
+        ));
+    }
+
     /// A chain of symlinks above the path resolves up to the kernel's own limit (40, as
     /// `MAXSYMLINKS` in Linux), and one more is `ELOOP`.
     #[test]

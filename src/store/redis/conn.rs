@@ -188,7 +188,8 @@ static SLOT: Mutex<Option<Slot>> = Mutex::new(None);
 /// Runs `work` on this process's connection for `settings`, opening one if there is none (or
 /// it belongs to the parent of a fork, or to other settings). A failure drops the connection;
 /// a reused one that went stale is replaced once and `work` runs again (it must be a
-/// complete, repeatable unit: the state store's transactions are).
+/// complete, repeatable unit: the state store's transactions are). `work` must not call
+/// back into the store: the slot is held while it runs.
 pub fn with_connection<T>(
     settings: &RedisSettings,
     owners: Owners,
