@@ -425,3 +425,50 @@ fn fork_login(f: &Fixture, password: &str) -> String {
     unsafe { libc::waitpid(pid, &mut status, 0) };
     out
 }
+
+/// `mailmfa --config CONFIG recovery-codes LOGIN --json`: the new codes.
+fn new_recovery_codes(f: &Fixture) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailmfa"))
+        .arg("--config")
+        .arg(&f.config)
+        .args(["recovery-codes", ALICE, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_server_whose_record_is_behind_still_refuses_a_used_recovery_code_after_a_new_set() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (a, mut rec) = server(&tcp(&redis), None);
+    rec.recovery_codes = vec![credential::hash(
+        &credential::recovery_letters(RECOVERY.as_bytes()),
+        &[7; 16],
+    )];
+    a.store()
+        .write_record(&fixture::login(ALICE), &rec)
+        .unwrap();
+    // Server B got this copy of the record and not the next one.
+    let (b, _) = server(&tcp(&redis), Some(&rec));
+    let r = login(&a, ALICE, &format!("{PW}{RECOVERY}"), IP1);
+    assert_eq!(reason(&r), "recovery_code", "{r:?}");
+    // The owner prints a new set on server A.
+    let fresh = new_recovery_codes(&a);
+    let r = login(&b, ALICE, &format!("{PW}{RECOVERY}"), IP2);
+    assert!(
+        !r.success(),
+        "the used code of the old set works again on the lagging server: {r:?}"
+    );
+    let r = login(&a, ALICE, &format!("{PW}{}", fresh[0]), IP1);
+    assert_eq!(reason(&r), "recovery_code", "a code of the new set: {r:?}");
+}

@@ -11,6 +11,10 @@ use crate::credential::{self, RECOVERY_CODE_COUNT, RECOVERY_LETTERS};
 use crate::login::Login;
 use zeroize::Zeroizing;
 
+/// Most used-recovery-code marks a new set keeps from the sets before it (a state grows by
+/// at most one set's worth of ids per regeneration, and never past this).
+const KEPT_USED_RECOVERY: usize = 40;
+
 /// A new set of recovery codes for `login` (MFA must be on); the old set stops working.
 /// Audited as `recovery-codes`.
 pub fn new_recovery_codes(
@@ -41,8 +45,12 @@ pub fn replace_recovery_codes(
     }
     let replaced = change_record(ctx, login, &mut |record, state| {
         let old = std::mem::replace(&mut record.recovery_codes, hashes.clone());
-        // The used marks of the old set mean nothing any more.
-        state.used_recovery.clear();
+        // The used marks of the old set are kept (the newest `KEPT_USED_RECOVERY`): with the
+        // state shared by several servers, one whose copy of the record still holds the old
+        // set must go on refusing the used codes of it. The ids hash random salts, so none
+        // can match a code of the new set.
+        let excess = state.used_recovery.len().saturating_sub(KEPT_USED_RECOVERY);
+        state.used_recovery.drain(..excess);
         Ok(old.len())
     })?;
     Event::new("recovery-codes", login, "ok").send(ctx);
