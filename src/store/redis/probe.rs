@@ -21,7 +21,7 @@
 
 use super::conn::{self, Connection, Failure};
 use super::resp::Reply;
-use super::RedisStore;
+use super::{Address, RedisStore};
 use crate::config::Settings;
 use crate::login::Login;
 
@@ -69,14 +69,25 @@ pub fn probe_key(settings: &Settings) -> String {
 }
 
 /// The ACL line that gives the store's user what it needs (`>PASSWORD` stands for the
-/// password of `redis_password_file`; `+ttl` is for `mailmfa status`, `+info` for the
-/// doctor's persistence check).
+/// password of `redis_password_file`; `+select` is there for a database other than 0, `+ttl`
+/// for `mailmfa status`, `+info` for the doctor's persistence check).
 pub fn acl_line(settings: &Settings) -> String {
+    let select = if database(settings) != 0 {
+        " +select"
+    } else {
+        ""
+    };
     format!(
-        "user {} on >PASSWORD ~{}* +ping +get +set +del +watch +unwatch +multi +exec +ttl +info",
+        "user {} on >PASSWORD ~{}* +ping{select} +get +set +del +watch +unwatch +multi +exec \
+         +ttl +info",
         user(settings),
         glob_escape(&settings.redis.prefix)
     )
+}
+
+/// The database number of `redis_url`.
+fn database(settings: &Settings) -> u32 {
+    Address::parse(&settings.redis.url).map_or(0, |a| a.db)
 }
 
 /// The ACL user the store logs in as.
@@ -134,6 +145,12 @@ fn unreachable(settings: &Settings, why: &str) -> Finding {
             "check redis_user ({}) and the password on the first line of redis_password_file \
              (mode 0600, owned by root or this user) against the server's ACL",
             user(settings)
+        )
+    } else if why.contains("SELECT refused: NOPERM") {
+        format!(
+            "`ACL SETUSER {} +select` (redis_url names database {}), or use database 0",
+            user(settings),
+            database(settings)
         )
     } else if why.contains("SELECT refused") {
         "use a database number the server has (`databases` in redis.conf) in redis_url".to_string()
