@@ -146,6 +146,9 @@ fn unreachable(settings: &Settings, why: &str) -> Finding {
              (mode 0600, owned by root or this user) against the server's ACL",
             user(settings)
         )
+    } else if why.contains("NOAUTH") {
+        "the server wants a password: set redis_password_file (and redis_user for an ACL user)"
+            .to_string()
     } else if why.contains("SELECT refused: NOPERM") {
         format!(
             "`ACL SETUSER {} +select` (redis_url names database {}), or use database 0",
@@ -605,6 +608,32 @@ mod tests {
         assert!(out[0].what.contains("refuses WATCH"), "{}", out[0].what);
         assert!(out[0].fix.as_deref().unwrap().contains("+watch"));
         assert!(out[2].fix.as_deref().unwrap().contains("maxmemory"));
+    }
+
+    #[test]
+    fn an_unusable_server_is_a_failure_with_the_fix_for_its_cause() {
+        let mut settings = Settings::default();
+        settings.redis.url = "redis://127.0.0.1:6379/4".to_string();
+        let fix = |why: &str| {
+            let f = unreachable(&settings, why);
+            assert_eq!(f.level, Level::Fail);
+            assert!(f.what.contains("state_unavailable"), "{}", f.what);
+            f.fix.unwrap()
+        };
+        assert!(fix("cannot connect to 127.0.0.1:6379: Connection refused").contains("start"));
+        assert!(
+            fix("AUTH refused: WRONGPASS invalid username-password pair")
+                .contains("redis_password_file")
+        );
+        assert!(fix("PING refused: NOAUTH Authentication required.")
+            .contains("set redis_password_file"));
+        assert!(fix(
+            "SELECT refused: NOPERM this user has no permissions to run the 'select' \
+                     command"
+        )
+        .contains("ACL SETUSER default +select` (redis_url names database 4)"));
+        assert!(fix("SELECT refused: ERR DB index is out of range").contains("databases"));
+        assert!(fix("no answer within redis_timeout_ms").contains("250 ms"));
     }
 
     #[test]
