@@ -1,7 +1,9 @@
 //! `mailmfa doctor`: checks the whole set-up and says what to fix — the config file, the
 //! record and state directories, every PAM service that uses pam_mailmfa.so (phases, order,
 //! controls, the account line), Dovecot's auth cache and saslauthd's options (both caches
-//! answer a repeated password+code without asking PAM, design §5).
+//! answer a repeated password+code without asking PAM, design §5), and with `state = "redis"`
+//! the shared state server (connection, ACL, eviction, persistence:
+//! [`mailmfa::store::redis::probe`]).
 //!
 //! Each check is a pure function of the text it reads, so the rules are unit-tested here and
 //! the command only gathers the texts.
@@ -10,6 +12,8 @@ use super::args::{Parsed, Spec};
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::Context;
+use mailmfa::config::StateBackend;
+use mailmfa::store::redis::probe;
 use serde_json::json;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -28,6 +32,8 @@ pub const SPEC: Spec = Spec {
 pub enum Level {
     /// As it should be.
     Ok,
+    /// Information only (such as the shared state server's version).
+    Info,
     /// Works, but weaker or less convenient than it should be.
     Warning,
     /// Logins are refused, or a protection is missing.
@@ -38,6 +44,7 @@ impl Level {
     fn name(self) -> &'static str {
         match self {
             Level::Ok => "ok",
+            Level::Info => "info",
             Level::Warning => "warning",
             Level::Error => "error",
         }
@@ -132,6 +139,9 @@ pub fn run(p: &Parsed, config: Option<String>) -> CliResult {
             if let Some(owner) = ctx.settings.record_owner {
                 findings.push(record_owner_finding(&ctx.settings.record_dir, owner));
             }
+            if ctx.settings.state == StateBackend::Redis {
+                findings.extend(redis_findings(&ctx));
+            }
         }
         Err(f) => findings.push(finding(
             Level::Error,
@@ -154,6 +164,23 @@ pub fn run(p: &Parsed, config: Option<String>) -> CliResult {
         findings.extend(check_saslauthd(&text));
     }
     report(&findings, p.flag("json"))
+}
+
+/// The shared state server's findings (`state = "redis"`), in the doctor's levels.
+fn redis_findings(ctx: &Context) -> Vec<Finding> {
+    probe::probe(&ctx.settings, ctx.euid)
+        .into_iter()
+        .map(|f| Finding {
+            level: match f.level {
+                probe::Level::Ok => Level::Ok,
+                probe::Level::Info => Level::Info,
+                probe::Level::Warn => Level::Warning,
+                probe::Level::Fail => Level::Error,
+            },
+            what: format!("redis: {}", f.what),
+            fix: f.fix,
+        })
+        .collect()
 }
 
 fn report(findings: &[Finding], as_json: bool) -> CliResult {

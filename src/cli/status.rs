@@ -1,6 +1,8 @@
 //! `mailmfa status LOGIN` and `mailmfa list`: on, off or pending; since when; the last
 //! successful code and its client; whether the throttle refuses codes now. Never a secret:
-//! only the record's parameters are shown, never its key.
+//! only the record's parameters are shown, never its key. With `state = "redis"`, `status`
+//! also says where the state lives (the URL, which never holds a password, and the key) and
+//! how long the key still lives (`TTL`).
 
 use super::args::{Parsed, Spec};
 use super::exit::{CliResult, Exit, Failure};
@@ -8,8 +10,10 @@ use super::output::{print_json, utc, utc_or_dash};
 use super::{parse_login, Context};
 use mailmfa::account::code::{recent_failures, throttled};
 use mailmfa::account::status::recovery_left;
+use mailmfa::config::StateBackend;
 use mailmfa::login::Login;
 use mailmfa::store::pending::PendingStore;
+use mailmfa::store::redis::probe::{self, KeyTtl};
 use mailmfa::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -107,13 +111,66 @@ fn describe(
     })
 }
 
+/// Where a login's shared state lives (`state = "redis"`) and how long its key lives.
+struct Shared {
+    url: String,
+    key: String,
+    ttl: KeyTtl,
+}
+
+impl Shared {
+    /// Reads the key's `TTL`; a server that cannot be used is a failure that says so.
+    fn read(ctx: &Context, login: &Login) -> Result<Shared, Failure> {
+        let url = ctx.settings.redis.url.clone();
+        let (key, ttl) = probe::key_ttl(&ctx.settings, ctx.euid, login).map_err(|why| {
+            Failure::new(
+                Exit::Error,
+                format!(
+                    "the shared state server {url} cannot be used: {why}. While it fails, \
+                     every login with MFA is refused (state_unavailable); `mailmfa doctor` \
+                     checks the connection"
+                ),
+            )
+        })?;
+        Ok(Shared { url, key, ttl })
+    }
+
+    /// The key's lifetime in words.
+    fn ttl_text(&self) -> String {
+        match &self.ttl {
+            KeyTtl::Seconds(s) => format!("{s} s left"),
+            KeyTtl::Kept => "kept (recovery codes used)".to_string(),
+            KeyTtl::Missing => "no key (nothing remembered)".to_string(),
+            KeyTtl::Refused(e) => format!("unknown (TTL refused: {e})"),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let (ttl, expiry) = match &self.ttl {
+            KeyTtl::Seconds(s) => (Some(*s), "expires"),
+            KeyTtl::Kept => (None, "kept"),
+            KeyTtl::Missing => (None, "no key"),
+            KeyTtl::Refused(_) => (None, "unknown"),
+        };
+        json!({"backend": "redis", "url": self.url, "key": self.key, "ttl": ttl, "expiry": expiry})
+    }
+}
+
 /// Runs `status LOGIN`.
 pub fn status(ctx: &Context, p: &Parsed) -> CliResult {
     let login = parse_login(&p.positionals[0])?;
     ctx.check_dirs()?;
+    let shared = match ctx.settings.state {
+        StateBackend::Redis => Some(Shared::read(ctx, &login)?),
+        StateBackend::Files => None,
+    };
     let info = describe(ctx, &ctx.store(), &ctx.pending(), &login)?;
     if p.flag("json") {
-        print_json(&info.json());
+        let mut out = info.json();
+        if let Some(shared) = &shared {
+            out["shared_state"] = shared.json();
+        }
+        print_json(&out);
         return Ok(());
     }
     println!("login:       {}", info.login);
@@ -158,6 +215,10 @@ pub fn status(ctx: &Context, p: &Parsed) -> CliResult {
         } else {
             println!("pending:     {what}, to confirm before {}", utc(expires_at));
         }
+    }
+    if let Some(shared) = &shared {
+        println!("state:       {} key {}", shared.url, shared.key);
+        println!("key ttl:     {}", shared.ttl_text());
     }
     Ok(())
 }

@@ -24,6 +24,7 @@
 
 pub mod address;
 pub mod conn;
+pub mod probe;
 pub mod resp;
 
 pub use address::Address;
