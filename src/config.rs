@@ -99,6 +99,14 @@ pub struct RedisSettings {
     pub password_file: Option<PathBuf>,
     /// `redis_timeout_ms`: the longest the connect, and each command, may take.
     pub timeout_ms: u64,
+    /// `redis_tls_ca_file`: the CA certificates (PEM) a `rediss://` server's certificate must
+    /// chain to; none: the system's (`/etc/ssl/certs/ca-certificates.crt`).
+    pub tls_ca_file: Option<PathBuf>,
+    /// `redis_tls_cert_file`: a client certificate chain (PEM) for servers that ask for one
+    /// (`tls-auth-clients`); with `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// `redis_tls_key_file`: the client certificate's private key (PEM, mode 0600).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RedisSettings {
@@ -109,6 +117,9 @@ impl Default for RedisSettings {
             user: None,
             password_file: None,
             timeout_ms: 250,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -416,6 +427,9 @@ impl Settings {
                 self.redis.password_file = Some(absolute_path(key, value)?)
             }
             "redis_timeout_ms" => self.redis.timeout_ms = number(key, value, 10, 5000)?,
+            "redis_tls_ca_file" => self.redis.tls_ca_file = Some(absolute_path(key, value)?),
+            "redis_tls_cert_file" => self.redis.tls_cert_file = Some(absolute_path(key, value)?),
+            "redis_tls_key_file" => self.redis.tls_key_file = Some(absolute_path(key, value)?),
             _ => return Err(format!("unknown option `{key}`")),
         }
         Ok(())

@@ -123,7 +123,10 @@ fn doctor_passes_a_healthy_redis() {
     if !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts { conf: healthy() });
+    let redis = Redis::start(RedisOpts {
+        conf: healthy(),
+        ..Default::default()
+    });
     let env = env_for(&redis.url(2), "");
     let run = doctor(&env);
     run.assert_code(0);
@@ -186,7 +189,10 @@ fn doctor_fails_an_evicting_maxmemory_policy() {
     }
     let mut conf = healthy();
     conf.push("maxmemory-policy allkeys-lru".to_string());
-    let redis = Redis::start(RedisOpts { conf });
+    let redis = Redis::start(RedisOpts {
+        conf,
+        ..Default::default()
+    });
     let env = env_for(&redis.url(0), "");
     let run = doctor(&env);
     run.assert_code(1);
@@ -211,7 +217,10 @@ fn doctor_names_the_command_an_acl_user_lacks() {
     conf.push(format!(
         "user mailmfa on >{PASSWORD} ~mailmfa:* +get +set +unwatch +multi +exec +del +ping"
     ));
-    let redis = Redis::start(RedisOpts { conf });
+    let redis = Redis::start(RedisOpts {
+        conf,
+        ..Default::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&redis.url(0), &acl_login(dir.path(), "mailmfa"));
     let run = doctor(&env);
@@ -267,7 +276,10 @@ fn doctor_warns_when_aof_is_off() {
     }
     let mut conf = healthy();
     conf.push("appendonly no".to_string());
-    let redis = Redis::start(RedisOpts { conf });
+    let redis = Redis::start(RedisOpts {
+        conf,
+        ..Default::default()
+    });
     let env = env_for(&redis.url(0), "");
     let run = doctor(&env);
     run.assert_code(0);
@@ -316,7 +328,10 @@ fn status_shows_where_the_shared_state_lives_and_its_ttl() {
     if !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts { conf: healthy() });
+    let redis = Redis::start(RedisOpts {
+        conf: healthy(),
+        ..Default::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     redis.cli(&[
         "ACL",

@@ -280,6 +280,7 @@ fn an_acl_user_logs_in_with_a_private_password_file_and_nothing_else() {
             ),
             "user default off".to_string(),
         ],
+        ..Default::default()
     });
     let (f, rec) = server("", None);
     let file = f.dir.path().join("redis.password");
@@ -471,4 +472,55 @@ fn a_server_whose_record_is_behind_still_refuses_a_used_recovery_code_after_a_ne
     );
     let r = login(&a, ALICE, &format!("{PW}{}", fresh[0]), IP1);
     assert_eq!(reason(&r), "recovery_code", "a code of the new set: {r:?}");
+}
+
+#[test]
+fn rediss_checks_the_servers_certificate_and_shows_a_client_certificate() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts {
+        tls_auth_clients: Some("yes"),
+        ..Default::default()
+    });
+    let certs = redis.tls.clone().expect("TLS certificates");
+    let (f, rec) = server("", None);
+    // Each variant differs in its settings, so this process opens a new connection for it.
+    let config = |extra: &str| {
+        let text = format!(
+            "record_dir = \"{}\"\nstate_dir = \"{}\"\nstate = \"redis\"\nredis_url = \"{}\"\n{extra}\n",
+            f.settings.record_dir.display(),
+            f.settings.state_dir.display(),
+            redis.url(0),
+        );
+        fs::write(&f.config, text).unwrap();
+    };
+    let ca = format!("redis_tls_ca_file = \"{}\"", certs.ca.display());
+    let client = format!(
+        "redis_tls_cert_file = \"{}\"\nredis_tls_key_file = \"{}\"",
+        certs.client.0.display(),
+        certs.client.1.display()
+    );
+    wait_for_step_margin(8);
+    config(&format!("{ca}\n{client}"));
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert_eq!((r.success(), reason(&r)), (true, "ok"), "over TLS: {r:?}");
+    assert!(redis
+        .cli(&["GET", &format!("mailmfa:{{{ALICE}}}:state")])
+        .contains("last_step"));
+
+    // The server wants a client certificate.
+    config(&format!("{ca}\nredis_timeout_ms = 300"));
+    assert_unavailable(&f, &rec, "no client certificate");
+    // The system's CAs do not know the test CA.
+    config(&format!("{client}\nredis_timeout_ms = 301"));
+    assert_unavailable(&f, &rec, "a server certificate of an unknown CA");
+    // A client key others may read is refused.
+    fs::set_permissions(&certs.client.1, fs::Permissions::from_mode(0o644)).unwrap();
+    config(&format!("{ca}\n{client}\nredis_timeout_ms = 302"));
+    assert_unavailable(&f, &rec, "a client key others may read");
+    fs::set_permissions(&certs.client.1, fs::Permissions::from_mode(0o600)).unwrap();
+    config(&format!("{ca}\n{client}\nredis_timeout_ms = 303"));
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert_eq!((r.success(), reason(&r)), (true, "reused"), "{r:?}");
 }

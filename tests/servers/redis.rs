@@ -6,7 +6,8 @@ use super::process::{Daemon, Kind};
 use super::{free_port, program, wait_for_port, PortLease, TestDir};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,6 +16,113 @@ use std::time::Duration;
 pub struct RedisOpts {
     /// Extra `redis.conf` lines (e.g. `maxmemory`, `user ...` ACL lines).
     pub conf: Vec<String>,
+    /// TLS only on the port (`rediss://`), with `tls-auth-clients` set to this (`yes`, `no`,
+    /// `optional`); the certificates are made by [`Certificates::make`] in the server's dir.
+    pub tls_auth_clients: Option<&'static str>,
+}
+
+/// A test CA and the certificates it signed (PEM files, keys mode 0600), made with `openssl`.
+#[derive(Clone, Debug)]
+pub struct Certificates {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// The server's certificate (for 127.0.0.1 and localhost) and key.
+    pub server: (PathBuf, PathBuf),
+    /// A client certificate and key.
+    pub client: (PathBuf, PathBuf),
+}
+
+impl Certificates {
+    /// Makes a CA, a server and a client certificate in `dir`.
+    pub fn make(dir: &Path) -> Certificates {
+        let openssl = |args: &[&str]| {
+            let out = Command::new(program("openssl"))
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"],
+                &key[..],
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-subj",
+                    "/CN=mailmfa test CA",
+                    "-days",
+                    "2",
+                ],
+            ]
+            .concat(),
+        );
+        for (name, ext) in [
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth",
+            ),
+            ("client", "extendedKeyUsage=clientAuth"),
+        ] {
+            let (csr, crt, keyf, extf) = (
+                format!("{name}.csr"),
+                format!("{name}.crt"),
+                format!("{name}.key"),
+                format!("{name}.ext"),
+            );
+            std::fs::write(dir.join(&extf), ext).unwrap();
+            openssl(
+                &[
+                    &["req"],
+                    &key[..],
+                    &[
+                        "-keyout",
+                        &keyf,
+                        "-out",
+                        &csr,
+                        "-subj",
+                        &format!("/CN=mailmfa test {name}"),
+                    ],
+                ]
+                .concat(),
+            );
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &extf,
+            ]);
+        }
+        for k in ["ca.key", "server.key", "client.key"] {
+            std::fs::set_permissions(dir.join(k), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        Certificates {
+            ca: dir.join("ca.crt"),
+            server: (dir.join("server.crt"), dir.join("server.key")),
+            client: (dir.join("client.crt"), dir.join("client.key")),
+        }
+    }
 }
 
 /// A running redis-server.
@@ -25,6 +133,8 @@ pub struct Redis {
     pub dir: TestDir,
     /// Its Unix socket.
     pub socket: PathBuf,
+    /// The certificates, when the port speaks TLS.
+    pub tls: Option<Certificates>,
 }
 
 impl Redis {
@@ -33,8 +143,14 @@ impl Redis {
         let dir = TestDir::new("redis");
         let lease = free_port();
         let socket = dir.join("redis.sock");
+        let tls = opts
+            .tls_auth_clients
+            .map(|_| Certificates::make(dir.path()));
         let mut conf = vec![
-            format!("port {}", lease.port()),
+            match &tls {
+                Some(_) => format!("port 0\ntls-port {}", lease.port()),
+                None => format!("port {}", lease.port()),
+            },
             "bind 127.0.0.1".to_string(),
             format!("unixsocket {}", socket.display()),
             "unixsocketperm 700".to_string(),
@@ -45,6 +161,14 @@ impl Redis {
             "protected-mode no".to_string(),
             "logfile \"\"".to_string(),
         ];
+        if let (Some(certs), Some(auth)) = (&tls, opts.tls_auth_clients) {
+            conf.extend([
+                format!("tls-cert-file {}", certs.server.0.display()),
+                format!("tls-key-file {}", certs.server.1.display()),
+                format!("tls-ca-cert-file {}", certs.ca.display()),
+                format!("tls-auth-clients {auth}"),
+            ]);
+        }
         conf.extend(opts.conf);
         dir.write("redis.conf", &(conf.join("\n") + "\n"));
         let daemon = spawn(&dir, lease.port());
@@ -53,6 +177,7 @@ impl Redis {
             lease,
             dir,
             socket,
+            tls,
         }
     }
 
@@ -68,9 +193,14 @@ impl Redis {
         self.lease.port()
     }
 
-    /// `redis://127.0.0.1:<port>/<db>`.
+    /// `redis://127.0.0.1:<port>/<db>` (`rediss://` when the port speaks TLS).
     pub fn url(&self, db: u32) -> String {
-        format!("redis://127.0.0.1:{}/{db}", self.port())
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/{db}", self.port())
     }
 
     /// The server's pid (to stop or continue it with signals).
@@ -81,11 +211,14 @@ impl Redis {
     /// Runs one command as the default user (no password) and returns the reply as
     /// `redis-cli` prints it (raw).
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(program("redis-cli"))
-            .args(["-p", &self.port().to_string(), "--raw"])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
+        let mut cmd = Command::new(program("redis-cli"));
+        cmd.args(["-p", &self.port().to_string(), "--raw"]);
+        if let Some(certs) = &self.tls {
+            cmd.arg("--tls").arg("--cacert").arg(&certs.ca);
+            cmd.arg("--cert").arg(&certs.client.0);
+            cmd.arg("--key").arg(&certs.client.1);
+        }
+        let out = cmd.args(args).output().expect("run redis-cli");
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }
 

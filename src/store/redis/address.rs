@@ -1,11 +1,11 @@
 //! `redis_url`: where the Redis/Valkey server is, as its own clients write it.
 //!
-//! `redis://host[:port][/db]` (port 6379, database 0 by default; an IPv6 host in brackets) and
-//! `unix:/path/to/redis.sock[?db=N]` (also `unix:///path` and `redis+unix:///path`). A user or
-//! password in the URL is refused: the URL may stand on a pam.d line, which every local user
-//! can read, so the password comes from `redis_password_file` and the user from `redis_user`.
-//! `rediss://` (TLS) is refused with the way round it (docs/redis.md): the module links no
-//! TLS stack.
+//! `redis://host[:port][/db]` (port 6379, database 0 by default; an IPv6 host in brackets),
+//! `rediss://` the same over TLS (the host is the name the server's certificate must carry),
+//! and `unix:/path/to/redis.sock[?db=N]` (also `unix:///path` and `redis+unix:///path`). A
+//! user or password in the URL is refused: the URL may stand on a pam.d line, which every
+//! local user can read, so the password comes from `redis_password_file` and the user from
+//! `redis_user`.
 
 use std::path::PathBuf;
 
@@ -25,18 +25,14 @@ pub struct Address {
     pub target: Target,
     /// The database number (`SELECT`), 0 by default.
     pub db: u32,
+    /// `rediss://`: TLS over the TCP connection.
+    pub tls: bool,
 }
 
 impl Address {
     /// Parses a `redis_url`; the error says what is wrong (it never holds the URL's userinfo).
     pub fn parse(url: &str) -> Result<Address, String> {
         let bad = |why: &str| format!("`redis_url` {why}");
-        if url.starts_with("rediss://") {
-            return Err(bad(
-                "`rediss://` (TLS) is not supported: use a Unix socket, a private network, \
-                 or a local TLS tunnel (docs/redis.md)",
-            ));
-        }
         if let Some(rest) = url
             .strip_prefix("unix:")
             .or_else(|| url.strip_prefix("redis+unix:"))
@@ -56,11 +52,14 @@ impl Address {
             return Ok(Address {
                 target: Target::Unix(PathBuf::from(path)),
                 db,
+                tls: false,
             });
         }
-        let rest = url
-            .strip_prefix("redis://")
-            .ok_or_else(|| bad("must start with `redis://` or `unix:`"))?;
+        let (rest, tls) = match (url.strip_prefix("redis://"), url.strip_prefix("rediss://")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => return Err(bad("must start with `redis://`, `rediss://` or `unix:`")),
+        };
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         if authority.contains('@') {
             return Err(bad(
@@ -96,6 +95,7 @@ impl Address {
         Ok(Address {
             target: Target::Tcp(host.to_string(), port),
             db,
+            tls,
         })
     }
 }
@@ -113,6 +113,7 @@ mod tests {
         Address {
             target: Target::Tcp(host.to_string(), port),
             db,
+            tls: false,
         }
     }
 
@@ -130,6 +131,11 @@ mod tests {
             Address::parse("redis://[::1]:7000/3"),
             Ok(tcp("::1", 7000, 3))
         );
+        let tls = Address {
+            tls: true,
+            ..tcp("redis.example.org", 6380, 1)
+        };
+        assert_eq!(Address::parse("rediss://redis.example.org:6380/1"), Ok(tls));
     }
 
     #[test]
@@ -137,6 +143,7 @@ mod tests {
         let unix = |db| Address {
             target: Target::Unix(PathBuf::from("/run/redis/redis.sock")),
             db,
+            tls: false,
         };
         assert_eq!(Address::parse("unix:/run/redis/redis.sock"), Ok(unix(0)));
         assert_eq!(
@@ -150,13 +157,15 @@ mod tests {
     }
 
     #[test]
-    fn passwords_tls_and_junk_are_refused_without_echoing_secrets() {
-        let err = Address::parse("redis://mailmfa:s3cret@127.0.0.1/0").unwrap_err();
-        assert!(err.contains("redis_password_file"), "{err}");
-        assert!(!err.contains("s3cret"), "{err}");
-        assert!(Address::parse("rediss://127.0.0.1")
-            .unwrap_err()
-            .contains("TLS"));
+    fn passwords_and_junk_are_refused_without_echoing_secrets() {
+        for url in [
+            "redis://mailmfa:s3cret@127.0.0.1/0",
+            "rediss://:s3cret@127.0.0.1/0",
+        ] {
+            let err = Address::parse(url).unwrap_err();
+            assert!(err.contains("redis_password_file"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
         for junk in [
             "",
             "http://127.0.0.1",

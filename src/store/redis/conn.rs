@@ -10,11 +10,13 @@
 
 use super::address::{Address, Target};
 use super::resp::{self, Reply};
+use super::tls::{self, TlsStream};
 use crate::config::RedisSettings;
 use crate::store::secure::{self, Owners, Refusal};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -25,6 +27,7 @@ pub type Failure = String;
 
 enum Stream {
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
     Unix(UnixStream),
 }
 
@@ -32,6 +35,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -41,11 +45,15 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -60,6 +68,12 @@ impl Connection {
         let address = Address::parse(&settings.url)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
         let stream = match &address.target {
+            Target::Tcp(host, port) if address.tls => Stream::Tls(Box::new(tls::connect(
+                connect_tcp(host, *port, timeout)?,
+                host,
+                settings,
+                owners,
+            )?)),
             Target::Tcp(host, port) => Stream::Tcp(connect_tcp(host, *port, timeout)?),
             Target::Unix(path) => {
                 let stream = UnixStream::connect(path)
@@ -75,10 +89,7 @@ impl Connection {
             stream: BufReader::with_capacity(16 * 1024, stream),
         };
         if let Some(path) = &settings.password_file {
-            let text = secure::read_secret(path, owners).map_err(|refusal| match refusal {
-                Refusal::Unsafe(why) => format!("{}: {why}", path.display()),
-                Refusal::Io(e) => format!("{}: {e}", path.display()),
-            })?;
+            let text = secure::read_secret(path, owners).map_err(|r| refused(path, r))?;
             let password = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
             let mut args: Vec<&[u8]> = vec![b"AUTH"];
             if let Some(user) = &settings.user {
@@ -112,9 +123,13 @@ impl Connection {
     }
 
     fn exchange(&mut self, bytes: &[u8], replies: usize) -> Result<Vec<Reply>, Failure> {
-        self.stream.get_mut().write_all(bytes).map_err(io_failure)?;
+        let stream = self.stream.get_mut();
+        stream
+            .write_all(bytes)
+            .and_then(|()| stream.flush())
+            .map_err(describe)?;
         (0..replies)
-            .map(|_| resp::read(&mut self.stream).map_err(io_failure))
+            .map(|_| resp::read(&mut self.stream).map_err(describe))
             .collect()
     }
 }
@@ -128,8 +143,16 @@ pub fn ok(what: &str, reply: Reply) -> Result<(), Failure> {
     }
 }
 
+/// A file the connection needs (password, key, certificates) that could not be used.
+pub(super) fn refused(path: &Path, refusal: Refusal) -> Failure {
+    match refusal {
+        Refusal::Unsafe(why) => format!("{}: {why}", path.display()),
+        Refusal::Io(e) => format!("{}: {e}", path.display()),
+    }
+}
+
 /// An I/O error as a failure; a timeout says so in words an admin recognises.
-fn io_failure(e: io::Error) -> Failure {
+pub(super) fn describe(e: io::Error) -> Failure {
     match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
             "no answer within redis_timeout_ms".to_string()

@@ -26,6 +26,7 @@ pub mod address;
 pub mod conn;
 pub mod probe;
 pub mod resp;
+pub mod tls;
 
 pub use address::Address;
 
@@ -47,8 +48,9 @@ const LONGEST_PERIOD: u64 = 300;
 /// its last write: 90 days.
 pub const KEEP_APP_PASSWORD_USES: u64 = 90 * 86400;
 
-/// Most times one change is decided again because another server changed the state first.
-const MAX_RACES: usize = 16;
+/// Most times one change is decided again because another writer changed the state first
+/// (50 processes writing one login's key at once each lose at most 49 times).
+const MAX_RACES: u32 = 64;
 
 /// Records as files, state on Redis/Valkey.
 #[derive(Clone, Debug)]
@@ -127,7 +129,10 @@ impl RedisStore {
     ) -> Result<StateLoad, StoreError> {
         let key = self.key(login);
         let result = self.shared(login, &mut |conn| {
-            for _ in 0..MAX_RACES {
+            for race in 0..MAX_RACES {
+                if race > 0 {
+                    back_off(race);
+                }
                 let replies = conn.pipeline(&[
                     &[b"UNWATCH"],
                     &[b"WATCH", key.as_bytes()],
@@ -183,6 +188,14 @@ impl RedisStore {
             reason: Reason::StateWriteFailed,
         })
     }
+}
+
+/// Waits a little after the `race`-th lost race, longer each time and different in each
+/// process, so that writers that keep colliding on one key spread out (at most ~2 ms).
+fn back_off(race: u32) {
+    let jitter = u64::from(std::process::id().wrapping_mul(2_654_435_761) % 97);
+    let micros = u64::from(race.min(16)) * (50 + jitter);
+    std::thread::sleep(std::time::Duration::from_micros(micros));
 }
 
 /// The state in a `GET` reply. A value that is not a state (does not parse, wrong version,

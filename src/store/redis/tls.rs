@@ -1,0 +1,110 @@
+//! TLS for `rediss://`: rustls with ring, the server's certificate checked against
+//! `redis_tls_ca_file` (or the system's CA bundle) and the URL's host, TLS 1.2 and 1.3 only,
+//! and a client certificate for servers that ask for one (`tls-auth-clients yes`, Redis's
+//! default when TLS is on). The handshake is done at connect, under the same socket
+//! timeouts as every command, so a certificate problem is reported there, naming the file
+//! or the host, never the key.
+
+use super::conn::{refused, Failure};
+use crate::config::RedisSettings;
+use crate::store::secure::{self, Owners};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The system's CA bundle on Debian (`ca-certificates`).
+pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Largest certificate file read (the system bundle is about 200 KiB).
+const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A TLS connection over TCP.
+pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+
+/// Wraps `tcp` in TLS to `host` and completes the handshake.
+pub fn connect(
+    mut tcp: TcpStream,
+    host: &str,
+    settings: &RedisSettings,
+    owners: Owners,
+) -> Result<TlsStream, Failure> {
+    let config = client_config(settings, owners)?;
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|_| format!("`{host}` is not a name a certificate can carry"))?;
+    let mut conn = ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .map_err(|e| format!("TLS handshake with {host}: {}", super::conn::describe(e)))?;
+    }
+    Ok(StreamOwned::new(conn, tcp))
+}
+
+fn client_config(settings: &RedisSettings, owners: Owners) -> Result<ClientConfig, Failure> {
+    let ca_file = settings
+        .tls_ca_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_FILE));
+    let mut roots = RootCertStore::empty();
+    let pem = read_public(&ca_file, owners)?;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: holds no CA certificate", ca_file.display()));
+    }
+    // rustls deprecates ring's provider for its lack of post-quantum key exchange; aws-lc-rs,
+    // which has it, would build a large C library into every auth process
+    // (docs/dependencies.md). The connection runs inside the operator's own network.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    match (&settings.tls_cert_file, &settings.tls_key_file) {
+        (None, None) => Ok(builder.with_no_client_auth()),
+        (Some(cert_file), Some(key_file)) => {
+            let pem = read_public(cert_file, owners)?;
+            let chain = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{}: {e}", cert_file.display()))?;
+            if chain.is_empty() {
+                return Err(format!("{}: holds no certificate", cert_file.display()));
+            }
+            let key_pem = secure::read_secret(key_file, owners)
+                .map_err(|refusal| refused(key_file, refusal))?;
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+                .map_err(|_| format!("{}: holds no private key in PEM", key_file.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("{}: {e}", cert_file.display()))
+        }
+        _ => Err("`redis_tls_cert_file` and `redis_tls_key_file` go together".to_string()),
+    }
+}
+
+/// Reads a certificate file checked like every file the module trusts (no symlink, owner
+/// root or the running user, not writable by group or others, nor any directory above it):
+/// whoever could change it could put their own CA in.
+fn read_public(path: &Path, owners: Owners) -> Result<Vec<u8>, Failure> {
+    let refuse = |refusal| refused(path, refusal);
+    secure::check_ancestors(path, owners).map_err(refuse)?;
+    let (file, _) = secure::open_checked(path, owners)
+        .map_err(refuse)?
+        .ok_or_else(|| format!("{}: does not exist", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(format!("{}: larger than 4 MiB", path.display()));
+    }
+    Ok(bytes)
+}
