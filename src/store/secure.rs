@@ -406,6 +406,40 @@ mod tests {
         ));
     }
 
+    /// `read_trusted` says "no file" for a missing file or a missing directory above it, and
+    /// an error for anything else on the way (a file where a directory should be).
+    #[test]
+    fn read_trusted_says_none_only_for_what_is_missing() {
+        let euid = crate::pam::sys::effective_uid();
+        let top = tempfile::tempdir().unwrap();
+        let missing = top.path().join("nope").join("mailmfa.toml");
+        assert!(matches!(read_trusted(&missing, euid), Ok(None)));
+        assert!(matches!(
+            read_trusted(&top.path().join("mailmfa.toml"), euid),
+            Ok(None)
+        ));
+        fs::write(top.path().join("file"), "x").unwrap();
+        let below_a_file = top.path().join("file").join("mailmfa.toml");
+        assert!(matches!(
+            read_trusted(&below_a_file, euid),
+            Err(Refusal::Io(e)) if e.raw_os_error().is_none() && e.kind() != io::ErrorKind::NotFound
+        ));
+    }
+
+    /// A file of exactly `MAX_FILE_BYTES` is read whole; one byte more is refused.
+    #[test]
+    fn a_file_of_exactly_the_limit_is_read_whole_and_one_byte_more_is_refused() {
+        let euid = crate::pam::sys::effective_uid();
+        let top = tempfile::tempdir().unwrap();
+        let path = top.path().join("big");
+        fs::write(&path, "a".repeat(MAX_FILE_BYTES as usize)).unwrap();
+        chmod(&path, 0o600);
+        let text = read_checked(&path, euid).unwrap().unwrap();
+        assert_eq!(text.len() as u64, MAX_FILE_BYTES);
+        fs::write(&path, "a".repeat(MAX_FILE_BYTES as usize + 1)).unwrap();
+        assert!(matches!(read_checked(&path, euid), Err(Refusal::Io(_))));
+    }
+
     /// A chain of symlinks above the path resolves up to the kernel's own limit (40, as
     /// `MAXSYMLINKS` in Linux), and one more is `ELOOP`.
     #[test]
