@@ -304,11 +304,11 @@ pub fn read_secret(
 
 /// Reads an opened, checked file into a string (at most [`MAX_FILE_BYTES`], UTF-8).
 fn read_opened(file: File, meta: &Metadata) -> Result<zeroize::Zeroizing<String>, Refusal> {
-    let size = meta.len();
-    if size > MAX_FILE_BYTES {
-        return Err(Refusal::Io(io::Error::other("larger than 64 KiB")));
-    }
-    let mut text = zeroize::Zeroizing::new(String::with_capacity(size as usize + 1));
+    // Sized from `fstat` (at most the limit and one byte), so that the text is read in place
+    // and no reallocation leaves a copy of a secret behind; whatever the size says, at most
+    // the limit and one byte are read, and one byte too many refuses the file.
+    let capacity = meta.len().min(MAX_FILE_BYTES) as usize + 1;
+    let mut text = zeroize::Zeroizing::new(String::with_capacity(capacity));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_string(&mut text)
         .map_err(Refusal::Io)?;
