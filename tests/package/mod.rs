@@ -93,10 +93,12 @@ impl Root {
             .join(path.trim_start_matches('/'))
     }
 
-    /// Runs `args` inside the root (chroot), with a clean environment, `input` on stdin.
+    /// Runs `args` inside the root (chroot), with a clean environment, `input` on stdin (from
+    /// a file on the throwaway root's tmpfs).
     pub fn run_with_input(&self, args: &[&str], input: &str) -> Output {
-        use std::io::Write;
-        let mut child = Command::new("chroot")
+        let stdin = self.path("/tmp/mailmfa-package-test.stdin");
+        fs::write(&stdin, input).unwrap();
+        let out = Command::new("chroot")
             .arg(self.path("/"))
             .args(args)
             .env_clear()
@@ -104,18 +106,10 @@ impl Root {
             .env("LANG", "C.UTF-8")
             .env("DEBIAN_FRONTEND", "noninteractive")
             .env("MANWIDTH", "80")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stdin(fs::File::open(&stdin).unwrap())
+            .output()
             .unwrap_or_else(|e| panic!("chroot {args:?}: {e}"));
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        fs::remove_file(&stdin).unwrap();
         println!(
             "# {}  -> {}\n{}{}",
             args.join(" "),
