@@ -1,5 +1,5 @@
 //! `--help` texts: one for the command and one per subcommand. The man page
-//! (`docs/mailmfa.1`) says the same at more length.
+//! (`man/mailmfa.1`) says the same at more length.
 
 use super::exit::EXIT_CODES_HELP;
 
