@@ -8,6 +8,8 @@
 
 mod hostile;
 mod package;
+#[allow(unused_imports)]
+mod servers;
 mod skip;
 
 use mailmfa::config::Settings;
@@ -478,7 +480,15 @@ fn in_the_throwaway_root() {
     // `dovecot`. The confirming code's step is used; the next step's code is within the window.
     let next = format!("{PASSWORD}{}\n", code(step + 1));
     let out = root.run_with_input(
-        &["pamtester", "dovecot", LOGIN, "authenticate", "acct_mgmt"],
+        &[
+            "pamtester",
+            "-I",
+            "rhost=127.0.0.1",
+            "dovecot",
+            LOGIN,
+            "authenticate",
+            "acct_mgmt",
+        ],
         &next,
     );
     assert!(
@@ -496,6 +506,23 @@ fn in_the_throwaway_root() {
     );
     assert_eq!(out.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&out.stdout).contains("reason: no_code"));
+
+    // 7b. A real Dovecot of this machine, run inside the root with `passdb { driver = pam }`
+    // on that stack: IMAP LOGIN with the same password+code from the same address (`reused`)
+    // gets in, the password alone does not.
+    let dovecot = InRootDovecot::start(&root);
+    let same = format!("{PASSWORD}{}", code(step + 1));
+    let from = std::net::Ipv4Addr::LOCALHOST;
+    assert!(
+        servers::imap_login(dovecot.addr, from, LOGIN, &same).is_ok(),
+        "Dovecot IMAP with password+code on the packaged module:\n{}",
+        dovecot.log(&root)
+    );
+    assert!(
+        !servers::imap_login(dovecot.addr, from, LOGIN, PASSWORD).is_ok(),
+        "Dovecot IMAP with the password alone"
+    );
+    drop(dovecot);
 
     // 8. apt remove: the programs go, the conffile and the records stay.
     let out = root.run(&["apt-get", "remove", "-y", "mailmfa"]);
@@ -545,4 +572,82 @@ fn in_the_throwaway_root() {
             .starts_with("mailmfa:"),
         "the account stays (had it before: {had_account})"
     );
+}
+
+/// A Dovecot master started inside the throwaway root (`chroot ROOT dovecot -F`), listening
+/// for IMAP on a free port of 127.0.0.1, its PAM service `dovecot` (the root's /etc/pam.d);
+/// stopped on drop, before the root is unmounted.
+struct InRootDovecot {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    _port: servers::PortLease,
+}
+
+impl InRootDovecot {
+    fn start(root: &package::Root) -> InRootDovecot {
+        let port = servers::free_port();
+        let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port.port()));
+        fs::create_dir_all(root.path("/etc/dovecot-mailmfa")).unwrap();
+        fs::create_dir_all(root.path("/tmp/mailhome")).unwrap();
+        std::os::unix::fs::chown(root.path("/tmp/mailhome"), Some(65534), Some(65534)).unwrap();
+        let conf = format!(
+            "base_dir = /run/dovecot-mailmfa\n\
+             state_dir = /var/lib/dovecot-mailmfa\n\
+             log_path = /var/log/dovecot-mailmfa.log\n\
+             protocols = imap\n\
+             listen = 127.0.0.1\n\
+             ssl = no\n\
+             disable_plaintext_auth = no\n\
+             auth_mechanisms = plain login\n\
+             auth_failure_delay = 0\n\
+             mail_location = maildir:~/Maildir\n\
+             first_valid_uid = 65534\n\
+             passdb {{\n  driver = pam\n  args = dovecot\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=65534 gid=65534 home=/tmp/mailhome/%u allow_all_users=yes\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
+            port.port()
+        );
+        fs::write(root.path("/etc/dovecot-mailmfa/dovecot.conf"), conf).unwrap();
+        let child = Command::new("chroot")
+            .arg(root.path("/"))
+            .args(["dovecot", "-F", "-c", "/etc/dovecot-mailmfa/dovecot.conf"])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot in the root");
+        let mut dovecot = InRootDovecot {
+            child,
+            addr,
+            _port: port,
+        };
+        servers::wait_until(
+            std::time::Duration::from_secs(15),
+            "Dovecot listens",
+            || {
+                if let Ok(Some(status)) = dovecot.child.try_wait() {
+                    panic!("dovecot exited: {status}\n{}", dovecot.log(root));
+                }
+                std::net::TcpStream::connect(addr).is_ok()
+            },
+        );
+        dovecot
+    }
+
+    /// Dovecot's log inside the root.
+    fn log(&self, root: &package::Root) -> String {
+        fs::read_to_string(root.path("/var/log/dovecot-mailmfa.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for InRootDovecot {
+    fn drop(&mut self) {
+        // SIGTERM to the master, which stops its children, then reap it.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
 }
