@@ -242,7 +242,7 @@ fn pam_services(dir: &Path) -> Vec<Finding> {
         findings.push(finding(
             Level::Warning,
             format!("no PAM service in {} uses pam_mailmfa.so", dir.display()),
-            Some("install one of pam.d-examples/ (docs/deployment.md)"),
+            Some("install one of the pam.d examples (/usr/share/doc/mailmfa/examples/pam.d/ from the package, pam.d-examples/ in the source; docs/deployment.md)"),
         ));
     }
     findings
