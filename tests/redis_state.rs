@@ -344,6 +344,20 @@ fn keys_carry_the_login_as_hash_tag_and_expire_until_a_recovery_code_is_used() {
     let horizon = mailmfa::store::redis::RedisStore::new(&f.settings, 0).horizon();
     let ttl: u64 = redis.cli(&["TTL", &key]).parse().unwrap();
     assert!(ttl > 0 && ttl <= horizon, "TTL {ttl} within {horizon}");
+    // An app password's last use is kept for the panel's "last used" far longer.
+    let app = "qwxzv-kjhgf-dsapo-iuytr";
+    rec.app_passwords.push(fixture::app_password("phone", app));
+    f.store()
+        .write_record(&fixture::login(ALICE), &rec)
+        .unwrap();
+    let r = login(&f, ALICE, app, IP1);
+    assert_eq!(reason(&r), "app_password", "{r:?}");
+    let ttl: u64 = redis.cli(&["TTL", &key]).parse().unwrap();
+    let keep = mailmfa::store::redis::KEEP_APP_PASSWORD_USES;
+    assert!(
+        ttl > horizon && ttl <= keep && keep == 90 * 86400,
+        "TTL {ttl} with an app-password use"
+    );
     // A used recovery code is remembered for good.
     let r = login(&f, ALICE, &format!("{PW}{RECOVERY}"), IP1);
     assert_eq!(reason(&r), "recovery_code", "{r:?}");
@@ -523,4 +537,27 @@ fn rediss_checks_the_servers_certificate_and_shows_a_client_certificate() {
     config(&format!("{ca}\n{client}\nredis_timeout_ms = 303"));
     let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
     assert_eq!((r.success(), reason(&r)), (true, "reused"), "{r:?}");
+}
+
+#[test]
+fn a_failure_names_the_server_and_the_key() {
+    // Nothing listens on a leased port: the store's error says where it looked.
+    let lease = servers::free_port();
+    let f = Fixture::with_config(&format!(
+        "state = \"redis\"\nredis_url = \"redis://127.0.0.1:{}/3\"\nredis_prefix = \"pfx:\"",
+        lease.port()
+    ));
+    let err = f
+        .backend()
+        .update_state(&fixture::login(ALICE), &mut |_| true)
+        .unwrap_err();
+    assert_eq!(err.reason(), mailmfa::log::Reason::StateUnavailable);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "redis://127.0.0.1:{}/3 key pfx:{{{ALICE}}}:state: ",
+            lease.port()
+        )),
+        "{text}"
+    );
 }
