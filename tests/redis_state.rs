@@ -247,6 +247,11 @@ fn a_full_redis_and_a_garbage_answer_deny() {
     );
     assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
     assert_unavailable(&f, &rec, "maxmemory reached with noeviction");
+    let err = f
+        .backend()
+        .update_state(&fixture::login(ALICE), &mut |_| true)
+        .unwrap_err();
+    assert!(err.to_string().contains("SET refused: OOM"), "{err}");
 
     for (what, reply, hang) in [
         (

@@ -130,9 +130,7 @@ impl RedisStore {
         let key = self.key(login);
         let result = self.shared(login, &mut |conn| {
             for race in 0..MAX_RACES {
-                if race > 0 {
-                    back_off(race);
-                }
+                back_off(race);
                 let replies = conn.pipeline(&[
                     &[b"UNWATCH"],
                     &[b"WATCH", key.as_bytes()],
@@ -190,8 +188,9 @@ impl RedisStore {
     }
 }
 
-/// Waits a little after the `race`-th lost race, longer each time and different in each
-/// process, so that writers that keep colliding on one key spread out (at most ~2 ms).
+/// Waits a little after the `race`-th lost race (not at all before the first try), longer
+/// each time and different in each process, so that writers that keep colliding on one key
+/// spread out (at most ~2 ms).
 fn back_off(race: u32) {
     let jitter = u64::from(std::process::id().wrapping_mul(2_654_435_761) % 97);
     let micros = u64::from(race.min(16)) * (50 + jitter);
