@@ -566,3 +566,38 @@ fn a_failure_names_the_server_and_the_key() {
         "{text}"
     );
 }
+
+#[test]
+fn replies_a_real_server_never_sends_are_refused_with_what_was_wrong() {
+    // Round one answers UNWATCH, WATCH and GET (no state yet); round two MULTI, SET, EXEC.
+    const FRESH: &[u8] = b"+OK\r\n+OK\r\n$-1\r\n";
+    for (exec_round, expected) in [
+        (
+            &b"+OK\r\n+NOTQUEUED\r\n*1\r\n+OK\r\n"[..],
+            "SET: unexpected reply",
+        ),
+        (
+            b"+OK\r\n+QUEUED\r\n*1\r\n+WEIRD\r\n",
+            "EXEC: unexpected reply",
+        ),
+        (
+            b"+OK\r\n+QUEUED\r\n*1\r\n-ERR boom\r\n",
+            "SET failed: ERR boom",
+        ),
+        (
+            b"+OK\r\n+QUEUED\r\n-EXECABORT x\r\n",
+            "EXEC refused: EXECABORT x",
+        ),
+    ] {
+        let port = servers::redis::scripted(vec![(3, FRESH), (3, exec_round)]);
+        let f = Fixture::with_config(&format!(
+            "state = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\""
+        ));
+        let err = f
+            .backend()
+            .update_state(&fixture::login(ALICE), &mut |_| true)
+            .unwrap_err();
+        assert_eq!(err.reason(), mailmfa::log::Reason::StateUnavailable);
+        assert!(err.to_string().ends_with(expected), "{err}");
+    }
+}

@@ -271,3 +271,45 @@ pub fn impostor(reply: &'static [u8], hang: bool) -> u16 {
 pub fn listening(port: u16) -> bool {
     TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
+
+/// A TCP server on 127.0.0.1 that plays a script: for each `(commands, reply)` it reads that
+/// many RESP commands (arrays of bulk strings) from the client, then writes `reply`; after
+/// the script it closes. One connection, then it stops. For replies a real server never
+/// sends at that point.
+pub fn scripted(script: Vec<(usize, &'static [u8])>) -> u16 {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        let mut read_line = |reader: &mut BufReader<TcpStream>| -> Option<String> {
+            line.clear();
+            (reader.read_line(&mut line).ok()? > 0).then(|| line.trim_end().to_string())
+        };
+        for (commands, reply) in script {
+            for _ in 0..commands {
+                let Some(head) = read_line(&mut reader) else {
+                    return;
+                };
+                let n: usize = head.trim_start_matches('*').parse().unwrap_or(0);
+                for _ in 0..n {
+                    let Some(len) = read_line(&mut reader) else {
+                        return;
+                    };
+                    let len: usize = len.trim_start_matches('$').parse().unwrap_or(0);
+                    let mut data = vec![0; len + 2];
+                    if std::io::Read::read_exact(&mut reader, &mut data).is_err() {
+                        return;
+                    }
+                }
+            }
+            if stream.write_all(reply).is_err() {
+                return;
+            }
+        }
+    });
+    port
+}
