@@ -600,4 +600,32 @@ fn replies_a_real_server_never_sends_are_refused_with_what_was_wrong() {
         assert_eq!(err.reason(), mailmfa::log::Reason::StateUnavailable);
         assert!(err.to_string().ends_with(expected), "{err}");
     }
+    // A GET refused for another reason than the key's type is an error, not a damaged state.
+    let port = servers::redis::scripted(vec![(3, b"+OK\r\n+OK\r\n-ERR nope\r\n")]);
+    let f = Fixture::with_config(&format!(
+        "state = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\""
+    ));
+    let err = f
+        .backend()
+        .update_state(&fixture::login(ALICE), &mut |_| false)
+        .unwrap_err();
+    assert!(err.to_string().ends_with("GET refused: ERR nope"), "{err}");
+}
+
+#[test]
+fn a_key_of_another_type_is_a_damaged_state_rebuilt_and_repaired() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (f, rec) = server(&tcp(&redis), None);
+    let key = format!("mailmfa:{{{ALICE}}}:state");
+    assert_eq!(redis.cli(&["HSET", &key, "last_step", "1"]), "1");
+    let state = f.state(ALICE).expect("a state");
+    assert!(state.rebuilt, "read as rebuilt: {state:?}");
+    // The next login repairs it (the codes valid now are refused) and a string replaces it.
+    wait_for_step_margin(8);
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert_eq!(reason(&r), "replayed", "{r:?}");
+    assert_eq!(redis.cli(&["TYPE", &key]), "string");
 }
