@@ -629,3 +629,76 @@ fn a_key_of_another_type_is_a_damaged_state_rebuilt_and_repaired() {
     assert_eq!(reason(&r), "replayed", "{r:?}");
     assert_eq!(redis.cli(&["TYPE", &key]), "string");
 }
+
+#[test]
+fn records_and_removal_go_through_the_redis_store() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (f, rec) = server(&tcp(&redis), None);
+    let store = f.backend();
+    let alice = fixture::login(ALICE);
+    let key = format!("mailmfa:{{{ALICE}}}:state");
+    // Records are the files, read and written through the Redis store.
+    assert_eq!(store.read_record(&alice).unwrap(), Some(rec.clone()));
+    let mut changed = rec.clone();
+    changed.label = Some("new phone".to_string());
+    store.write_record(&alice, &changed).unwrap();
+    assert_eq!(store.read_record(&alice).unwrap(), Some(changed));
+    assert_eq!(store.list_logins().unwrap(), vec![alice.clone()]);
+    // No state yet is `None`, not an empty state.
+    assert_eq!(store.read_state(&alice).unwrap(), None);
+    store
+        .update_state(&alice, &mut |s| {
+            s.last_success = Some(1);
+            true
+        })
+        .unwrap();
+    assert_eq!(redis.cli(&["EXISTS", &key]), "1");
+    // Removal: the record file and the key; a second removal finds nothing.
+    assert!(store.remove_user(&alice).unwrap());
+    assert_eq!(redis.cli(&["EXISTS", &key]), "0");
+    assert!(!f.record_path(ALICE).exists());
+    assert!(!store.remove_user(&alice).unwrap());
+}
+
+#[test]
+fn a_stored_state_over_64_kib_is_damaged_and_one_of_exactly_64_kib_is_read() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(RedisOpts::default());
+    let (f, _) = server(&tcp(&redis), None);
+    let key = format!("mailmfa:{{{ALICE}}}:state");
+    let limit = mailmfa::store::secure::MAX_FILE_BYTES as usize;
+    // A valid state padded with a TOML comment to exactly the limit, then one byte more.
+    let head = "version = 1\nlast_success = 7\n#";
+    let exact = format!("{head}{}\n", "x".repeat(limit - head.len() - 1));
+    assert_eq!(exact.len(), limit);
+    assert_eq!(redis.cli(&["SET", &key, &exact]), "OK");
+    let state = f.state(ALICE).expect("a state");
+    assert!(!state.rebuilt, "exactly 64 KiB is read");
+    assert_eq!(state.last_success, Some(7));
+    let over = format!("{head}{}\n", "x".repeat(limit - head.len()));
+    assert_eq!(redis.cli(&["SET", &key, &over]), "OK");
+    assert!(
+        f.state(ALICE).expect("a state").rebuilt,
+        "over 64 KiB is damaged"
+    );
+}
+
+#[test]
+fn a_refused_del_is_an_error_naming_it() {
+    // The record file goes first; then the scripted server refuses the DEL.
+    let port = servers::redis::scripted(vec![(1, b"-ERR no del\r\n")]);
+    let f = Fixture::with_config(&format!(
+        "state = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\""
+    ));
+    f.enable(ALICE);
+    let err = f.backend().remove_user(&fixture::login(ALICE)).unwrap_err();
+    assert!(
+        err.to_string().ends_with("DEL refused: ERR no del"),
+        "{err}"
+    );
+}

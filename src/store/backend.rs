@@ -46,7 +46,7 @@ impl Backend {
 
 impl Store for Backend {
     fn read_record(&self, login: &Login) -> Result<Option<Record>, StoreError> {
-        self.files().read_record(login)
+        self.inner().read_record(login)
     }
 
     fn update_state(
@@ -70,7 +70,7 @@ impl Store for Backend {
     }
 
     fn write_record(&self, login: &Login, record: &Record) -> Result<(), StoreError> {
-        self.files().write_record(login, record)
+        self.inner().write_record(login, record)
     }
 
     fn remove_user(&self, login: &Login) -> Result<bool, StoreError> {
@@ -78,6 +78,6 @@ impl Store for Backend {
     }
 
     fn list_logins(&self) -> Result<Vec<Login>, StoreError> {
-        self.files().list_logins()
+        self.inner().list_logins()
     }
 }

@@ -175,6 +175,8 @@ mod tests {
             "redis://host:99999",
             "redis://host/x",
             "redis://[::1",
+            "redis://a b:6379/0",
+            "redis://a\tb/0",
             "unix:relative.sock",
             "unix:/run/r.sock?timeout=1",
         ] {
