@@ -171,4 +171,46 @@ mod tests {
         let endless = vec![b'+'; 100_000];
         assert!(parse(&endless).is_err());
     }
+
+    #[test]
+    fn each_limit_holds_exactly_at_its_boundary() {
+        // Bulk strings: exactly MAX_BULK bytes are read, one more is refused; no length
+        // below -1.
+        let bulk = |n: usize| {
+            let mut v = format!("${n}\r\n").into_bytes();
+            v.extend(vec![b'a'; n]);
+            v.extend(b"\r\n");
+            v
+        };
+        assert!(matches!(parse(&bulk(MAX_BULK)).unwrap(), Reply::Bulk(d) if d.len() == MAX_BULK));
+        assert!(parse(&bulk(MAX_BULK + 1)).is_err());
+        assert!(parse(b"$-2\r\n").is_err());
+        // Arrays: empty and MAX_ELEMENTS long are read, one more element is refused even
+        // when every element is well formed; no length below -1; three levels deep are read.
+        let array = |n: usize| {
+            let mut v = format!("*{n}\r\n").into_bytes();
+            for _ in 0..n {
+                v.extend(b":1\r\n");
+            }
+            v
+        };
+        assert_eq!(parse(b"*0\r\n").unwrap(), Reply::Array(vec![]));
+        assert!(
+            matches!(parse(&array(MAX_ELEMENTS)).unwrap(), Reply::Array(a) if a.len() == MAX_ELEMENTS)
+        );
+        assert!(parse(&array(MAX_ELEMENTS + 1)).is_err());
+        assert!(parse(b"*-2\r\n").is_err());
+        assert!(parse(b"*1\r\n*1\r\n*1\r\n:1\r\n").is_ok());
+        // Lines: an empty status is one; MAX_LINE bytes (type included) are read, one more is
+        // refused.
+        assert_eq!(parse(b"+\r\n").unwrap(), Reply::Status(String::new()));
+        let line = |n: usize| {
+            let mut v = vec![b'+'];
+            v.extend(vec![b'a'; n - 1]);
+            v.extend(b"\r\n");
+            v
+        };
+        assert!(parse(&line(MAX_LINE)).is_ok());
+        assert!(parse(&line(MAX_LINE + 1)).is_err());
+    }
 }
