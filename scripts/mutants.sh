@@ -4,7 +4,7 @@
 # against the fast security tests listed in .cargo/mutants.toml; a mutant the tests do not
 # catch is MISSED and must be killed by a new test or explained in docs/testing.md.
 #
-#   scripts/mutants.sh                      the whole core (~450 mutants: hours on 2 cores)
+#   scripts/mutants.sh                      the whole core (~580 mutants: hours on 2 cores)
 #   scripts/mutants.sh src/split.rs ...     only these files
 #
 # Not part of scripts/test.sh (too long for CI's 90 minutes); results go to mutants.out/.
