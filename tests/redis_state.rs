@@ -231,6 +231,14 @@ fn redis_down_or_stopped_denies_mfa_logins_and_recovery_needs_nothing() {
     let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
     assert!(r.success(), "after the restart: {r:?}");
     assert!(f.state(ALICE).is_some());
+    // A restart between two logins: the kept connection was closed by the old server; the
+    // next login finds that out on it and goes on over a new one, without a refusal.
+    redis.restart();
+    let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
+    assert!(
+        r.success(),
+        "right after a restart, on a stale connection: {r:?}"
+    );
 }
 
 #[test]

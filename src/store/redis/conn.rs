@@ -60,6 +60,9 @@ impl Write for Stream {
 /// An open, authenticated connection.
 pub struct Connection {
     stream: BufReader<Stream>,
+    /// The last failure was the server closing or resetting the connection (it restarted,
+    /// or dropped an idle client): worth one retry on a new connection.
+    went_stale: bool,
 }
 
 impl Connection {
@@ -87,6 +90,7 @@ impl Connection {
         };
         let mut conn = Connection {
             stream: BufReader::with_capacity(16 * 1024, stream),
+            went_stale: false,
         };
         if let Some(path) = &settings.password_file {
             let text = secure::read_secret(path, owners).map_err(|r| refused(path, r))?;
@@ -123,15 +127,31 @@ impl Connection {
     }
 
     fn exchange(&mut self, bytes: &[u8], replies: usize) -> Result<Vec<Reply>, Failure> {
-        let stream = self.stream.get_mut();
-        stream
-            .write_all(bytes)
-            .and_then(|()| stream.flush())
-            .map_err(describe)?;
-        (0..replies)
-            .map(|_| resp::read(&mut self.stream).map_err(describe))
-            .collect()
+        let result = send_and_read(&mut self.stream, bytes, replies);
+        if let Err(e) = &result {
+            // Decided on the error's kind, not its text (which follows the host's locale).
+            self.went_stale = matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::UnexpectedEof
+            );
+        }
+        result.map_err(describe)
     }
+}
+
+/// Writes `bytes` and reads `replies` replies.
+fn send_and_read(
+    stream: &mut BufReader<Stream>,
+    bytes: &[u8],
+    replies: usize,
+) -> io::Result<Vec<Reply>> {
+    let inner = stream.get_mut();
+    inner.write_all(bytes)?;
+    inner.flush()?;
+    (0..replies).map(|_| resp::read(stream)).collect()
 }
 
 /// Checks that `reply` to the command `what` is `+OK`.
@@ -159,14 +179,6 @@ pub(super) fn describe(e: io::Error) -> Failure {
         }
         _ => e.to_string(),
     }
-}
-
-/// Whether a failure on a reused connection means only that the connection went stale (the
-/// server restarted or closed an idle client), so that one retry on a new one is worth it.
-fn stale(failure: &str) -> bool {
-    ["closed the connection", "Broken pipe", "Connection reset"]
-        .iter()
-        .any(|s| failure.contains(s))
 }
 
 fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Failure> {
@@ -224,11 +236,9 @@ pub fn with_connection<T>(
         .as_ref()
         .is_some_and(|s| s.pid == pid && s.settings == *settings && s.owners == owners);
     if !reusable {
-        if let Some(parent) = slot.take().filter(|s| s.pid != pid) {
-            // The parent's socket: closing our copy of the descriptor leaves the parent's
-            // connection intact; nothing is written on it.
-            drop(parent);
-        }
+        // Another settings' connection, or the parent's after a fork: closing our copy of
+        // the descriptor leaves the parent's connection intact; nothing is written on it.
+        *slot = None;
     }
     let mut fresh = !reusable;
     loop {
@@ -246,7 +256,7 @@ pub fn with_connection<T>(
                 *slot = Some(current);
                 return Ok(value);
             }
-            Err(failure) if !fresh && stale(&failure) => fresh = true,
+            Err(_) if !fresh && current.conn.went_stale => fresh = true,
             Err(failure) => return Err(failure),
         }
     }
