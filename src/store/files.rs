@@ -79,14 +79,14 @@ impl FileStore {
         // Decisions only ever add used recovery codes: a longer list is a new use.
         let used_before = state.used_recovery.len();
         let changed = decide(&mut state);
-        let name = format!("{login}.state");
         let refused = |why: String| StoreError::Write {
-            path: self.state_dir.join(&name),
+            path: self.state_path(login),
             why,
         };
         if let Writeback::Write { text, durable } =
             writeback(&state, &load, changed, used_before).map_err(refused)?
         {
+            let name = format!("{login}.state");
             write_atomic(&self.state_dir, &name, text.as_bytes(), durable)
                 .map_err(|e| refused(e.to_string()))?;
         }

@@ -289,10 +289,7 @@ pub fn read_secret(
     path: &Path,
     owners: impl Into<Owners>,
 ) -> Result<zeroize::Zeroizing<String>, Refusal> {
-    let owners = owners.into();
-    check_ancestors(path, owners)?;
-    let (file, meta) = open_checked(path, owners)?
-        .ok_or_else(|| Refusal::Io(io::Error::new(io::ErrorKind::NotFound, "does not exist")))?;
+    let (file, meta) = open_named(path, owners.into())?;
     if meta.mode() & 0o077 != 0 {
         return Err(Refusal::Unsafe(format!(
             "mode {:04o} lets group or others read a secret: chmod 0600",
@@ -300,6 +297,32 @@ pub fn read_secret(
         )));
     }
     read_opened(file, &meta)
+}
+
+/// Reads public data the module must still trust (CA certificates: whoever could change them
+/// could put their own CA in), checked like [`read_trusted`], of at most `limit` bytes. A
+/// missing file is an error: the settings name it.
+pub fn read_public(path: &Path, owners: impl Into<Owners>, limit: u64) -> Result<Vec<u8>, Refusal> {
+    let (file, _) = open_named(path, owners.into())?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Refusal::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(Refusal::Io(io::Error::other(format!(
+            "larger than {} KiB",
+            limit / 1024
+        ))));
+    }
+    Ok(bytes)
+}
+
+/// Opens a file the settings name (so a missing one is an error), checked with every
+/// directory above it.
+fn open_named(path: &Path, owners: Owners) -> Result<(File, Metadata), Refusal> {
+    check_ancestors(path, owners)?;
+    open_checked(path, owners)?
+        .ok_or_else(|| Refusal::Io(io::Error::new(io::ErrorKind::NotFound, "does not exist")))
 }
 
 /// Reads an opened, checked file into a string (at most [`MAX_FILE_BYTES`], UTF-8).

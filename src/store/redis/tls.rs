@@ -11,7 +11,6 @@ use crate::store::secure::{self, Owners};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,21 +89,7 @@ fn client_config(settings: &RedisSettings, owners: Owners) -> Result<ClientConfi
     }
 }
 
-/// Reads a certificate file checked like every file the module trusts (no symlink, owner
-/// root or the running user, not writable by group or others, nor any directory above it):
-/// whoever could change it could put their own CA in.
+/// A certificate file (PEM), checked like every file the module trusts.
 fn read_public(path: &Path, owners: Owners) -> Result<Vec<u8>, Failure> {
-    let refuse = |refusal| refused(path, refusal);
-    secure::check_ancestors(path, owners).map_err(refuse)?;
-    let (file, _) = secure::open_checked(path, owners)
-        .map_err(refuse)?
-        .ok_or_else(|| format!("{}: does not exist", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PEM_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_PEM_BYTES {
-        return Err(format!("{}: larger than 4 MiB", path.display()));
-    }
-    Ok(bytes)
+    secure::read_public(path, owners, MAX_PEM_BYTES).map_err(|r| refused(path, r))
 }
