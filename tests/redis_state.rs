@@ -59,6 +59,24 @@ fn server(redis_lines: &str, record: Option<&Record>) -> (Fixture, Record) {
     (f, rec)
 }
 
+/// A fixture whose state is on the (scripted) server at 127.0.0.1:`port`.
+fn scripted_world(port: u16) -> Fixture {
+    Fixture::with_config(&format!(
+        "state = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\""
+    ))
+}
+
+/// Rewrites the fixture's `mailmfa.toml`: its directories, the state on `url`, and `extra`.
+/// Each variant differs in its settings, so this process opens a new connection for it.
+fn rewrite_config(f: &Fixture, url: &str, extra: &str) {
+    let text = format!(
+        "record_dir = \"{}\"\nstate_dir = \"{}\"\nstate = \"redis\"\nredis_url = \"{url}\"\n{extra}\n",
+        f.settings.record_dir.display(),
+        f.settings.state_dir.display(),
+    );
+    fs::write(&f.config, text).unwrap();
+}
+
 fn tcp(redis: &Redis) -> String {
     format!("redis_url = \"{}\"", redis.url(0))
 }
@@ -299,16 +317,9 @@ fn an_acl_user_logs_in_with_a_private_password_file_and_nothing_else() {
     let file = f.dir.path().join("redis.password");
     fs::write(&file, format!("{password}\n")).unwrap();
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-    let config = |extra: &str| {
-        let text = format!(
-            "record_dir = \"{}\"\nstate_dir = \"{}\"\nstate = \"redis\"\n\
-             redis_url = \"unix:{}\"\nredis_user = \"mailmfa\"\n{extra}\n",
-            f.settings.record_dir.display(),
-            f.settings.state_dir.display(),
-            redis.socket.display()
-        );
-        fs::write(&f.config, text).unwrap();
-    };
+    let url = format!("unix:{}", redis.socket.display());
+    let config =
+        |extra: &str| rewrite_config(&f, &url, &format!("redis_user = \"mailmfa\"\n{extra}"));
     wait_for_step_margin(8);
     config(&format!("redis_password_file = \"{}\"", file.display()));
     let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
@@ -512,16 +523,7 @@ fn rediss_checks_the_servers_certificate_and_shows_a_client_certificate() {
     });
     let certs = redis.tls.clone().expect("TLS certificates");
     let (f, rec) = server("", None);
-    // Each variant differs in its settings, so this process opens a new connection for it.
-    let config = |extra: &str| {
-        let text = format!(
-            "record_dir = \"{}\"\nstate_dir = \"{}\"\nstate = \"redis\"\nredis_url = \"{}\"\n{extra}\n",
-            f.settings.record_dir.display(),
-            f.settings.state_dir.display(),
-            redis.url(0),
-        );
-        fs::write(&f.config, text).unwrap();
-    };
+    let config = |extra: &str| rewrite_config(&f, &redis.url(0), extra);
     let ca = format!("redis_tls_ca_file = \"{}\"", certs.ca.display());
     let client = format!(
         "redis_tls_cert_file = \"{}\"\nredis_tls_key_file = \"{}\"",
@@ -598,9 +600,7 @@ fn replies_a_real_server_never_sends_are_refused_with_what_was_wrong() {
         ),
     ] {
         let port = servers::redis::scripted(vec![(3, FRESH), (3, exec_round)]);
-        let f = Fixture::with_config(&format!(
-            "state = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\""
-        ));
+        let f = scripted_world(port);
         let err = f
             .backend()
             .update_state(&fixture::login(ALICE), &mut |_| true)
@@ -610,9 +610,7 @@ fn replies_a_real_server_never_sends_are_refused_with_what_was_wrong() {
     }
     // A GET refused for another reason than the key's type is an error, not a damaged state.
     let port = servers::redis::scripted(vec![(3, b"+OK\r\n+OK\r\n-ERR nope\r\n")]);
-    let f = Fixture::with_config(&format!(
-        "state = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\""
-    ));
+    let f = scripted_world(port);
     let err = f
         .backend()
         .update_state(&fixture::login(ALICE), &mut |_| false)
@@ -700,9 +698,7 @@ fn a_stored_state_over_64_kib_is_damaged_and_one_of_exactly_64_kib_is_read() {
 fn a_refused_del_is_an_error_naming_it() {
     // The record file goes first; then the scripted server refuses the DEL.
     let port = servers::redis::scripted(vec![(1, b"-ERR no del\r\n")]);
-    let f = Fixture::with_config(&format!(
-        "state = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\""
-    ));
+    let f = scripted_world(port);
     f.enable(ALICE);
     let err = f.backend().remove_user(&fixture::login(ALICE)).unwrap_err();
     assert!(
