@@ -463,6 +463,25 @@ mod tests {
         assert!(matches!(read_checked(&path, euid), Err(Refusal::Io(_))));
     }
 
+    /// `read_public` reads up to its limit and refuses one byte more; a missing file is an
+    /// error, not "none".
+    #[test]
+    fn read_public_holds_its_limit_and_wants_the_file() {
+        let euid = crate::pam::sys::effective_uid();
+        let top = tempfile::tempdir().unwrap();
+        let path = top.path().join("ca.crt");
+        fs::write(&path, "x".repeat(100)).unwrap();
+        chmod(&path, 0o644);
+        assert_eq!(read_public(&path, euid, 100).unwrap().len(), 100);
+        assert!(matches!(read_public(&path, euid, 99), Err(Refusal::Io(_))));
+        assert!(matches!(
+            read_public(&top.path().join("nope"), euid, 100),
+            Err(Refusal::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
+        chmod(&path, 0o666);
+        assert_refused(read_public(&path, euid, 100).map(|_| ()), "chmod go-w");
+    }
+
     /// A chain of symlinks above the path resolves up to the kernel's own limit (40, as
     /// `MAXSYMLINKS` in Linux), and one more is `ELOOP`.
     #[test]
