@@ -203,6 +203,9 @@ pub struct Verdict {
     pub reason: Reason,
     /// The state was changed and must be written back before the answer is given.
     pub state_changed: bool,
+    /// The code was refused and counted as a new failure: it is the last of
+    /// `state.failures` (what [`crate::notify::alert`] looks at).
+    pub failure_added: bool,
 }
 
 impl Verdict {
@@ -340,7 +343,8 @@ pub fn decide_verify(
         CodeKind::Totp => check_totp(record, state, &code, &client, now, settings),
         CodeKind::Recovery => check_recovery(record, state, attempt.code, &client, now),
     };
-    if !is_acceptance(reason) {
+    let failure_added = !is_acceptance(reason);
+    if failure_added {
         // Not refused before (checked above): a new failure of this client.
         state.failures.push(Failure {
             client,
@@ -354,7 +358,10 @@ pub fn decide_verify(
     if state.sessions.len() > MAX_STEP_CLIENTS {
         state.sessions.remove(0);
     }
-    finish(reason, state, &before)
+    Verdict {
+        failure_added,
+        ..finish(reason, state, &before)
+    }
 }
 
 /// The keyed fingerprint of an attempt's code, computed at most once (it costs a SHA-256) and
@@ -495,6 +502,7 @@ fn finish(reason: Reason, state: &State, before: &State) -> Verdict {
     Verdict {
         reason,
         state_changed: state != before,
+        failure_added: false,
     }
 }
 
@@ -641,7 +649,8 @@ mod tests {
             v,
             Verdict {
                 reason: Reason::Reused,
-                state_changed: false
+                state_changed: false,
+                failure_added: false,
             }
         );
         assert_eq!(
@@ -1312,7 +1321,8 @@ mod tests {
             v,
             Verdict {
                 reason: Reason::BadCode,
-                state_changed: false
+                state_changed: false,
+                failure_added: false,
             },
             "not checked against the new step: refused, counted once"
         );

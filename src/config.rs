@@ -7,6 +7,7 @@
 //! file is an error too, because a lost file that moved `record_dir` would otherwise make
 //! every mailbox look like one without MFA. The reference is `docs/configuration.md`.
 
+use crate::notify::NotifySettings;
 use crate::store::secure::Owners;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -71,6 +72,8 @@ pub struct Settings {
     pub state: StateBackend,
     /// The Redis/Valkey server, used when `state` is [`StateBackend::Redis`].
     pub redis: RedisSettings,
+    /// The `[notify]` table: mails to the owners about changes and alerts.
+    pub notify: NotifySettings,
 }
 
 /// `state`: where the login state (last step, throttle, one-time uses) is kept.
@@ -144,6 +147,7 @@ impl Default for Settings {
             panel: None,
             state: StateBackend::Files,
             redis: RedisSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -315,9 +319,17 @@ impl Settings {
         })?;
         let mut settings = Settings::default();
         for (key, value) in &table {
-            if let ("panel", toml::Value::Table(panel)) = (key.as_str(), value) {
-                settings.panel = Some(panel.clone());
-                continue;
+            match (key.as_str(), value) {
+                ("panel", toml::Value::Table(panel)) => {
+                    settings.panel = Some(panel.clone());
+                    continue;
+                }
+                ("notify", toml::Value::Table(notify)) => {
+                    settings.notify =
+                        NotifySettings::from_table(notify).map_err(|m| error(&origin, m))?;
+                    continue;
+                }
+                _ => {}
             }
             let value = match value {
                 toml::Value::String(s) => s.clone(),

@@ -16,6 +16,8 @@
 //! - [`mailbox`] — the `account` phase's rule: is an app password's mailbox still alive?
 //! - [`account`] — the account layer: turning MFA on and off, app passwords, recovery codes,
 //!   status; the rules the `mailmfa` command and the web panel share, each change audited.
+//! - [`notify`] — mails to the owners: events from the account layer and the module, the
+//!   spool they wait in, and the notifier that sends them.
 //! - [`users`] — user names and uids from /etc/passwd, without NSS.
 //! - [`log`] — log line format and the list of reasons.
 //! - [`calendar`] — Unix days to a calendar date, for the faces' time formats.
@@ -32,6 +34,7 @@ pub mod log;
 pub mod login;
 pub mod mailbox;
 pub mod module;
+pub mod notify;
 pub mod otp;
 #[allow(unsafe_code)]
 pub mod pam;

@@ -74,6 +74,9 @@ pub enum Reason {
     PamError,
     /// The module panicked (a bug); the login was denied.
     InternalError,
+    /// An event for the owner could not be spooled (logged in addition to the decision,
+    /// which it does not change).
+    NotifySpoolFailed,
 }
 
 impl Reason {
@@ -112,6 +115,7 @@ impl Reason {
             Reason::NoSplit => "no_split",
             Reason::PamError => "pam_error",
             Reason::InternalError => "internal_error",
+            Reason::NotifySpoolFailed => "notify_spool_failed",
         }
     }
 }

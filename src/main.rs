@@ -7,7 +7,9 @@ mod cli;
 
 use cli::args::{self, Parsed, Spec};
 use cli::exit::{CliResult, Exit, Failure};
-use cli::{app_password, check, disable, doctor, enable, help, recovery, serve, status, Context};
+use cli::{
+    app_password, check, disable, doctor, enable, help, notify, recovery, serve, status, Context,
+};
 
 fn main() {
     let exit = match run() {
@@ -64,6 +66,7 @@ fn run() -> CliResult {
             None => print!("{}", help::command("app-password").unwrap_or_default()),
         },
         "recovery-codes" => with_context(rest, &recovery::SPEC, config, recovery::run)?,
+        "notify" => with_context(rest, &notify::SPEC, config, notify::run)?,
         "doctor" => {
             let parsed = args::parse(rest, &doctor::SPEC)?;
             if parsed.help {

@@ -18,6 +18,7 @@ use crate::config::{ModuleArgs, Phase, Settings};
 use crate::log::{Line, Outcome, Reason};
 use crate::login::{self, Login};
 use crate::mailbox::{self, Mailbox};
+use crate::notify::{self, alert, event::LOGIN_FACE};
 use crate::pam::handle::Handle;
 use crate::pam::sys::effective_uid;
 use crate::record::Record;
@@ -379,15 +380,30 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &Backend) 
         client: &call.rhost,
         now: unix_now(),
     };
+    let source = alert::Source {
+        face: LOGIN_FACE,
+        service: Some(&call.service),
+        client: &call.rhost,
+        now: attempt.now,
+    };
     let mut verdict = None;
+    let mut notice = None;
     let mut decide = |state: &mut State| {
         let v = auth::decide_verify(&mfa.record, state, attempt, settings);
         let changed = v.state_changed;
+        notice = alert::notice_of_verdict(settings, login, &mfa.record, state, &v, source);
         verdict = Some(v);
         changed
     };
     if let Err(code) = with_state(call, store, login, &mut decide, true) {
         return code;
+    }
+    // The owner's notice (a recovery code used, or an alert): spooled, never waited for; a
+    // spool that cannot take it is logged and changes nothing.
+    if let Some(notice) = notice {
+        if let Err(e) = notify::tell(settings, effective_uid(), &notice) {
+            call.log(Outcome::Continue, Reason::NotifySpoolFailed, Some(&e.to_string()));
+        }
     }
     match verdict {
         Some(v) if v.accepted() => call.answer(Outcome::Accept, v.reason, None),

@@ -229,6 +229,38 @@ pub fn revoke_app_password(ctx: &Ctx, login: &Login, name: &str) -> Result<(), A
     Ok(())
 }
 
+/// Removes the app passwords of `login` whose expiry has come (not the webmail plugin's
+/// session credentials: they go when the next one is made) and returns their names. Each is
+/// audited as `app-password-expire`, which tells the owner. The record is only rewritten
+/// when one expired. Run for every login by the notifier (`mailmfa notify`).
+pub fn expire_app_passwords(ctx: &Ctx, login: &Login) -> Result<Vec<String>, AccountError> {
+    let expired = |app: &AppPassword| {
+        app.expires.is_some_and(|e| e <= ctx.now)
+            && !super::webmail::is_session_credential(&app.name)
+    };
+    let Some(record) = ctx.store().read_record(login)? else {
+        return Ok(Vec::new());
+    };
+    if !record.app_passwords.iter().any(expired) {
+        return Ok(Vec::new());
+    }
+    let gone = change_record(ctx, login, &mut |record, state| {
+        let (gone, kept): (Vec<AppPassword>, Vec<AppPassword>) =
+            record.app_passwords.drain(..).partition(|a| expired(a));
+        record.app_passwords = kept;
+        for app in &gone {
+            forget_use(state, &app.name);
+        }
+        Ok(gone.into_iter().map(|a| a.name).collect::<Vec<_>>())
+    })?;
+    for name in &gone {
+        let mut event = Event::new("app-password-expire", login, "ok");
+        event.name = Some(name);
+        event.send(ctx);
+    }
+    Ok(gone)
+}
+
 /// Drops the last use recorded under `name`: a new or revoked app password has none.
 pub(super) fn forget_use(state: &mut State, name: &str) {
     state.app_password_uses.retain(|u| u.name != name);

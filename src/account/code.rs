@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::credential;
 use crate::log::Reason;
 use crate::login::Login;
+use crate::notify::alert;
 use crate::record::Record;
 use crate::state::State;
 use crate::store::Store;
@@ -65,7 +66,9 @@ pub fn check_code(ctx: &Ctx, login: &Login, typed: &str, client: &str) -> Result
 
 /// Checks `typed` (a TOTP code, spaces allowed, or a recovery code) against `record`, the
 /// user's active record, like a login from `client`, and records its use (or its failure) in
-/// the state: a recovery code is used up. Not audited: the caller says what it was for.
+/// the state: a recovery code is used up. Not audited: the caller says what it was for. The
+/// owner is told of a recovery code used and of wrong codes that make an alert
+/// ([`alert::notice_of_verdict`], as for a login).
 pub fn verify(
     ctx: &Ctx,
     store: &dyn Store,
@@ -90,15 +93,25 @@ pub fn verify(
         now: ctx.now,
     };
     let mut outcome = None;
+    let source = alert::Source {
+        face: ctx.actor.face.name(),
+        service: None,
+        client,
+        now: ctx.now,
+    };
     store.update_state(login, &mut |state| {
         let verdict = auth::decide_verify(record, state, attempt, ctx.settings);
         let changed = verdict.state_changed;
-        outcome = Some((verdict.reason, state.clone()));
+        let notice = alert::notice_of_verdict(ctx.settings, login, record, state, &verdict, source);
+        outcome = Some((verdict.reason, state.clone(), notice));
         changed
     })?;
-    let Some((reason, state)) = outcome else {
+    let Some((reason, state, notice)) = outcome else {
         return Err(no_update());
     };
+    if let Some(notice) = notice {
+        super::audit::spool(ctx, &notice);
+    }
     let refusal = match reason {
         Reason::Ok | Reason::RecoveryCode => return Ok(()),
         Reason::BadRecoveryCode => CodeRefusal::WrongRecovery {

@@ -28,10 +28,12 @@ pub fn disable(
     client: &str,
 ) -> Result<Disabled, AccountError> {
     let force = matches!(proof, Proof::Force);
-    let audit = |result, reason, force| {
+    let mut how = None;
+    let audit = |result, reason, force, how| {
         let mut event = Event::new("disable", login, result);
         event.force = force;
         event.reason = reason;
+        event.how = how;
         event.send(ctx);
     };
     let store = ctx.store();
@@ -44,19 +46,24 @@ pub fn disable(
     let damaged = record.is_none() && store.files().record_path(login).exists();
     if record.is_none() && !damaged {
         if pending_store.remove(login)? {
-            audit("ok", Some("pending_only"), force);
+            audit("ok", Some("pending_only"), force, None);
             return Ok(Disabled::PendingOnly);
         }
         return Err(AccountError::NotOn);
     }
     if let (Some(record), Proof::Code(typed)) = (&record, proof) {
         if let Err(e) = code::verify(ctx, &store, login, record, typed, client) {
-            audit("refused", Some("code_refused"), false);
+            audit("refused", Some("code_refused"), false, None);
             return Err(e);
         }
+        how = Some(if code::is_recovery_code_of(record, typed) {
+            "recovery-code"
+        } else {
+            "code"
+        });
     }
     store.remove_user(login)?;
     pending_store.remove(login)?;
-    audit("ok", None, force);
+    audit("ok", None, force, how);
     Ok(Disabled::Off)
 }

@@ -28,8 +28,8 @@ pub mod uri;
 pub mod webmail;
 
 pub use app_password::{
-    add_app_password, list_app_passwords, parse_services, revoke_app_password, AppPasswordInfo,
-    NewAppPassword,
+    add_app_password, expire_app_passwords, list_app_passwords, parse_services,
+    revoke_app_password, AppPasswordInfo, NewAppPassword,
 };
 pub use code::{check_code, is_recovery_code_of};
 pub use disable::{disable, Disabled};

@@ -53,6 +53,8 @@ pub fn replace_recovery_codes(
         state.used_recovery.drain(..excess);
         Ok(old.len())
     })?;
-    Event::new("recovery-codes", login, "ok").send(ctx);
+    let mut event = Event::new("recovery-codes", login, "ok");
+    event.count = Some(codes.len() as u32);
+    event.send(ctx);
     Ok((codes, replaced))
 }

@@ -27,6 +27,8 @@ Commands:
                        run the pam.d stack S like Dovecot and show mailmfa's reason
   doctor               check the config, the directories, every pam.d stack with mailmfa,
                        and the caches in front of PAM (Dovecot, saslauthd); say what to fix
+  notify               mail the owners what changed and who has their password (one pass
+                       over the spool; run by mailmfa-notify.path and .timer)
   serve [ARGS]         start the web panel (mailmfa-panel) for owners and admins
   help [COMMAND]       this text, or a command's
 
@@ -165,6 +167,31 @@ how many are left.
 Options:
   --json           print {login, codes, replaced} (replaced: how many old codes it replaced)
   --config PATH    the config file (default /etc/mailmfa/mailmfa.toml)
+"
+        }
+        "notify" => {
+            "\
+Usage: mailmfa notify [--retry-now] [--json]
+
+One pass of the notifier, then exit (`[notify] enabled = true` in the config turns it on):
+  1. app passwords whose expiry has come are removed (each is an event for its owner);
+  2. the events the module, this command and the panel put into spool_dir are claimed;
+  3. one mail per event goes to the owner through sendmail (`-i -f SENDER -- LOGIN`);
+     \"password known, code wrong\" alerts of one login are merged, at most one mail per
+     alert_every;
+  4. a mail sendmail did not take is retried by later passes (1 min, doubling up to 1 h);
+     nothing is dropped. At least once: a pass killed after sendmail took a mail but before
+     it removed its file sends that mail again.
+
+Run it from mailmfa-notify.path (at once when an event arrives) and mailmfa-notify.timer
+(every minute, for retries and held alerts); see docs/notifications.md.
+
+Options:
+  --retry-now      also try the mails waiting for a retry now (after fixing the MTA)
+  --json           print {events, sent, deferred, waiting, held, dropped, expired}
+  --config PATH    the config file (default /etc/mailmfa/mailmfa.toml)
+
+Exit 1 when a mail could not be sent now (it will be retried) or the spool cannot be used.
 "
         }
         "doctor" => {

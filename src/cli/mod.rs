@@ -8,6 +8,7 @@
 //! - [`check`] — run a PAM service's whole stack like Dovecot and print the module's reason.
 //! - [`app_password`] — `app-password add|list|revoke`: per-device passwords for mail clients.
 //! - [`recovery`] — `recovery-codes LOGIN`: one-time codes for a lost phone, and their check.
+//! - [`notify`] — one pass of the notifier: mails to the owners from the spool.
 //! - [`serve`] — start the web panel, `mailmfa-panel`, in place of the command.
 //! - [`qr`] and [`png`] — the QR code in the terminal, as SVG and as PNG.
 //! - [`args`], [`help`], [`exit`], [`prompt`], [`output`] — the plumbing.
@@ -26,6 +27,7 @@ pub mod doctor;
 pub mod enable;
 pub mod exit;
 pub mod help;
+pub mod notify;
 pub mod output;
 pub mod png;
 pub mod prompt;
