@@ -402,7 +402,11 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &Backend) 
     // spool that cannot take it is logged and changes nothing.
     if let Some(notice) = notice {
         if let Err(e) = notify::tell(settings, effective_uid(), &notice) {
-            call.log(Outcome::Continue, Reason::NotifySpoolFailed, Some(&e.to_string()));
+            call.log(
+                Outcome::Continue,
+                Reason::NotifySpoolFailed,
+                Some(&e.to_string()),
+            );
         }
     }
     match verdict {

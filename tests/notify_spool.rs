@@ -125,10 +125,17 @@ fn wrong_codes_after_the_right_password_spool_one_alert_each_alert_after() {
         let r = f.login("mail", ALICE, &format!("{PW}{}", code(&rec, 200 + n)), IP);
         assert_eq!(r.reason.as_deref(), Some("bad_code"));
     }
-    assert!(spooled(&f, ALICE).is_empty(), "two wrong codes are no alert");
+    assert!(
+        spooled(&f, ALICE).is_empty(),
+        "two wrong codes are no alert"
+    );
     let third = code(&rec, 202);
     let r = f.login("mail", ALICE, &format!("{PW}{third}"), IP);
-    assert_eq!(r.reason.as_deref(), Some("bad_code"), "the alert changes no answer");
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("bad_code"),
+        "the alert changes no answer"
+    );
     let lines = spooled(&f, ALICE);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let line = &lines[0];
@@ -142,17 +149,34 @@ fn wrong_codes_after_the_right_password_spool_one_alert_each_alert_after() {
     ] {
         assert_eq!(value(line, key).as_deref(), Some(want), "{key} in {line}");
     }
-    assert_eq!(value(line, "throttled"), None, "3 of max_failures 5: not yet");
-    assert!(!line.contains(&third) && !line.contains(PW), "no code, no password: {line}");
+    assert_eq!(
+        value(line, "throttled"),
+        None,
+        "3 of max_failures 5: not yet"
+    );
+    assert!(
+        !line.contains(&third) && !line.contains(PW),
+        "no code, no password: {line}"
+    );
     // Three more from another address: the login's sixth failure is the next alert.
     for n in 0..3 {
-        let _ = f.login("mail", ALICE, &format!("{PW}{}", code(&rec, 300 + n)), Some("127.0.0.8"));
+        let _ = f.login(
+            "mail",
+            ALICE,
+            &format!("{PW}{}", code(&rec, 300 + n)),
+            Some("127.0.0.8"),
+        );
     }
     let lines = spooled(&f, ALICE);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(value(&lines[1], "count").as_deref(), Some("6"));
     // A right code and bob (no MFA) spool nothing.
-    let r = f.login("mail", ALICE, &format!("{PW}{}", code(&rec, 0)), Some("127.0.0.9"));
+    let r = f.login(
+        "mail",
+        ALICE,
+        &format!("{PW}{}", code(&rec, 0)),
+        Some("127.0.0.9"),
+    );
     assert!(r.success(), "{r:?}");
     assert!(f.login("mail", BOB, "secret123456", IP).success());
     assert_eq!(spooled(&f, ALICE).len(), 2);
@@ -167,7 +191,11 @@ fn the_throttle_tripping_is_said_in_the_alert() {
         let _ = f.login("mail", ALICE, &format!("{PW}{}", code(&rec, 100 + n)), IP);
     }
     let lines = spooled(&f, ALICE);
-    assert_eq!(lines.len(), 1, "default alert_after is max_failures: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "default alert_after is max_failures: {lines:?}"
+    );
     assert_eq!(value(&lines[0], "count").as_deref(), Some("5"));
     assert_eq!(value(&lines[0], "throttled").as_deref(), Some("yes"));
     // Refused outright while throttled: counted nowhere, no further alert.
@@ -184,9 +212,15 @@ fn a_recovery_code_used_at_login_spools_how_many_are_left_and_never_the_code() {
     assert_eq!(r.reason.as_deref(), Some("recovery_code"), "{r:?}");
     let lines = spooled(&f, ALICE);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(value(&lines[0], "kind").as_deref(), Some("recovery-codes-created"));
+    assert_eq!(
+        value(&lines[0], "kind").as_deref(),
+        Some("recovery-codes-created")
+    );
     assert_eq!(value(&lines[0], "count").as_deref(), Some("10"));
-    assert_eq!(value(&lines[1], "kind").as_deref(), Some("recovery-code-used"));
+    assert_eq!(
+        value(&lines[1], "kind").as_deref(),
+        Some("recovery-code-used")
+    );
     assert_eq!(value(&lines[1], "left").as_deref(), Some("9"));
     let all = lines.join("\n");
     for c in &codes {
@@ -199,8 +233,7 @@ fn every_change_of_the_account_layer_spools_its_event_with_face_and_client() {
     let (f, _) = world("");
     let who = login(ALICE);
     let panel = ctx(&f, Face::Panel, Some("198.51.100.4"));
-    let added =
-        account::add_app_password(&panel, &who, "thunderbird", &[], None).unwrap();
+    let added = account::add_app_password(&panel, &who, "thunderbird", &[], None).unwrap();
     account::revoke_app_password(&panel, &who, "thunderbird").unwrap();
     // The webmail plugin's session credentials are internal: no mail at each webmail login.
     let webmail = ctx(&f, Face::Webmail, Some("198.51.100.5"));
@@ -217,7 +250,11 @@ fn every_change_of_the_account_layer_spools_its_event_with_face_and_client() {
     let kinds: Vec<_> = lines.iter().map(|l| value(l, "kind").unwrap()).collect();
     assert_eq!(
         kinds,
-        ["app-password-created", "app-password-revoked", "mfa-disabled"],
+        [
+            "app-password-created",
+            "app-password-revoked",
+            "mfa-disabled"
+        ],
         "{lines:?}"
     );
     assert_eq!(value(&lines[0], "name").as_deref(), Some("thunderbird"));
@@ -253,14 +290,24 @@ fn one_pass_mails_each_event_once_merges_alerts_and_removes_what_it_sent() {
         let _ = f.login("mail", ALICE, &format!("{PW}{}", code(&rec, 100 + n)), IP);
     }
     let out = notify(&f, &["--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["events"], 3, "{report}");
-    assert_eq!(report["sent"], 2, "one app password mail, one alert: {report}");
+    assert_eq!(
+        report["sent"], 2,
+        "one app password mail, one alert: {report}"
+    );
     assert_eq!(report["held"], 0);
     let got = mails(&f);
     assert_eq!(got.len(), 2);
-    let app = got.iter().find(|m| m.contains("X-Mailmfa-Event: app-password-created")).unwrap();
+    let app = got
+        .iter()
+        .find(|m| m.contains("X-Mailmfa-Event: app-password-created"))
+        .unwrap();
     assert!(app.starts_with("ARGS: -oi -i -f mailmfa@mail.example.com -- alice@example.com\n"));
     for fact in [
         "\nSubject: A new app password was made for alice@example.com\n",
@@ -271,18 +318,31 @@ fn one_pass_mails_each_event_once_merges_alerts_and_removes_what_it_sent() {
     ] {
         assert!(app.contains(fact), "{fact} in\n{app}");
     }
-    let alert = got.iter().find(|m| m.contains("X-Mailmfa-Event: code-wrong")).unwrap();
+    let alert = got
+        .iter()
+        .find(|m| m.contains("X-Mailmfa-Event: code-wrong"))
+        .unwrap();
     assert!(alert.contains("2 wrong codes from 127.0.0.7"), "{alert}");
-    assert!(alert.contains("1 wrong codes from 127.0.0.7"), "both alerts in one mail: {alert}");
+    assert!(
+        alert.contains("1 wrong codes from 127.0.0.7"),
+        "both alerts in one mail: {alert}"
+    );
     let spool = &f.settings.notify.spool_dir;
     for sub in ["new", "cur", "out", "held"] {
-        assert_eq!(fs::read_dir(spool.join(sub)).unwrap().count(), 0, "{sub} is empty");
+        assert_eq!(
+            fs::read_dir(spool.join(sub)).unwrap().count(),
+            0,
+            "{sub} is empty"
+        );
     }
     // Within alert_every the next alert is held, not mailed; the pass after says so again.
     let _ = f.login("mail", ALICE, &format!("{PW}{}", code(&rec, 300)), IP);
     let report: serde_json::Value =
         serde_json::from_slice(&notify(&f, &["--json"]).stdout).unwrap();
-    assert_eq!((report["events"].as_u64(), report["sent"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (report["events"].as_u64(), report["sent"].as_u64()),
+        (Some(1), Some(0))
+    );
     assert_eq!(report["held"], 1, "{report}");
     assert_eq!(mails(&f).len(), 2);
     assert!(spool.join("held").join(ALICE).exists());
@@ -295,23 +355,38 @@ fn a_failing_mta_defers_with_a_log_line_and_retry_now_delivers_once() {
     let cmd = ctx(&f, Face::Command, None);
     account::add_app_password(&cmd, &login(ALICE), "phone", &[], None).unwrap();
     let out = notify(&f, &[]);
-    assert_eq!(out.status.code(), Some(1), "a deferred mail is a failed pass");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a deferred mail is a failed pass"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not sent (try 1)"), "{stderr}");
-    assert!(stderr.contains("mta: queue file write error"), "the MTA's own words: {stderr}");
+    assert!(
+        stderr.contains("mta: queue file write error"),
+        "the MTA's own words: {stderr}"
+    );
     assert!(stderr.contains("next try in 60 s"), "{stderr}");
-    let waiting = fs::read_dir(f.settings.notify.spool_dir.join("out")).unwrap().count();
+    let waiting = fs::read_dir(f.settings.notify.spool_dir.join("out"))
+        .unwrap()
+        .count();
     assert_eq!(waiting, 1, "kept for the retry");
     // Not due yet: a plain pass leaves it; the MTA fixed, --retry-now sends it, once.
     fs::remove_file(base(&f).join("fail")).unwrap();
     let out = notify(&f, &["--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((report["sent"].as_u64(), report["waiting"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (report["sent"].as_u64(), report["waiting"].as_u64()),
+        (Some(0), Some(1))
+    );
     let out = notify(&f, &["--retry-now", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["sent"], 1, "{report}");
     assert_eq!(mails(&f).len(), 1);
-    assert_eq!(notify(&f, &["--retry-now", "--json"]).status.code(), Some(0));
+    assert_eq!(
+        notify(&f, &["--retry-now", "--json"]).status.code(),
+        Some(0)
+    );
     assert_eq!(mails(&f).len(), 1, "sent once");
 }
 
@@ -333,7 +408,10 @@ fn a_notifier_killed_while_the_mta_works_loses_nothing_and_repeats_at_most_that_
     let mails_dir = base(&f).join("mails");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while fs::read_dir(&mails_dir).unwrap().count() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the MTA was never called");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the MTA was never called"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     child.kill().unwrap();
@@ -342,7 +420,11 @@ fn a_notifier_killed_while_the_mta_works_loses_nothing_and_repeats_at_most_that_
     // The killed pass's MTA finishes by itself (it took the mail); the next pass sends all
     // three again from out/ — the one in flight is the one that may arrive twice.
     let out = notify(&f, &["--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::thread::sleep(std::time::Duration::from_secs(6));
     let got = mails(&f);
     let count = |name: &str| {
@@ -352,7 +434,10 @@ fn a_notifier_killed_while_the_mta_works_loses_nothing_and_repeats_at_most_that_
     };
     let counts = [count("one"), count("two"), count("three")];
     assert!(counts.iter().all(|c| *c >= 1), "none lost: {counts:?}");
-    assert!(counts.iter().sum::<usize>() <= 4, "at most the one in flight twice: {counts:?}");
+    assert!(
+        counts.iter().sum::<usize>() <= 4,
+        "at most the one in flight twice: {counts:?}"
+    );
 }
 
 /// A login with the spool on a full file system, and with the spool unusable: the answers
@@ -370,15 +455,28 @@ fn broken_spool_leaves_logins_alone() {
     wait_for_step_margin(6);
     let wrong = f.login("mail", ALICE, &format!("{PW}{}", code(&rec, 100)), IP);
     assert_eq!(wrong.reason.as_deref(), Some("bad_code"));
-    let right = f.login("mail", ALICE, &format!("{PW}{}", code(&rec, 0)), Some("127.0.0.9"));
+    let right = f.login(
+        "mail",
+        ALICE,
+        &format!("{PW}{}", code(&rec, 0)),
+        Some("127.0.0.9"),
+    );
     assert!(right.success(), "{right:?}");
     let lines = mailmfa_lines(&logs.take());
     let failed: Vec<_> = lines
         .iter()
         .filter(|l| field(l, "reason") == "notify_spool_failed")
         .collect();
-    assert_eq!(failed.len(), 1, "one warning for the one lost alert: {lines:?}");
-    assert!(failed[0].contains("No space left on device"), "{}", failed[0]);
+    assert_eq!(
+        failed.len(),
+        1,
+        "one warning for the one lost alert: {lines:?}"
+    );
+    assert!(
+        failed[0].contains("No space left on device"),
+        "{}",
+        failed[0]
+    );
     drop(mount);
 
     // The spool dir open to everyone: refused, logged, the login unchanged.
@@ -387,8 +485,9 @@ fn broken_spool_leaves_logins_alone() {
     assert_eq!(wrong.reason.as_deref(), Some("bad_code"));
     let lines = mailmfa_lines(&logs.take());
     assert!(
-        lines.iter().any(|l| field(l, "reason") == "notify_spool_failed"
-            && l.contains("has mode 0777")),
+        lines
+            .iter()
+            .any(|l| field(l, "reason") == "notify_spool_failed" && l.contains("has mode 0777")),
         "{lines:?}"
     );
     assert!(lines.iter().any(|l| field(l, "reason") == "bad_code"));

@@ -126,7 +126,14 @@ impl<'a> Event<'a> {
         notice.name = self.name.map(str::to_string);
         notice.count = self.count;
         if kind == Kind::MfaDisabled {
-            notice.how = Some(if self.force { "force" } else { self.how.unwrap_or("code") }.into());
+            notice.how = Some(
+                if self.force {
+                    "force"
+                } else {
+                    self.how.unwrap_or("code")
+                }
+                .into(),
+            );
         }
         Some(notice)
     }

@@ -29,11 +29,15 @@ pub struct Alert {
 pub fn after_failure(settings: &Settings, state: &State) -> Option<Alert> {
     let count = state.failures.len();
     let every = settings.notify.alert_after(settings.max_failures) as usize;
-    if count == 0 || count % every != 0 {
+    if count == 0 || !count.is_multiple_of(every) {
         return None;
     }
     let client = &state.failures.last()?.client;
-    let from_client = state.failures.iter().filter(|f| &f.client == client).count();
+    let from_client = state
+        .failures
+        .iter()
+        .filter(|f| &f.client == client)
+        .count();
     Some(Alert {
         count: count as u32,
         throttled: from_client >= settings.max_failures as usize
@@ -118,7 +122,10 @@ mod tests {
         let spread = after_failure(&s, &state(&["a", "b", "c", "d", "e"])).unwrap();
         assert_eq!((spread.count, spread.throttled), (5, false));
         let twenty: Vec<&str> = ["a", "b", "c", "d"].repeat(5);
-        assert!(after_failure(&s, &state(&twenty)).unwrap().throttled, "the login's own limit");
+        assert!(
+            after_failure(&s, &state(&twenty)).unwrap().throttled,
+            "the login's own limit"
+        );
     }
 
     #[test]
@@ -129,6 +136,11 @@ mod tests {
         let two = after_failure(&s, &state(&["a", "b"])).unwrap();
         assert_eq!((two.count, two.throttled), (2, false));
         assert_eq!(after_failure(&s, &state(&["a", "b", "a"])), None);
-        assert_eq!(after_failure(&s, &state(&["a", "b", "a", "b"])).unwrap().count, 4);
+        assert_eq!(
+            after_failure(&s, &state(&["a", "b", "a", "b"]))
+                .unwrap()
+                .count,
+            4
+        );
     }
 }

@@ -108,7 +108,11 @@ impl Notice {
                 .split_once('=')
                 .ok_or_else(|| format!("`{}` is not key=value", crate::log::clean(field)))?;
             let value = decode(raw).ok_or_else(|| format!("`{key}` is badly encoded"))?;
-            let number = || value.parse::<u32>().map_err(|_| format!("`{key}` is not a number"));
+            let number = || {
+                value
+                    .parse::<u32>()
+                    .map_err(|_| format!("`{key}` is not a number"))
+            };
             match key {
                 "v" => version = Some(value.clone()),
                 "at" => at = value.parse::<u64>().ok(),

@@ -164,13 +164,10 @@ fn plain(value: &str) -> String {
 
 /// One line of a `code-wrong` mail's `{list}`.
 fn alert_line(n: &Notice) -> String {
-    let count = n.count.map_or("Wrong codes".into(), |c| format!("{c} wrong codes"));
-    let mut line = format!(
-        "- {}: {count} from {} ({})",
-        when(n.at),
-        client(n),
-        face(n)
-    );
+    let count = n
+        .count
+        .map_or("Wrong codes".into(), |c| format!("{c} wrong codes"));
+    let mut line = format!("- {}: {count} from {} ({})", when(n.at), client(n), face(n));
     if n.throttled {
         line.push_str("; further codes from there are refused for a while");
     }
@@ -383,8 +380,21 @@ mod tests {
     fn a_translated_subject_is_encoded_and_a_login_without_domain_gets_one() {
         let mut settings = NotifySettings::default();
         let text = "Subject: Zwei-Faktor-Anmeldung für {login} ausgeschaltet\n\nHallo {login}\n";
-        let n = Notice::new(Kind::MfaDisabled, 0, &Login::parse(b"bob").unwrap(), "command");
-        let mail = compose(&settings, "m@example.com", text, &[n.clone()], "1", 0).unwrap();
+        let n = Notice::new(
+            Kind::MfaDisabled,
+            0,
+            &Login::parse(b"bob").unwrap(),
+            "command",
+        );
+        let mail = compose(
+            &settings,
+            "m@example.com",
+            text,
+            std::slice::from_ref(&n),
+            "1",
+            0,
+        )
+        .unwrap();
         assert!(mail
             .text
             .contains("Subject: =?UTF-8?Q?Zwei-Faktor-Anmeldung_f=C3=BCr_bob_ausgeschaltet?=\n"));

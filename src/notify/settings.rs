@@ -99,7 +99,9 @@ impl NotifySettings {
                     };
                     s.alert_every = parse_duration(&given)
                         .filter(|d| *d <= MAX_ALERT_EVERY)
-                        .ok_or("`notify.alert_every` must be a duration up to 7d (0, 30m, 1h, ...)")?;
+                        .ok_or(
+                            "`notify.alert_every` must be a duration up to 7d (0, 30m, 1h, ...)",
+                        )?;
                 }
                 "panel_url" => {
                     let url = text()?;
@@ -166,7 +168,9 @@ pub fn is_domain(value: &str) -> bool {
         && value.split('.').all(|label| {
             !label.is_empty()
                 && !label.starts_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -194,10 +198,7 @@ fn events(value: &toml::Value) -> Result<u16, String> {
     items.iter().try_fold(0, |bits, item| {
         let kind = item.as_str().and_then(Kind::from_name).ok_or_else(|| {
             let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-            format!(
-                "`notify.events`: {item} is not one of {}",
-                names.join(", ")
-            )
+            format!("`notify.events`: {item} is not one of {}", names.join(", "))
         })?;
         Ok(bits | kind.bit())
     })
