@@ -504,3 +504,73 @@ fn a_full_or_unsafe_spool_changes_no_login_and_logs_one_warning() {
         }
     }
 }
+
+/// `mailmfa doctor --json`'s findings that start with `notify:`, as (level, what).
+fn doctor_notify(f: &Fixture) -> Vec<(String, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailmfa"))
+        .arg("--config")
+        .arg(&f.config)
+        .args(["doctor", "--json", "--pam-dir"])
+        .arg(&f.confdir)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["level"].as_str().unwrap().to_string(),
+                x["what"].as_str().unwrap().to_string(),
+            )
+        })
+        .filter(|(_, what)| what.starts_with("notify:"))
+        .collect()
+}
+
+#[test]
+fn doctor_checks_the_spool_the_mta_the_texts_and_mails_waiting_for_a_retry() {
+    let (f, _) = world("");
+    let found = doctor_notify(&f);
+    let level_of = |found: &[(String, String)], part: &str| {
+        found
+            .iter()
+            .find(|(_, what)| what.contains(part))
+            .map(|(level, _)| level.clone())
+            .unwrap_or_else(|| panic!("no finding with `{part}`: {found:?}"))
+    };
+    assert_eq!(level_of(&found, "does not exist yet"), "warning");
+    assert_eq!(level_of(&found, "the MTA is"), "ok");
+    assert_eq!(
+        level_of(&found, "mails come from mailmfa@mail.example.com"),
+        "info"
+    );
+
+    fs::write(base(&f).join("fail"), "").unwrap();
+    account::add_app_password(&ctx(&f, Face::Command, None), &login(ALICE), "x", &[], None)
+        .unwrap();
+    assert_eq!(notify(&f, &[]).status.code(), Some(1));
+    let found = doctor_notify(&f);
+    assert_eq!(level_of(&found, "is usable"), "ok");
+    assert_eq!(level_of(&found, "1 mails wait for a retry"), "warning");
+
+    // A translation without its Subject line, and an MTA that is not there.
+    let texts = base(&f).join("texts");
+    fs::create_dir(&texts).unwrap();
+    fs::write(texts.join("mfa-disabled.txt"), "Hallo {login}\n").unwrap();
+    let config = fs::read_to_string(&f.config)
+        .unwrap()
+        .replace(
+            "[notify]\n",
+            &format!("[notify]\ntemplates_dir = \"{}\"\n", texts.display()),
+        )
+        .replace("mta.sh", "no-such-mta");
+    fs::write(&f.config, config).unwrap();
+    let found = doctor_notify(&f);
+    assert_eq!(
+        level_of(&found, "mfa-disabled text does not start with `Subject:`"),
+        "error"
+    );
+    assert_eq!(level_of(&found, "is not an executable file"), "error");
+}

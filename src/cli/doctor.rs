@@ -3,7 +3,8 @@
 //! controls, the account line), Dovecot's auth cache and saslauthd's options (both caches
 //! answer a repeated password+code without asking PAM, design §5), and with `state = "redis"`
 //! the shared state server (connection, ACL, eviction, persistence:
-//! [`mailmfa::store::redis::probe`]).
+//! [`mailmfa::store::redis::probe`]), and with `[notify]` on the notifier's spool and MTA
+//! (`super::notify::doctor_findings`).
 //!
 //! Each check is a pure function of the text it reads, so the rules are unit-tested here and
 //! the command only gathers the texts.
@@ -62,7 +63,8 @@ pub struct Finding {
     pub fix: Option<String>,
 }
 
-fn finding(level: Level, what: impl Into<String>, fix: Option<&str>) -> Finding {
+/// A finding from its parts.
+pub fn finding(level: Level, what: impl Into<String>, fix: Option<&str>) -> Finding {
     Finding {
         level,
         what: what.into(),
@@ -142,6 +144,7 @@ pub fn run(p: &Parsed, config: Option<String>) -> CliResult {
             if ctx.settings.state == StateBackend::Redis {
                 findings.extend(redis_findings(&ctx));
             }
+            findings.extend(super::notify::doctor_findings(&ctx));
         }
         Err(f) => findings.push(finding(
             Level::Error,

@@ -1,14 +1,19 @@
 //! `mailmfa notify`: one pass of the notifier. Sweeps expired app passwords (the account
 //! layer removes them and spools their events), then runs `mailmfa::notify::deliver` over the
-//! spool and says what it did. Every problem is one line on stderr and in syslog.
+//! spool and says what it did. Every problem is one line on stderr and in syslog. Also the
+//! doctor's checks of the notifier's set-up ([`doctor_findings`]).
 
 use super::args::{Parsed, Spec};
+use super::doctor::{finding, Finding, Level};
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::Context;
 use mailmfa::account::expire_app_passwords;
-use mailmfa::notify::deliver::Notifier;
+use mailmfa::notify::deliver::{self, Notifier};
+use mailmfa::notify::spool::{OutFile, Spool};
+use mailmfa::notify::{message, Kind};
 use mailmfa::pam::sys::syslog_authpriv;
+use mailmfa::store::secure::{self, Refusal};
 use mailmfa::store::Store;
 use serde_json::json;
 
@@ -73,4 +78,98 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         ));
     }
     Ok(())
+}
+
+/// How old an event in `new/` may be before the doctor says the notifier is not running.
+const STALE_EVENT: u64 = 300;
+
+/// The doctor's findings on notifications: the spool, the MTA, the sender, the texts, and
+/// mails that wait (for a retry, or for a notifier that does not run).
+pub fn doctor_findings(ctx: &Context) -> Vec<Finding> {
+    let n = &ctx.settings.notify;
+    if !n.enabled {
+        return vec![finding(
+            Level::Info,
+            "notify: off (owners are not mailed about changes and alerts)",
+            Some("`[notify] enabled = true`; see docs/notifications.md"),
+        )];
+    }
+    let spool = Spool::new(&ctx.settings, ctx.euid);
+    let shown = spool.dir().display();
+    let mut found = Vec::new();
+    found.push(
+        match secure::check_dir(spool.dir(), ctx.settings.record_owners(ctx.euid)) {
+            Ok(()) => finding(Level::Ok, format!("notify: {shown} is usable"), None),
+            Err(Refusal::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => finding(
+                Level::Warning,
+                format!("notify: {shown} does not exist yet (the first event makes it)"),
+                Some("run `mailmfa notify` once as root to create it now"),
+            ),
+            Err(Refusal::Io(e)) => finding(Level::Error, format!("notify: {shown}: {e}"), None),
+            Err(Refusal::Unsafe(why)) => finding(
+                Level::Error,
+                format!("notify: {shown}: {why}: events are dropped (logins go on)"),
+                None,
+            ),
+        },
+    );
+    let program = n.sendmail.first().map(String::as_str).unwrap_or("");
+    let runnable = std::fs::metadata(program).is_ok_and(|m| {
+        m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+    });
+    found.push(if runnable {
+        finding(Level::Ok, format!("notify: the MTA is {program}"), None)
+    } else {
+        finding(
+            Level::Error,
+            format!("notify: {program} is not an executable file: no mail can be sent"),
+            Some("install an MTA (`apt install postfix`) or set `notify.sendmail`"),
+        )
+    });
+    let sender = n.sender.clone().unwrap_or_else(deliver::default_sender);
+    found.push(finding(
+        Level::Info,
+        format!("notify: mails come from {sender}"),
+        None,
+    ));
+    let owners = ctx.settings.record_owners(ctx.euid);
+    for kind in Kind::ALL {
+        if let Err(e) = message::template(n, owners, kind).and_then(|t| {
+            t.starts_with("Subject:")
+                .then_some(())
+                .ok_or_else(|| format!("the {} text does not start with `Subject:`", kind.name()))
+        }) {
+            found.push(finding(Level::Error, format!("notify: {e}"), None));
+        }
+    }
+    let retrying = spool
+        .names("out")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| OutFile::parse(name))
+        .filter(|out| out.tries > 0)
+        .count();
+    if retrying > 0 {
+        found.push(finding(
+            Level::Warning,
+            format!("notify: {retrying} mails wait for a retry: the MTA refused them (see syslog)"),
+            Some("fix the MTA, then `mailmfa notify --retry-now`"),
+        ));
+    }
+    let stale = spool
+        .names("new")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| std::fs::metadata(spool.sub("new").join(name)).ok())
+        .filter_map(|m| m.modified().ok())
+        .filter(|t| t.elapsed().is_ok_and(|age| age.as_secs() > STALE_EVENT))
+        .count();
+    if stale > 0 {
+        found.push(finding(
+            Level::Warning,
+            format!("notify: events of {stale} logins wait for more than 5 minutes: the notifier does not run"),
+            Some("`systemctl enable --now mailmfa-notify.path mailmfa-notify.timer`"),
+        ));
+    }
+    found
 }
