@@ -14,6 +14,7 @@ use fixture::{code, login, wait_for_step_margin, Fixture};
 use hostile::{field, mailmfa_lines, Mount};
 use mailmfa::account::{self, Actor, Ctx, Face, Proof};
 use mailmfa::pam::sys::effective_uid;
+use mailmfa::store::Store;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -573,4 +574,66 @@ fn doctor_checks_the_spool_the_mta_the_texts_and_mails_waiting_for_a_retry() {
         "error"
     );
     assert_eq!(level_of(&found, "is not an executable file"), "error");
+}
+
+#[test]
+fn turning_mfa_off_with_a_recovery_code_is_one_event_that_says_so() {
+    let (f, _) = world("");
+    let who = login(ALICE);
+    let cmd = ctx(&f, Face::Command, None);
+    let codes = account::new_recovery_codes(&cmd, &who).unwrap();
+    // A page's code check with a recovery code: used, and said.
+    let panel = ctx(&f, Face::Panel, Some("198.51.100.4"));
+    account::check_code(&panel, &who, codes[0].as_str(), "198.51.100.4").unwrap();
+    account::disable(&panel, &who, Proof::Code(codes[1].as_str()), "198.51.100.4").unwrap();
+    let lines = spooled(&f, ALICE);
+    let kinds: Vec<_> = lines.iter().map(|l| value(l, "kind").unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "recovery-codes-created",
+            "recovery-code-used",
+            "mfa-disabled"
+        ],
+        "{lines:?}"
+    );
+    assert_eq!(value(&lines[1], "left").as_deref(), Some("9"));
+    assert_eq!(value(&lines[2], "how").as_deref(), Some("recovery-code"));
+    assert_eq!(value(&lines[2], "client").as_deref(), Some("198.51.100.4"));
+}
+
+#[test]
+fn the_notifier_removes_expired_app_passwords_and_tells_their_owner() {
+    let (f, _) = world("");
+    let who = login(ALICE);
+    let cmd = ctx(&f, Face::Command, None);
+    account::add_app_password(&cmd, &who, "laptop", &[], Some(fixture::now() + 1)).unwrap();
+    account::add_app_password(&cmd, &who, "phone", &[], None).unwrap();
+    fixture::wait_for_unix_time(fixture::now() + 2);
+    let out = notify(&f, &["--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["expired"], 1, "{report}");
+    assert_eq!(report["sent"], 3, "two made, one expired: {report}");
+    let names: Vec<String> = f
+        .store()
+        .read_record(&who)
+        .unwrap()
+        .unwrap()
+        .app_passwords
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, ["phone"]);
+    let expired = mails(&f)
+        .into_iter()
+        .find(|m| m.contains("X-Mailmfa-Event: app-password-expired"))
+        .expect("the expiry mail");
+    assert!(expired.contains("\"laptop\""), "{expired}");
+    // Once: the next pass finds nothing to expire.
+    let report: serde_json::Value =
+        serde_json::from_slice(&notify(&f, &["--json"]).stdout).unwrap();
+    assert_eq!(
+        (report["expired"].as_u64(), report["sent"].as_u64()),
+        (Some(0), Some(0))
+    );
 }

@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::credential;
 use crate::log::Reason;
 use crate::login::Login;
-use crate::notify::alert;
+use crate::notify::{alert, Notice};
 use crate::record::Record;
 use crate::state::State;
 use crate::store::Store;
@@ -57,18 +57,24 @@ pub fn confirms(ctx: &Ctx, record: &Record, code: &[u8]) -> bool {
 pub fn check_code(ctx: &Ctx, login: &Login, typed: &str, client: &str) -> Result<(), AccountError> {
     let store = ctx.store();
     let record = store.read_record(login)?.ok_or(AccountError::NotOn)?;
-    verify(ctx, &store, login, &record, typed, client).inspect_err(|_| {
+    let used = verify(ctx, &store, login, &record, typed, client).inspect_err(|_| {
         let mut event = Event::new("code-check", login, "refused");
         event.reason = Some("code_refused");
         event.send(ctx);
-    })
+    })?;
+    if let Some(notice) = used {
+        super::audit::spool(ctx, &notice);
+    }
+    Ok(())
 }
 
 /// Checks `typed` (a TOTP code, spaces allowed, or a recovery code) against `record`, the
 /// user's active record, like a login from `client`, and records its use (or its failure) in
-/// the state: a recovery code is used up. Not audited: the caller says what it was for. The
-/// owner is told of a recovery code used and of wrong codes that make an alert
-/// ([`alert::notice_of_verdict`], as for a login).
+/// the state: a recovery code is used up. Not audited: the caller says what it was for.
+/// Wrong codes that make an alert are spooled for the owner here
+/// ([`alert::notice_of_verdict`], as for a login); the notice of a recovery code used is
+/// returned (`Ok(Some)`) for the caller to spool — `disable` does not, since its own notice
+/// says that a recovery code turned MFA off.
 pub fn verify(
     ctx: &Ctx,
     store: &dyn Store,
@@ -76,7 +82,7 @@ pub fn verify(
     record: &Record,
     typed: &str,
     client: &str,
-) -> Result<(), AccountError> {
+) -> Result<Option<Notice>, AccountError> {
     let typed = typed.trim();
     let (code, kind) = if credential::is_recovery_code(typed.as_bytes()) {
         (
@@ -109,11 +115,8 @@ pub fn verify(
     let Some((reason, state, notice)) = outcome else {
         return Err(no_update());
     };
-    if let Some(notice) = notice {
-        super::audit::spool(ctx, &notice);
-    }
     let refusal = match reason {
-        Reason::Ok | Reason::RecoveryCode => return Ok(()),
+        Reason::Ok | Reason::RecoveryCode => return Ok(notice),
         Reason::BadRecoveryCode => CodeRefusal::WrongRecovery {
             tries_left: tries_left(ctx.settings, &state, client),
         },
@@ -125,6 +128,9 @@ pub fn verify(
             tries_left: tries_left(ctx.settings, &state, client),
         },
     };
+    if let Some(alert) = notice {
+        super::audit::spool(ctx, &alert);
+    }
     Err(AccountError::CodeRefused(refusal))
 }
 

@@ -207,12 +207,15 @@ fn authorise_replace(
         None => Err(AccountError::AlreadyOn { since: old.created }),
         Some(Proof::Force) => Ok(true),
         Some(Proof::Code(typed)) => {
-            code::verify(ctx, &store, login, &old, typed, client).inspect_err(|_| {
+            let used = code::verify(ctx, &store, login, &old, typed, client).inspect_err(|_| {
                 let mut event = Event::new(action, login, "refused");
                 event.replace = true;
                 event.reason = Some("old_code_refused");
                 event.send(ctx);
             })?;
+            if let Some(notice) = used {
+                super::audit::spool(ctx, &notice);
+            }
             Ok(true)
         }
     }
