@@ -358,8 +358,8 @@ fn a_failing_mta_defers_with_a_log_line_and_retry_now_delivers_once() {
     let out = notify(&f, &[]);
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "a deferred mail is a failed pass"
+        Some(0),
+        "a deferred mail waits; the pass is done"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not sent (try 1)"), "{stderr}");
@@ -551,7 +551,7 @@ fn doctor_checks_the_spool_the_mta_the_texts_and_mails_waiting_for_a_retry() {
     fs::write(base(&f).join("fail"), "").unwrap();
     account::add_app_password(&ctx(&f, Face::Command, None), &login(ALICE), "x", &[], None)
         .unwrap();
-    assert_eq!(notify(&f, &[]).status.code(), Some(1));
+    assert_eq!(notify(&f, &[]).status.code(), Some(0));
     let found = doctor_notify(&f);
     assert_eq!(level_of(&found, "is usable"), "ok");
     assert_eq!(level_of(&found, "1 mails wait for a retry"), "warning");
@@ -570,8 +570,8 @@ fn doctor_checks_the_spool_the_mta_the_texts_and_mails_waiting_for_a_retry() {
     fs::write(&f.config, config).unwrap();
     let found = doctor_notify(&f);
     assert_eq!(
-        level_of(&found, "mfa-disabled text does not start with `Subject:`"),
-        "error"
+        level_of(&found, "mfa-disabled.txt: does not start with `Subject:`"),
+        "warning"
     );
     assert_eq!(level_of(&found, "is not an executable file"), "error");
 }
@@ -635,5 +635,65 @@ fn the_notifier_removes_expired_app_passwords_and_tells_their_owner() {
     assert_eq!(
         (report["expired"].as_u64(), report["sent"].as_u64()),
         (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn a_bad_translation_sends_the_builtin_text_and_a_stray_in_new_is_removed() {
+    let (f, _) = world("");
+    let texts = base(&f).join("texts");
+    fs::create_dir(&texts).unwrap();
+    fs::write(
+        texts.join("app-password-created.txt"),
+        "Subject: Neues App-Passwort {name}\n\nFür {login}: {colour}\n",
+    )
+    .unwrap();
+    fs::write(
+        texts.join("app-password-revoked.txt"),
+        "Subject: App-Passwort {name} widerrufen\n\nFür {login}, von {client}.\n",
+    )
+    .unwrap();
+    let config = fs::read_to_string(&f.config).unwrap().replace(
+        "[notify]\n",
+        &format!("[notify]\ntemplates_dir = \"{}\"\n", texts.display()),
+    );
+    fs::write(&f.config, config).unwrap();
+    let cmd = ctx(&f, Face::Command, None);
+    account::add_app_password(&cmd, &login(ALICE), "tablet", &[], None).unwrap();
+    account::revoke_app_password(&cmd, &login(ALICE), "tablet").unwrap();
+    let new = f.settings.notify.spool_dir.join("new");
+    fs::write(new.join("Not A Login"), "v=1 junk\n").unwrap();
+    let out = notify(&f, &["--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`{colour}` is not a placeholder"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the built-in app-password-created text is sent instead"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Not A Login: not named after a login"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_dir(&new).unwrap().count(), 0, "new/ is left empty");
+    let got = mails(&f);
+    assert_eq!(got.len(), 2);
+    assert!(got
+        .iter()
+        .any(|m| m.contains("Subject: A new app password was made for")));
+    let revoked = got
+        .iter()
+        .find(|m| m.contains("widerrufen"))
+        .expect("the translation");
+    assert!(
+        revoked.contains("Subject: =?UTF-8?Q?App-Passwort_tablet_widerrufen?=")
+            || revoked.contains("Subject: App-Passwort tablet widerrufen"),
+        "{revoked}"
+    );
+    assert!(
+        !revoked.contains("von "),
+        "the line with {{client}} is left out when the command has no client: {revoked}"
     );
 }

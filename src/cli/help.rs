@@ -191,7 +191,8 @@ Options:
   --json           print {events, sent, deferred, waiting, held, dropped, expired}
   --config PATH    the config file (default /etc/mailmfa/mailmfa.toml)
 
-Exit 1 when a mail could not be sent now (it will be retried) or the spool cannot be used.
+Exit 0 when the pass is done (each mail sent, or kept for a retry and logged); 1 when the
+spool cannot be used (the message names the path); 6 when it is unsafe.
 "
         }
         "doctor" => {

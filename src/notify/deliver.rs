@@ -48,8 +48,10 @@ pub struct Report {
     pub waiting: usize,
     /// Logins whose alerts are held until their `alert_every` is over.
     pub held: usize,
-    /// Lines that were not events, dropped.
+    /// Lines (or whole files) that were not events, dropped.
     pub dropped: usize,
+    /// One line per mail handed to sendmail, for the log.
+    pub mails: Vec<String>,
 }
 
 /// The notifier's view of the settings and the spool.
@@ -85,7 +87,15 @@ impl<'a> Notifier<'a> {
     pub fn run(&mut self, retry_now: bool) -> Result<Report, SpoolError> {
         let mut report = Report::default();
         self.spool.ensure_all()?;
-        let batches = self.spool.claim(unix_now())?;
+        let mut strays = Vec::new();
+        let batches = self.spool.claim(unix_now(), &mut strays)?;
+        for stray in strays {
+            report.dropped += 1;
+            (self.log)(&format!(
+                "{}: not named after a login (no writer makes such a file): removed",
+                stray.display()
+            ));
+        }
         for batch in batches {
             settle(&batch);
             self.split(&batch, &mut report)?;
@@ -97,8 +107,17 @@ impl<'a> Notifier<'a> {
 
     /// Step 2 for one batch.
     fn split(&mut self, batch: &Path, report: &mut Report) -> Result<(), SpoolError> {
-        let Some(text) = self.spool.read(batch)? else {
-            return Ok(());
+        let text = match self.spool.read(batch) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(()),
+            // Not a file of ours (a symlink, another owner, too big): its events cannot be
+            // trusted; it goes, so that `new/` and `cur/` do not keep the notifier busy.
+            Err(SpoolError::Unsafe { why, .. }) => {
+                report.dropped += 1;
+                (self.log)(&format!("{}: {why}: removed unread", batch.display()));
+                return self.spool.remove(batch);
+            }
+            Err(e) => return Err(e),
         };
         let mut alerts: Vec<(Login, String)> = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -198,6 +217,10 @@ impl<'a> Notifier<'a> {
                 Ok(()) => {
                     self.spool.remove(&path)?;
                     report.sent += 1;
+                    report.mails.push(format!(
+                        "mail {} to {} handed to sendmail",
+                        out.id, out.login
+                    ));
                 }
                 Err(why) => {
                     let delay = retry_delay(out.tries);
@@ -219,14 +242,20 @@ impl<'a> Notifier<'a> {
     }
 
     /// The mail for an `out/` file's events.
-    fn mail(&self, out: &OutFile, text: &str) -> Result<Mail, String> {
+    fn mail(&mut self, out: &OutFile, text: &str) -> Result<Mail, String> {
         let notices = text
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(Notice::parse)
             .collect::<Result<Vec<_>, _>>()?;
         let kind = notices.first().ok_or("an empty mail file")?.kind;
-        let template = message::template(self.settings, self.owners, kind)?;
+        let template = message::template(self.settings, self.owners, kind).unwrap_or_else(|why| {
+            (self.log)(&format!(
+                "{why}: the built-in {} text is sent instead",
+                kind.name()
+            ));
+            message::builtin(kind).to_string()
+        });
         message::compose(
             self.settings,
             &self.sender,

@@ -3,10 +3,11 @@
 //! filled in, and the headers around it.
 //!
 //! A text's first line is `Subject: ...`, then an empty line, then the body. Placeholders:
-//! `{login}`, `{when}` (UTC), `{client}`, `{face}` (how the change was made, in words),
-//! `{service}`, `{name}` (app password), `{how}` (how MFA was turned off, in words),
-//! `{left}`, `{count}`, `{panel_url}` and, for `code-wrong`, `{list}` (one line per alert).
-//! An unknown `{word}` stays as it is. Values are never secrets.
+//! [`PLACEHOLDERS`]: `{login}`, `{when}` (UTC), `{client}`, `{face}` (through what, in English
+//! words) and `{face_name}` (`command`, `panel`, ..., `login`), `{service}`, `{how}` (how MFA
+//! was turned off, in words) and `{how_name}`, `{name}` (app password), `{left}`, `{count}`,
+//! `{panel_url}` and, for `code-wrong`, `{list}` (one line per alert). A line with
+//! a placeholder that has no value in this mail is left out. Values are never secrets.
 
 use super::event::LOGIN_FACE;
 use super::{Kind, Notice, NotifySettings};
@@ -39,15 +40,18 @@ pub fn builtin(kind: Kind) -> &'static str {
 }
 
 /// The text for `kind`: the admin's `<templates_dir>/<kind>.txt` when there is one (checked
-/// like the config file: owned by root or us, not writable by others), else the built-in
-/// one. A template that cannot be read is an error: better no mail than a wrong one.
+/// like the config file: owned by root or us, not writable by others, and by [`check`]),
+/// else the built-in one. `Err` says why the admin's text cannot be used; the notifier then
+/// logs it and sends the built-in text, so that no event is lost for a bad template.
 pub fn template(settings: &NotifySettings, owners: Owners, kind: Kind) -> Result<String, String> {
     let Some(dir) = &settings.templates_dir else {
         return Ok(builtin(kind).to_string());
     };
     let path = dir.join(format!("{}.txt", kind.name()));
     match secure::read_trusted(&path, owners) {
-        Ok(Some(text)) => Ok(text.to_string()),
+        Ok(Some(text)) => check(&text)
+            .map(|()| text.to_string())
+            .map_err(|why| format!("{}: {why}", path.display())),
         Ok(None) => Ok(builtin(kind).to_string()),
         Err(Refusal::Unsafe(why)) => Err(format!("{}: {why}", path.display())),
         Err(Refusal::Io(e)) => Err(format!("{}: {e}", path.display())),
@@ -74,7 +78,7 @@ pub fn compose(
     now: u64,
 ) -> Result<Mail, String> {
     let last = notices.last().ok_or("no event to send")?;
-    let filled = fill(template, settings, last, notices);
+    let filled = fill(template, settings, notices);
     let (first, body) = filled.split_once('\n').unwrap_or((filled.as_str(), ""));
     let subject = first
         .strip_prefix("Subject:")
@@ -108,48 +112,110 @@ pub fn compose(
     Ok(Mail { to, text })
 }
 
-/// The template with every placeholder replaced (values from `last`; `{list}` from all).
-fn fill(template: &str, settings: &NotifySettings, last: &Notice, all: &[Notice]) -> String {
-    let value = |key: &str| -> Option<String> {
-        Some(plain(&match key {
-            "login" => last.login.to_string(),
-            "when" => when(last.at),
-            "client" => client(last),
-            "face" => face(last),
-            "service" => last.service.clone().unwrap_or_else(|| "-".into()),
-            "name" => last.name.clone().unwrap_or_default(),
-            "how" => how(last.how.as_deref()).to_string(),
-            "left" => last.left.map_or("no".into(), |n| n.to_string()),
-            "count" => last.count.map_or("some".into(), |n| n.to_string()),
-            "panel_url" => settings
-                .panel_url
-                .clone()
-                .unwrap_or_else(|| "your mail provider's User Panel".into()),
-            // Lines made of cleaned values.
-            "list" => return Some(all.iter().map(alert_line).collect::<Vec<_>>().join("\n")),
-            _ => return None,
-        }))
+/// Every placeholder a text may use.
+pub const PLACEHOLDERS: [&str; 13] = [
+    "login",
+    "when",
+    "client",
+    "face",
+    "face_name",
+    "service",
+    "how",
+    "how_name",
+    "name",
+    "left",
+    "count",
+    "panel_url",
+    "list",
+];
+
+/// The value of placeholder `key` for `notices` (one event, or merged alerts: then `when`
+/// is the last one's, `client` every address, `count` the highest); `None` when this mail
+/// has no value for it (no client address known, no `panel_url`, ...).
+fn value(key: &str, settings: &NotifySettings, notices: &[Notice]) -> Option<String> {
+    let last = notices.last()?;
+    let text = match key {
+        "login" => last.login.to_string(),
+        "when" => when(last.at),
+        "client" => {
+            let mut seen: Vec<String> = Vec::new();
+            for c in notices.iter().filter_map(|n| n.client.as_deref()) {
+                if !c.is_empty() && !seen.iter().any(|s| s == c) {
+                    seen.push(c.to_string());
+                }
+            }
+            (!seen.is_empty()).then(|| seen.join(", "))?
+        }
+        "face" => face(last),
+        "face_name" => last.face.clone(),
+        "service" => last.service.clone()?,
+        "how" => how(last.how.as_deref())?.to_string(),
+        "how_name" => last.how.clone()?,
+        "name" => last.name.clone()?,
+        "left" => last.left?.to_string(),
+        "count" => notices.iter().filter_map(|n| n.count).max()?.to_string(),
+        "panel_url" => settings.panel_url.clone()?,
+        // Lines made of cleaned values.
+        "list" => {
+            return Some(
+                notices
+                    .iter()
+                    .map(alert_line)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        }
+        _ => return None,
     };
-    let mut out = String::with_capacity(template.len() + 256);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}').and_then(|close| {
-            let key = &after[..close];
-            value(key).map(|v| (v, close))
-        }) {
-            Some((v, close)) => {
-                out.push_str(&v);
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
+    Some(plain(&text))
+}
+
+/// Checks a text: a `Subject:` first line and only known placeholders. `Err` says what is
+/// wrong (the notifier then logs it and sends the built-in text).
+pub fn check(template: &str) -> Result<(), String> {
+    if !template.starts_with("Subject:") {
+        return Err("does not start with `Subject:`".to_string());
+    }
+    for (_, key) in placeholders(template) {
+        if !PLACEHOLDERS.contains(&key) {
+            return Err(format!("`{{{key}}}` is not a placeholder"));
         }
     }
-    out.push_str(rest);
+    Ok(())
+}
+
+/// The `{word}` placeholders of `line`, with their byte offsets (`word`: letters and `_`).
+fn placeholders(line: &str) -> impl Iterator<Item = (usize, &str)> {
+    line.match_indices('{').filter_map(move |(open, _)| {
+        let after = &line[open + 1..];
+        let close = after.find('}')?;
+        let key = &after[..close];
+        (!key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .then_some((open, key))
+    })
+}
+
+/// The template with its placeholders replaced; a line holding a placeholder without a
+/// value in this mail is left out.
+fn fill(template: &str, settings: &NotifySettings, notices: &[Notice]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    'lines: for line in template.split_inclusive('\n') {
+        let mut filled = String::with_capacity(line.len() + 64);
+        let mut done = 0;
+        for (open, key) in placeholders(line) {
+            if open < done {
+                continue;
+            }
+            let Some(v) = value(key, settings, notices) else {
+                continue 'lines;
+            };
+            filled.push_str(&line[done..open]);
+            filled.push_str(&v);
+            done = open + key.len() + 2;
+        }
+        filled.push_str(&line[done..]);
+        out.push_str(&filled);
+    }
     out
 }
 
@@ -197,13 +263,13 @@ fn face(n: &Notice) -> String {
     }
 }
 
-fn how(how: Option<&str>) -> &'static str {
-    match how {
-        Some("code") => "with a code from the authenticator app",
-        Some("recovery-code") => "with a recovery code",
-        Some("force") => "by an administrator, without a code",
-        _ => "",
-    }
+fn how(how: Option<&str>) -> Option<&'static str> {
+    Some(match how? {
+        "code" => "with a code from the authenticator app",
+        "recovery-code" => "with a recovery code",
+        "force" => "by an administrator, without a code",
+        _ => return None,
+    })
 }
 
 /// `2026-12-06 16:20:00 UTC`.
@@ -374,6 +440,53 @@ mod tests {
              16:16:40 UTC: 10 wrong codes from 198.51.100.9??Bcc: x"
         ));
         assert!(!mail.text.contains("\nBcc:"));
+    }
+
+    #[test]
+    fn a_line_without_a_value_is_left_out_and_unknown_placeholders_are_refused() {
+        let text =
+            "Subject: {login}\n\nA {login}\nFrom {client}.\nAt {panel_url}\nEnd {how_name}\n";
+        assert_eq!(check(text), Ok(()));
+        let mut n = Notice::new(Kind::MfaDisabled, 0, &Login::parse(b"bob").unwrap(), "api");
+        n.how = Some("force".into());
+        let mail = compose(&NotifySettings::default(), "m@x.org", text, &[n], "1", 0).unwrap();
+        assert!(
+            mail.text.ends_with("\n\nA bob\nEnd force\n"),
+            "{}",
+            mail.text
+        );
+        assert!(check("Subject: x\n{colour}\n")
+            .unwrap_err()
+            .contains("{colour}"));
+        assert!(check("Hi {login}\n").is_err());
+        // Braces that are not placeholders are text.
+        assert_eq!(check("Subject: a {} b {Big} c {\n"), Ok(()));
+    }
+
+    #[test]
+    fn a_merged_alert_names_every_address_once_and_the_highest_count() {
+        let mut a = notice(Kind::CodeWrong);
+        a.count = Some(5);
+        let mut b = a.clone();
+        b.count = Some(10);
+        let mut c = a.clone();
+        c.client = Some("198.51.100.9".into());
+        c.count = Some(15);
+        let mail = compose(
+            &NotifySettings::default(),
+            "m@x.org",
+            "Subject: {count} from {client}\n\n",
+            &[a, b, c],
+            "1",
+            0,
+        )
+        .unwrap();
+        assert!(
+            mail.text
+                .contains("Subject: 15 from 203.0.113.7, 198.51.100.9\n"),
+            "{}",
+            mail.text
+        );
     }
 
     #[test]

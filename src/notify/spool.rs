@@ -196,16 +196,24 @@ impl Spool {
 
     /// Moves every `new/<login>` to `cur/<login>.<now>.<pid>` (the notifier's claim: a writer
     /// appending after the rename starts a new file), and returns every batch in `cur/` —
-    /// those just claimed and those a stopped notifier left.
-    pub fn claim(&self, now: u64) -> Result<Vec<PathBuf>, SpoolError> {
+    /// those just claimed and those a stopped notifier left. An entry of `new/` that is not
+    /// named after a login (no writer makes one) is removed and named in `strays`, so that
+    /// `new/` is empty after a claim (the systemd path unit starts the notifier while it is
+    /// not).
+    pub fn claim(&self, now: u64, strays: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, SpoolError> {
         let new = self.sub("new");
         let cur = self.sub("cur");
-        for name in self.names("new")? {
-            if Login::parse(name.as_bytes()).is_err() {
+        for name in self.entries("new")? {
+            let Some(name) = name.to_str().filter(|n| Login::parse(n.as_bytes()).is_ok()) else {
+                let path = new.join(&name);
+                match fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path)) {
+                    Ok(()) => strays.push(path),
+                    Err(e) => return Err(Spool::io(&path, e)),
+                }
                 continue;
-            }
+            };
             let to = cur.join(format!("{name}.{now}.{}", std::process::id()));
-            match fs::rename(new.join(&name), &to) {
+            match fs::rename(new.join(name), &to) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Spool::io(&to, e)),
@@ -218,19 +226,24 @@ impl Spool {
             .collect())
     }
 
-    /// The names of the entries of a subdirectory, sorted (no dot files).
-    pub fn names(&self, sub: &str) -> Result<Vec<String>, SpoolError> {
+    /// Every entry of a subdirectory.
+    fn entries(&self, sub: &str) -> Result<Vec<std::ffi::OsString>, SpoolError> {
         let dir = self.sub(sub);
         let entries = fs::read_dir(&dir).map_err(|e| Spool::io(&dir, e))?;
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Spool::io(&dir, e))?;
-            if let Some(name) = entry.file_name().to_str() {
-                if !name.starts_with('.') {
-                    names.push(name.to_string());
-                }
-            }
-        }
+        entries
+            .map(|entry| entry.map(|e| e.file_name()).map_err(|e| Spool::io(&dir, e)))
+            .collect()
+    }
+
+    /// The names of the entries of a subdirectory, sorted (no dot files, no names that are
+    /// not UTF-8).
+    pub fn names(&self, sub: &str) -> Result<Vec<String>, SpoolError> {
+        let mut names: Vec<String> = self
+            .entries(sub)?
+            .into_iter()
+            .filter_map(|name| name.into_string().ok())
+            .filter(|name| !name.starts_with('.'))
+            .collect();
         names.sort();
         Ok(names)
     }
@@ -346,8 +359,11 @@ mod tests {
         assert_eq!(dir_mode, 0o700);
 
         s.ensure_all().unwrap();
-        let claimed = s.claim(100).unwrap();
+        fs::write(s.sub("new").join(".stray"), "x").unwrap();
+        let mut strays = Vec::new();
+        let claimed = s.claim(100, &mut strays).unwrap();
         assert_eq!(claimed.len(), 2);
+        assert_eq!(strays, [s.sub("new").join(".stray")]);
         assert!(s.names("new").unwrap().is_empty());
         let first = s.read(&claimed[0]).unwrap().unwrap();
         assert_eq!(first, text, "claimed whole");
