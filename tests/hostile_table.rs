@@ -219,6 +219,7 @@ const REASONS: &[&str] = &[
     "no_split",
     "pam_error",
     "internal_error",
+    "notify_spool_failed",
 ];
 
 type Hook = Box<dyn Fn(&World)>;

@@ -371,7 +371,7 @@ fn systemd_unit_verifies_and_is_hardened() {
         "User=mailmfa",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
-        "ReadWritePaths=/var/lib/mailmfa/users /var/lib/mailmfa/panel",
+        "ReadWritePaths=/var/lib/mailmfa/users /var/lib/mailmfa/panel -/var/spool/mailmfa",
         "PrivateTmp=yes",
         "ProtectHome=yes",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
