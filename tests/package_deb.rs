@@ -181,6 +181,18 @@ fn mailmfa_toml_5_has_an_entry_for_every_key_the_parsers_accept() {
         sorted_doc, sorted_fields,
         "mailmfa.toml(5)'s [panel] entries are the panel's keys"
     );
+
+    // The [notify] keys: the arms of NotifySettings::from_table.
+    let mut documented = keys_in_section(&page, "THE [notify] TABLE");
+    let notify = repo_file("src/notify/settings.rs");
+    let mut parsed = match_arm_keys(&notify, "match key.as_str() {", "unknown option");
+    assert!(parsed.len() >= 10, "found the [notify] keys: {parsed:?}");
+    documented.sort();
+    parsed.sort();
+    assert_eq!(
+        documented, parsed,
+        "mailmfa.toml(5)'s [notify] entries are the parser's keys"
+    );
 }
 
 /// pam_mailmfa(8) shows the lines of the packaged Dovecot example, the stack the package test
@@ -335,6 +347,10 @@ fn in_the_throwaway_root() {
         "/usr/share/doc/mailmfa/examples/fail2ban/jail.d/mailmfa.conf",
         "/usr/share/doc/mailmfa/examples/systemd/mailmfa-panel.service",
         "/usr/share/doc/mailmfa/examples/nginx/mailmfa-panel.conf",
+        "/usr/share/doc/mailmfa/examples/notify/code-wrong.txt",
+        "/lib/systemd/system/mailmfa-notify.service",
+        "/lib/systemd/system/mailmfa-notify.path",
+        "/lib/systemd/system/mailmfa-notify.timer",
     ] {
         assert!(listed.lines().any(|l| l == path), "dpkg -L lists {path}");
     }
@@ -364,6 +380,7 @@ fn in_the_throwaway_root() {
     root_owned("/var/lib/mailmfa", 0o755);
     root_owned("/var/lib/mailmfa/users", 0o700);
     root_owned("/var/lib/mailmfa/state", 0o700);
+    root_owned("/var/spool/mailmfa", 0o700);
     assert_eq!(
         root.owner_mode("/etc/mailmfa/mailmfa.toml"),
         ("root".to_string(), "mailmfa".to_string(), 0o640)
@@ -566,6 +583,10 @@ fn in_the_throwaway_root() {
     assert!(
         !root.exists("/var/lib/mailmfa"),
         "/var/lib/mailmfa is purged"
+    );
+    assert!(
+        !root.exists("/var/spool/mailmfa"),
+        "the notifications' spool is purged"
     );
     assert!(
         root.ok(&["getent", "passwd", "mailmfa"])
