@@ -174,7 +174,8 @@ Options:
 Usage: mailmfa notify [--retry-now] [--json]
 
 One pass of the notifier, then exit (`[notify] enabled = true` in the config turns it on):
-  1. app passwords whose expiry has come are removed (each is an event for its owner);
+  1. app passwords whose expiry has come are removed (each is an event for its owner; at
+     most once an hour, since it reads every record);
   2. the events the module, this command and the panel put into spool_dir are claimed;
   3. one mail per event goes to the owner through sendmail (`-i -f SENDER -- LOGIN`);
      \"password known, code wrong\" alerts of one login are merged, at most one mail per

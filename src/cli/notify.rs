@@ -35,19 +35,7 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         eprintln!("mailmfa notify: {line}");
         syslog_authpriv("mailmfa", libc::LOG_WARNING, &format!("notify: {line}"));
     };
-    let acct = ctx.acct();
-    let mut expired = 0;
-    match ctx.store().list_logins() {
-        Ok(logins) => {
-            for login in logins {
-                match expire_app_passwords(&acct, &login) {
-                    Ok(gone) => expired += gone.len(),
-                    Err(e) => log(&format!("{login}: expired app passwords not removed: {e}")),
-                }
-            }
-        }
-        Err(e) => log(&format!("expired app passwords not looked for: {e}")),
-    }
+    let expired = sweep(ctx, &mut log);
     let report = Notifier::new(&ctx.settings, ctx.euid, &mut log)
         .run(p.flag("retry-now"))
         .map_err(|e| {
@@ -80,6 +68,50 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
     // A deferred mail is not a failed pass: it waits in the spool, logged, like a mail in
     // the MTA's own queue (`mailmfa doctor` warns while some wait).
     Ok(())
+}
+
+/// How often the records are swept for expired app passwords (each sweep reads every record;
+/// the module refuses an expired app password by itself, the sweep only removes it and tells
+/// the owner).
+pub const SWEEP_EVERY: u64 = 3600;
+
+/// The file in the spool's `sent/` that holds when the last sweep ran (`at=<unix>`; `#` is
+/// in no login, so no login's mark can take its name).
+const SWEEP_MARK: &str = "#sweep";
+
+/// Removes expired app passwords (the account layer spools their events) when the last sweep
+/// is [`SWEEP_EVERY`] old; returns how many went.
+fn sweep(ctx: &Context, log: &mut dyn FnMut(&str)) -> usize {
+    let spool = Spool::new(&ctx.settings, ctx.euid);
+    let mark = spool.sub("sent").join(SWEEP_MARK);
+    let last = spool
+        .read(&mark)
+        .ok()
+        .flatten()
+        .and_then(|t| t.trim().strip_prefix("at=")?.parse::<u64>().ok());
+    if last.is_some_and(|at| at + SWEEP_EVERY > ctx.now && at <= ctx.now) {
+        return 0;
+    }
+    let acct = ctx.acct();
+    let mut expired = 0;
+    match ctx.store().list_logins() {
+        Ok(logins) => {
+            for login in logins {
+                match expire_app_passwords(&acct, &login) {
+                    Ok(gone) => expired += gone.len(),
+                    Err(e) => log(&format!("{login}: expired app passwords not removed: {e}")),
+                }
+            }
+        }
+        Err(e) => log(&format!("expired app passwords not looked for: {e}")),
+    }
+    if let Err(e) = spool
+        .ensure_all()
+        .and_then(|()| spool.write("sent", SWEEP_MARK, &format!("at={}\n", ctx.now)))
+    {
+        log(&format!("the time of this sweep not kept: {e}"));
+    }
+    expired
 }
 
 /// How old an event in `new/` may be before the doctor says the notifier is not running.
