@@ -173,6 +173,13 @@ impl Dovecot {
         self.dir.path()
     }
 
+    /// The dir holding every mailbox's home (`<dir>/home/<login>`, owned by `MAIL_UID`), in
+    /// which the static userdb's `home=.../%u` and `mail_location = maildir:~/Maildir` put the
+    /// Maildirs: Postfix's `virtual_mailbox_base` for `PostfixOpts::deliver_to`.
+    pub fn home_dir(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
     /// The dovecot master's PID.
     pub fn pid(&self) -> u32 {
         self.daemon.pid()
