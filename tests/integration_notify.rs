@@ -11,7 +11,7 @@ mod integration;
 mod servers;
 mod skip;
 
-use integration::{ip, step_margin, with_code, wrong_codes, World, POSTFIX_DOVECOT_PREREQS, PW};
+use integration::{ip, step_margin, wrong_codes, World, POSTFIX_DOVECOT_PREREQS, PW};
 use mailmfa::account::{self, Actor, Ctx, Face, Proof};
 use mailmfa::config::Settings;
 use mailmfa::pam::sys::effective_uid;
