@@ -213,3 +213,74 @@ fn every_kind_of_event_reaches_the_owners_mailbox_once_through_postfix() {
         );
     }
 }
+
+/// `mailmfa notify` killed while Postfix's `sendmail` (behind a wrapper that first waits two
+/// seconds) has the first of three mails: the next pass sends what is left, nothing is lost,
+/// and at most the mail in flight arrives twice (at least once, as documented).
+#[test]
+fn a_notifier_killed_mid_delivery_loses_nothing_through_postfix() {
+    let mut prereqs = POSTFIX_DOVECOT_PREREQS.to_vec();
+    prereqs.extend(["sendmail", "postdrop"]);
+    if !require_prereqs(&prereqs) {
+        return;
+    }
+    let w = World::new("", "dovecot-virtual", &["dovecot"], "");
+    w.mfa_user(ALICE);
+    let dovecot = w.dovecot("dovecot");
+    let postfix = Postfix::start(&PostfixOpts::dovecot(&dovecot).deliver_to(&dovecot, &[ALICE]));
+    let spool = w.f.dir.path().join("spool");
+    // sh -c 'sleep 2; exec sendmail -C DIR "$@"' sh -i -f SENDER -- RECIPIENT
+    let wrapped = format!("sleep 2; exec {} \"$@\"", postfix.sendmail_argv().join(" "));
+    let mut config = fs::read_to_string(&w.f.config).unwrap();
+    config.push_str(&format!(
+        "[notify]\nenabled = true\nspool_dir = \"{}\"\nsender = \"mailmfa@mail.example.com\"\n\
+         sendmail = [\"/bin/sh\", \"-c\", {wrapped:?}, \"sh\"]\n",
+        spool.display()
+    ));
+    fs::write(&w.f.config, &config).unwrap();
+    let mut reader = String::new();
+    for name in ["one", "two", "three"] {
+        let (code, out, err) =
+            w.mailmfa(&["app-password", "add", ALICE, "--label", name, "--json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        if reader.is_empty() {
+            let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+            reader = made["password"].as_str().unwrap().to_string();
+        }
+    }
+    let mut pass = std::process::Command::new(env!("CARGO_BIN_EXE_mailmfa"))
+        .arg("--config")
+        .arg(&w.f.config)
+        .arg("notify")
+        .spawn()
+        .unwrap();
+    // Killed while the first mail's wrapper waits (the pass first lets the batch settle).
+    std::thread::sleep(Duration::from_millis(2200));
+    pass.kill().unwrap();
+    pass.wait().unwrap();
+    let (code, out, err) = w.mailmfa(&["notify", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The killed pass's wrapper goes on to Postfix by itself: give it time to arrive.
+    std::thread::sleep(Duration::from_secs(4));
+    // Read with the app password "one" (an IMAP login without a code).
+    let mails = imap_read_inbox(
+        dovecot.imap_addr(),
+        ip(65),
+        ALICE,
+        &reader,
+        3,
+        Duration::from_secs(30),
+    );
+    let count = |name: &str| {
+        mails
+            .iter()
+            .filter(|m| m.body_text().contains(&format!("named \"{name}\"")))
+            .count()
+    };
+    let counts = [count("one"), count("two"), count("three")];
+    assert!(counts.iter().all(|c| *c >= 1), "none lost: {counts:?}");
+    assert!(
+        counts.iter().sum::<usize>() <= 4,
+        "at most the one in flight twice: {counts:?}"
+    );
+}
