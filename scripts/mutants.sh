@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-core=(src/auth.rs src/split.rs src/otp.rs src/login.rs src/store/secure.rs src/state.rs
+core=(src/auth/*.rs src/split.rs src/otp.rs src/login.rs src/store/secure.rs src/state.rs
       src/credential.rs src/store/redis/mod.rs src/store/redis/resp.rs src/store/redis/address.rs)
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("${core[@]}")
