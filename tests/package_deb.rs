@@ -143,7 +143,7 @@ fn mailmfa_toml_5_has_an_entry_for_every_key_the_parsers_accept() {
     let page = repo_file("man/mailmfa.toml.5");
     let documented = keys_in_section(&page, "KEYS");
     // The library's keys: the arms of Settings::set.
-    let config = repo_file("src/config.rs");
+    let config = repo_file("src/config/settings.rs");
     let parsed = match_arm_keys(&config, "pub fn set(&mut self, key: &str", "unknown option");
     assert!(
         parsed.len() >= 20,

@@ -1,21 +1,10 @@
-//! Settings: `mailmfa.toml` and the module arguments on the pam.d line, one parser for both.
-//!
-//! The same option names work in both places (as in pam_faillock): the file is read first,
-//! then each `key=value` argument of the pam.d line overrides one setting for that service.
-//! Unknown or duplicated keys and out-of-range values are errors, and the module denies on
-//! any error (fail closed): a typo must never silently drop a protection. A missing config
-//! file is an error too, because a lost file that moved `record_dir` would otherwise make
-//! every mailbox look like one without MFA. The reference is `docs/configuration.md`.
+//! Every setting: its type, its default, and [`Settings::set`], the one parser of an option by
+//! its name (`mailmfa.toml` and the pam.d line both go through it), with the check of each value.
 
 use crate::notify::NotifySettings;
 use crate::store::secure::Owners;
-use std::collections::BTreeSet;
-use std::fmt;
 use std::net::Ipv6Addr;
-use std::path::{Path, PathBuf};
-
-/// Where the module and the command look for the config file unless told otherwise.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/mailmfa/mailmfa.toml";
+use std::path::PathBuf;
 
 /// When a code step that was already accepted may be accepted again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,216 +141,7 @@ impl Default for Settings {
     }
 }
 
-/// The phase a pam.d line runs (design §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Takes the code off the end of the password and hands the password on.
-    Split,
-    /// Checks the code kept by `split`, after the password module accepted the password.
-    Verify,
-    /// The `account` line: an app-password login (which skipped the password module) is
-    /// allowed only while the mailbox is still alive in the password file (`pwdfile=`).
-    Account,
-}
-
-impl Phase {
-    /// The name used on the pam.d line and in log lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Split => "split",
-            Phase::Verify => "verify",
-            Phase::Account => "account",
-        }
-    }
-}
-
-/// What a pam.d line asked for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModuleArgs {
-    /// `split` or `verify`.
-    pub phase: Phase,
-    /// `config=PATH`, else [`DEFAULT_CONFIG_PATH`].
-    pub config_path: PathBuf,
-    /// `pwdfile=PATH` (the `account` phase only, required there): the pam_pwdfile password
-    /// file in which a mailbox must still have a line that is not locked.
-    pub pwdfile: Option<PathBuf>,
-    /// The remaining `key[=value]` arguments, in order, to apply over the file.
-    pub overrides: Vec<(String, String)>,
-    /// `fault_inject_panic`: panic inside the module (test builds only).
-    #[cfg(feature = "fault-injection")]
-    pub fault_inject_panic: bool,
-}
-
-/// A configuration error: where it is and what is wrong. Never holds a secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// `module arguments` or the config file's path.
-    pub origin: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.origin, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn error(origin: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        origin: origin.to_string(),
-        message: message.into(),
-    }
-}
-
-const MODULE_ARGS: &str = "module arguments";
-
-impl ModuleArgs {
-    /// Parses the arguments of a pam.d line. Exactly one of `split` / `verify` is required.
-    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<ModuleArgs, ConfigError> {
-        let mut phase = None;
-        let mut config_path = None;
-        let mut pwdfile = None;
-        let mut overrides = Vec::new();
-        let mut seen = BTreeSet::new();
-        #[cfg(feature = "fault-injection")]
-        let mut fault_inject_panic = false;
-        for arg in args {
-            let arg = arg.as_ref();
-            let (key, value) = match arg.split_once('=') {
-                Some((k, v)) => (k, Some(v)),
-                None => (arg, None),
-            };
-            if !seen.insert(key.to_string()) {
-                return Err(error(MODULE_ARGS, format!("`{key}` is given twice")));
-            }
-            match (key, value) {
-                ("split", None) | ("verify", None) | ("account", None) => {
-                    if phase.is_some() {
-                        return Err(error(
-                            MODULE_ARGS,
-                            "give only one of `split`, `verify` and `account`",
-                        ));
-                    }
-                    phase = Some(match key {
-                        "split" => Phase::Split,
-                        "verify" => Phase::Verify,
-                        _ => Phase::Account,
-                    });
-                }
-                ("config", Some(path)) if !path.is_empty() => {
-                    config_path = Some(PathBuf::from(path))
-                }
-                ("pwdfile", Some(path)) => {
-                    pwdfile = Some(absolute_path(key, path).map_err(|m| error(MODULE_ARGS, m))?)
-                }
-                #[cfg(feature = "fault-injection")]
-                ("fault_inject_panic", None) => fault_inject_panic = true,
-                (key, value) => {
-                    // Checked now against defaults so that a bad argument is reported as one.
-                    let value = value.unwrap_or("true");
-                    Settings::default()
-                        .set(key, value)
-                        .map_err(|m| error(MODULE_ARGS, m))?;
-                    overrides.push((key.to_string(), value.to_string()));
-                }
-            }
-        }
-        let phase = phase.ok_or_else(|| {
-            error(
-                MODULE_ARGS,
-                "name the phase: `split` or `verify` (auth lines), `account` (account line)",
-            )
-        })?;
-        match (phase, &pwdfile) {
-            (Phase::Account, None) => {
-                return Err(error(
-                    MODULE_ARGS,
-                    "`account` needs `pwdfile=PATH`: the password file whose mailboxes may use app passwords",
-                ))
-            }
-            (Phase::Split | Phase::Verify, Some(_)) => {
-                return Err(error(MODULE_ARGS, "`pwdfile=` belongs on the `account` line only"))
-            }
-            _ => {}
-        }
-        Ok(ModuleArgs {
-            phase,
-            config_path: config_path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
-            pwdfile,
-            overrides,
-            #[cfg(feature = "fault-injection")]
-            fault_inject_panic,
-        })
-    }
-
-    /// The settings for this pam.d line: `text` (the config file's contents) with this line's
-    /// overrides applied.
-    pub fn settings(&self, text: &str) -> Result<Settings, ConfigError> {
-        let mut settings = Settings::from_toml(text, &self.config_path)?;
-        for (key, value) in &self.overrides {
-            settings
-                .set(key, value)
-                .map_err(|m| error(MODULE_ARGS, m))?;
-        }
-        Ok(settings)
-    }
-}
-
 impl Settings {
-    /// Parses the text of a `mailmfa.toml` found at `path` (named in errors).
-    pub fn from_toml(text: &str, path: &Path) -> Result<Settings, ConfigError> {
-        let origin = path.display().to_string();
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            error(&origin, format!("not valid TOML: {}", e.message()))
-        })?;
-        let mut settings = Settings::default();
-        for (key, value) in &table {
-            match (key.as_str(), value) {
-                ("panel", toml::Value::Table(panel)) => {
-                    settings.panel = Some(panel.clone());
-                    continue;
-                }
-                ("notify", toml::Value::Table(notify)) => {
-                    settings.notify =
-                        NotifySettings::from_table(notify).map_err(|m| error(&origin, m))?;
-                    continue;
-                }
-                _ => {}
-            }
-            let value = match value {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Array(items) if key == "nat64_prefixes" => items
-                    .iter()
-                    .map(|item| item.as_str())
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| error(&origin, "`nat64_prefixes` must be a list of strings"))?
-                    .join(","),
-                _ => {
-                    return Err(error(
-                        &origin,
-                        format!("`{key}` must be a string, number or boolean"),
-                    ))
-                }
-            };
-            if matches!(
-                key.as_str(),
-                "config" | "split" | "verify" | "account" | "pwdfile"
-            ) {
-                return Err(error(
-                    &origin,
-                    format!("`{key}` belongs on the pam.d line only"),
-                ));
-            }
-            settings.set(key, &value).map_err(|m| error(&origin, m))?;
-        }
-        Ok(settings)
-    }
-
     /// Sets one option by its name, as written in `mailmfa.toml` and on the pam.d line.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
@@ -519,7 +299,7 @@ fn nat64_prefixes(value: &str) -> Result<Vec<Ipv6Addr>, String> {
 /// An absolute path, rebuilt from its components: `/var/lib/mailmfa/users/` becomes
 /// `/var/lib/mailmfa/users`, so that the `lstat` of the directory itself sees a symlink there
 /// instead of following it (a trailing slash makes the kernel follow).
-fn absolute_path(key: &str, value: &str) -> Result<PathBuf, String> {
+pub(super) fn absolute_path(key: &str, value: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(value);
     if !path.is_absolute() {
         return Err(format!("`{key}` must be an absolute path"));
@@ -547,76 +327,8 @@ fn boolean(key: &str, value: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(line: &str) -> Result<ModuleArgs, ConfigError> {
-        ModuleArgs::parse(&line.split_whitespace().collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn module_arguments_override_the_file() {
-        let a = args("verify config=/tmp/m.toml window=2 reuse=never require").unwrap();
-        assert_eq!(a.phase, Phase::Verify);
-        assert_eq!(a.config_path, PathBuf::from("/tmp/m.toml"));
-        let s = a
-            .settings("window = 3\nstate_dir = \"/srv/state\"\n")
-            .unwrap();
-        assert_eq!(s.window, 2);
-        assert_eq!(s.reuse, Reuse::Never);
-        assert!(s.require);
-        assert_eq!(s.state_dir, PathBuf::from("/srv/state"));
-    }
-
-    #[test]
-    fn bad_arguments_are_errors() {
-        for line in [
-            "",
-            "split verify",
-            "split split",
-            "split window=2 window=3",
-            "split windw=2",
-            "split window=11",
-            "split window=-1",
-            "split window=x",
-            "split reuse=sometimes",
-            "split record_dir=relative/dir",
-            "split config=",
-            "split require=maybe",
-            "split max_failures=0",
-            "account",
-            "account pwdfile=relative",
-            "split pwdfile=/etc/dovecot/passwd.pam",
-            "split account pwdfile=/x",
-        ] {
-            assert!(args(line).is_err(), "`{line}` should be refused");
-        }
-    }
-
-    #[test]
-    fn bad_files_are_errors() {
-        let path = Path::new("/etc/mailmfa/mailmfa.toml");
-        for text in [
-            "windw = 1",
-            "window = \"x\"",
-            "window = 1\nwindow = 2",
-            "record_dir = [1]",
-            "split = true",
-            "[section]\nwindow = 1",
-            "digits = 7",
-            "window = ",
-        ] {
-            let err = Settings::from_toml(text, path).unwrap_err();
-            assert_eq!(err.origin, "/etc/mailmfa/mailmfa.toml", "{text}");
-        }
-    }
-
-    #[test]
-    fn the_shipped_example_states_the_defaults() {
-        let text = include_str!("../mailmfa.toml.example");
-        assert_eq!(
-            Settings::from_toml(text, Path::new("x")).unwrap(),
-            Settings::default()
-        );
-    }
+    use crate::config::args;
+    use std::path::Path;
 
     #[test]
     fn durations_take_units() {
@@ -693,29 +405,6 @@ mod tests {
             "nat64_prefixes = [[\"x\"]]",
             "window = [\"1\"]",
         ] {
-            assert!(Settings::from_toml(bad, path).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn an_empty_file_means_defaults() {
-        assert_eq!(
-            Settings::from_toml("", Path::new("/x")).unwrap(),
-            Settings::default()
-        );
-    }
-
-    #[test]
-    fn the_panel_table_is_kept_raw_and_other_tables_are_refused() {
-        let path = Path::new("/etc/mailmfa.toml");
-        let text = "window = 2\n[panel]\nlisten = \"127.0.0.1:8080\"\nanything = [1, 2]\n";
-        let settings = Settings::from_toml(text, path).unwrap();
-        assert_eq!(settings.window, 2);
-        let panel = settings.panel.unwrap();
-        assert_eq!(panel["listen"].as_str(), Some("127.0.0.1:8080"));
-        assert!(panel.contains_key("anything"));
-        assert_eq!(Settings::from_toml("", path).unwrap().panel, None);
-        for bad in ["[other]\nx = 1\n", "panel = 1\n", "[record]\nx = 1\n"] {
             assert!(Settings::from_toml(bad, path).is_err(), "{bad}");
         }
     }
