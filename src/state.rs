@@ -1,3 +1,4 @@
+// One concept, the state format (its fields, reader and writer); long for its 8 tests.
 //! The per-user state format (`<state_dir>/<login>.state`): what the module remembers between
 //! logins — the last accepted step and its clients, the last success, recent failed codes.
 //!

@@ -1,3 +1,4 @@
+// One concept, the mail for one event (text, placeholders, headers); long for its 6 tests.
 //! The mail for one event (or for merged `code-wrong` alerts): its text from `texts/<kind>.txt`
 //! — or from `<templates_dir>/<kind>.txt`, the admin's translation — with the placeholders
 //! filled in, and the headers around it.
