@@ -61,7 +61,8 @@ if [ "$changelog_version" != "$crate_version-1" ]; then
 fi
 
 # Assets made from one source with the packaged paths: the systemd unit of contrib/ names
-# /usr/local/sbin (scripts/install.sh), the package's binaries are in /usr/sbin.
+# /usr/local/sbin (scripts/install.sh), the package's binaries are in /usr/sbin. (The shell
+# completions are made below, by the built command.)
 mkdir -p target/deb-assets
 sed -e 's|/usr/local/sbin/|/usr/sbin/|g' -e 's|/usr/local/share/doc/|/usr/share/doc/|g' \
   contrib/systemd/mailmfa-panel.service > target/deb-assets/mailmfa-panel.service
@@ -69,6 +70,18 @@ sed -e 's|/usr/local/sbin/|/usr/sbin/|g' -e 's|/usr/local/share/doc/|/usr/share/
 deb="$target/debian/mailmfa_${changelog_version}_amd64.deb"
 # All three artifacts: cargo deb alone would build only the root package, not panel/.
 cargo build --release --locked --workspace --bins --lib
+
+# From the command line's one definition (src/cli/command.rs, docs/cli.md): the shell
+# completions, and a check that man/mailmfa.1 is the page it makes (the tests check it too).
+mkdir -p target/deb-assets/completions
+for shell_file in bash:mailmfa zsh:_mailmfa fish:mailmfa.fish; do
+  "$target/release/mailmfa" completions "${shell_file%%:*}" > "target/deb-assets/completions/${shell_file#*:}"
+done
+if ! "$target/release/mailmfa" manpage | cmp -s - man/mailmfa.1; then
+  say "man/mailmfa.1 is not what \`mailmfa manpage\` prints: run" >&2
+  say "  cargo run -q --bin mailmfa -- manpage > man/mailmfa.1" >&2
+  exit 1
+fi
 # Packed twice from the same binaries: byte for byte the same. (Each `cargo deb` empties
 # target/debian/ first, so the copy to compare with is packed first, elsewhere.)
 again=$(mktemp -d)

@@ -203,5 +203,7 @@ fn recovery_codes_need_mfa_on() {
     assert!(env.record("alice").is_none());
     let help = env.run(&["recovery-codes", "--help"]);
     help.assert_code(0);
-    assert!(help.stdout.contains("Usage: mailmfa recovery-codes LOGIN"));
+    assert!(help
+        .stdout
+        .contains("Usage: mailmfa recovery-codes [OPTIONS] <LOGIN>"));
 }

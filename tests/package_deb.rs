@@ -338,6 +338,9 @@ fn in_the_throwaway_root() {
         "/usr/share/man/man5/mailmfa.toml.5.gz",
         "/usr/share/man/man8/pam_mailmfa.8.gz",
         "/usr/share/man/man8/mailmfa-panel.8.gz",
+        "/usr/share/bash-completion/completions/mailmfa",
+        "/usr/share/zsh/vendor-completions/_mailmfa",
+        "/usr/share/fish/vendor_completions.d/mailmfa.fish",
         "/usr/share/doc/mailmfa/copyright",
         "/usr/share/doc/mailmfa/changelog.Debian.gz",
         "/usr/share/doc/mailmfa/examples/pam.d/dovecot-virtual",
@@ -431,11 +434,19 @@ fn in_the_throwaway_root() {
         "{account}"
     );
 
-    // 4. The man pages, read with man, by name.
+    // 4. The man pages, read with man, by name; bash completes a command from the installed
+    // completion.
     for (_, name, section) in PAGES {
         let text = root.ok(&["man", "-P", "cat", section, name]);
         assert!(text.contains("NAME"), "man {section} {name}: {text}");
     }
+    let completed = root.ok(&[
+        "bash",
+        "-c",
+        "source /usr/share/bash-completion/completions/mailmfa; COMP_WORDS=(mailmfa app-password r); \
+         COMP_CWORD=2; _mailmfa mailmfa r app-password; echo \"${COMPREPLY[*]}\"",
+    ]);
+    assert_eq!(completed.trim(), "revoke", "bash completion");
 
     // 5. doctor runs on the packaged config: no error (warnings: no stack uses it yet).
     let out = root.run(&[

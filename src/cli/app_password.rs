@@ -4,7 +4,7 @@
 //! What they are and the rules are in `mailmfa::account::app_password`; here are the options,
 //! and the password printed once.
 
-use super::args::{Parsed, Spec};
+use super::command::{AppPasswordAdd, AppPasswordList, AppPasswordRevoke};
 use super::exit::{CliResult, Failure};
 use super::output::{print_json, utc, utc_or_dash};
 use super::{parse_login, Context};
@@ -13,84 +13,17 @@ use mailmfa::account::{self as acct, AppPasswordInfo};
 use mailmfa::config::parse_duration;
 use serde_json::{json, Value};
 
-/// What `app-password add` accepts.
-pub const ADD_SPEC: Spec = Spec {
-    command: "app-password add",
-    flags: &["json"],
-    values: &["label", "services", "expires"],
-    positionals: &["LOGIN"],
-};
-
-/// What `app-password list` accepts.
-pub const LIST_SPEC: Spec = Spec {
-    command: "app-password list",
-    flags: &["json"],
-    values: &[],
-    positionals: &["LOGIN"],
-};
-
-/// What `app-password revoke` accepts.
-pub const REVOKE_SPEC: Spec = Spec {
-    command: "app-password revoke",
-    flags: &["json"],
-    values: &[],
-    positionals: &["LOGIN", "NAME"],
-};
-
-/// A subcommand's runner, as `main` calls it.
-pub type Runner = fn(&Context, &Parsed) -> CliResult;
-
-/// The action named on the command line, ready to run.
-pub struct Action<'a> {
-    /// The arguments after the action's name.
-    pub args: &'a [String],
-    /// What the action accepts.
-    pub spec: &'static Spec,
-    /// Runs it.
-    pub run: Runner,
-}
-
-/// Picks the action named first in `rest` (`add`, `list`, `revoke`). `Ok(None)` for `--help`
-/// (or `-h`) in place of an action.
-pub fn action(rest: &[String]) -> Result<Option<Action<'_>>, Failure> {
-    let Some(first) = rest.first() else {
-        return Err(Failure::usage(
-            "app-password: name an action: add, list or revoke (see mailmfa app-password --help)",
-        ));
-    };
-    let (spec, run): (&'static Spec, Runner) = match first.as_str() {
-        "-h" | "--help" => return Ok(None),
-        "add" => (&ADD_SPEC, add),
-        "list" => (&LIST_SPEC, list),
-        "revoke" => (&REVOKE_SPEC, revoke),
-        other => {
-            return Err(Failure::usage(format!(
-                "app-password: no action `{other}`: add, list or revoke"
-            )))
-        }
-    };
-    Ok(Some(Action {
-        args: &rest[1..],
-        spec,
-        run,
-    }))
-}
-
 /// Runs `app-password add LOGIN --label NAME [--services S,S] [--expires DURATION]`.
-pub fn add(ctx: &Context, p: &Parsed) -> CliResult {
-    let login = parse_login(&p.positionals[0])?;
-    let name = p.value("label").ok_or_else(|| {
-        Failure::usage(
-            "app-password add: --label NAME is required (the device, e.g. thunderbird-laptop)",
-        )
-    })?;
+pub fn add(ctx: &Context, p: &AppPasswordAdd) -> CliResult {
+    let login = parse_login(&p.login)?;
+    let name = p.label.as_str();
     check_name("app-password add: --label", name)?;
-    let services = match p.value("services") {
+    let services = match p.services.as_deref() {
         Some(list) => acct::parse_services(list)
             .map_err(|e| Failure::usage(format!("app-password add: --{e}")))?,
         None => Vec::new(),
     };
-    let expires = match p.value("expires") {
+    let expires = match p.expires.as_deref() {
         Some(text) => Some(
             parse_duration(text)
                 .filter(|d| *d > 0)
@@ -107,7 +40,7 @@ pub fn add(ctx: &Context, p: &Parsed) -> CliResult {
     ctx.check_dirs()?;
     let app = acct::add_app_password(&ctx.acct(), &login, name, &services, expires)
         .map_err(ctx.failure(&login))?;
-    if p.flag("json") {
+    if p.json {
         let mut out = entry_json(&AppPasswordInfo {
             name: app.name.clone(),
             services: app.services.clone(),
@@ -140,11 +73,11 @@ pub fn add(ctx: &Context, p: &Parsed) -> CliResult {
 }
 
 /// Runs `app-password list LOGIN`.
-pub fn list(ctx: &Context, p: &Parsed) -> CliResult {
-    let login = parse_login(&p.positionals[0])?;
+pub fn list(ctx: &Context, p: &AppPasswordList) -> CliResult {
+    let login = parse_login(&p.login)?;
     ctx.check_dirs()?;
     let apps = acct::list_app_passwords(&ctx.acct(), &login).map_err(ctx.failure(&login))?;
-    if p.flag("json") {
+    if p.json {
         let items: Vec<Value> = apps
             .iter()
             .map(|app| {
@@ -187,13 +120,13 @@ pub fn list(ctx: &Context, p: &Parsed) -> CliResult {
 }
 
 /// Runs `app-password revoke LOGIN NAME`.
-pub fn revoke(ctx: &Context, p: &Parsed) -> CliResult {
-    let login = parse_login(&p.positionals[0])?;
-    let name = p.positionals[1].as_str();
+pub fn revoke(ctx: &Context, p: &AppPasswordRevoke) -> CliResult {
+    let login = parse_login(&p.login)?;
+    let name = p.name.as_str();
     check_name("app-password revoke: NAME", name)?;
     ctx.check_dirs()?;
     acct::revoke_app_password(&ctx.acct(), &login, name).map_err(ctx.failure(&login))?;
-    if p.flag("json") {
+    if p.json {
         print_json(&json!({ "login": login.as_str(), "name": name, "revoked": true }));
     } else {
         println!("{login}: app password `{name}` revoked: it stops working at once");
@@ -230,18 +163,4 @@ fn entry_json(app: &AppPasswordInfo) -> Value {
         "last_client": app.last_client,
         "from": app.from,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actions_are_add_list_revoke() {
-        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-        assert!(action(&args("add alice --label x")).unwrap().is_some());
-        assert!(action(&args("--help")).unwrap().is_none());
-        assert!(action(&args("remove alice x")).is_err());
-        assert!(action(&[]).is_err());
-    }
 }

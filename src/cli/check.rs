@@ -5,7 +5,7 @@
 //! The password (password + code) is read with echo off from the terminal, or as one line
 //! from stdin when stdin is not a terminal. It is never printed.
 
-use super::args::{Parsed, Spec};
+use super::command::Check;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::prompt;
@@ -13,27 +13,17 @@ use mailmfa::pam::client::{self, Request};
 use serde_json::json;
 use std::path::Path;
 
-/// What `check` accepts.
-pub const SPEC: Spec = Spec {
-    command: "check",
-    flags: &["json"],
-    values: &["service", "confdir", "rhost"],
-    positionals: &["LOGIN"],
-};
-
 /// Runs `check`. `--config` is accepted like everywhere, but the stack reads whatever its
 /// pam.d lines name.
-pub fn run(p: &Parsed) -> CliResult {
-    let user = &p.positionals[0];
-    let service = p.value("service").ok_or_else(|| {
-        Failure::usage("check: --service SERVICE is required (the pam.d file to run)")
-    })?;
+pub fn run(p: &Check) -> CliResult {
+    let user = &p.login;
+    let service = p.service.as_str();
     if service.is_empty() || service.contains('/') {
         return Err(Failure::usage(
             "check: --service is a file name in the pam.d directory",
         ));
     }
-    let confdir = p.value("confdir").map(Path::new);
+    let confdir = p.confdir.as_deref().map(Path::new);
     if let Some(dir) = confdir {
         if !dir.join(service).is_file() {
             return Err(Failure::new(
@@ -49,7 +39,7 @@ pub fn run(p: &Parsed) -> CliResult {
         user: user.as_bytes(),
         password: password.as_bytes(),
         confdir,
-        rhost: p.value("rhost"),
+        rhost: p.rhost.as_deref(),
     };
     let response = client::login(&request).map_err(|e| Failure::new(Exit::Error, e.to_string()))?;
     let code = response.account.unwrap_or(response.authenticate);
@@ -60,7 +50,7 @@ pub fn run(p: &Parsed) -> CliResult {
     };
     let text = client::strerror(code);
     let reason = response.reason.clone().unwrap_or_else(|| "-".to_string());
-    if p.flag("json") {
+    if p.json {
         print_json(&json!({
             "result": result,
             "pam": text,

@@ -2,7 +2,7 @@
 //! `mailmfa-disable`), a recovery code, or `--force` for admins. The rules are in
 //! `mailmfa::account::disable`; here are the options, the prompt and the output.
 
-use super::args::{Parsed, Spec};
+use super::command::Disable;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::prompt;
@@ -13,27 +13,19 @@ use mailmfa::store::{Store, StoreError};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-/// What `disable` accepts.
-pub const SPEC: Spec = Spec {
-    command: "disable",
-    flags: &["force", "json"],
-    values: &["code"],
-    positionals: &["LOGIN"],
-};
-
 /// The client name the code is checked as.
 pub const DISABLE_CLIENT: &str = "mailmfa-disable";
 
 /// Runs `disable`.
-pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
-    let login = parse_login(&p.positionals[0])?;
-    let force = p.flag("force");
-    if force && p.value("code").is_some() {
+pub fn run(ctx: &Context, p: &Disable) -> CliResult {
+    let login = parse_login(&p.login)?;
+    let force = p.force;
+    if force && p.code.is_some() {
         return Err(Failure::usage("disable: give --code or --force, not both"));
     }
     ctx.check_dirs()?;
     // Ask for a code only when there is an active record to check it against.
-    let typed = match p.value("code") {
+    let typed = match p.code.as_deref() {
         Some(typed) => Zeroizing::new(typed.to_string()),
         None if !force && matches!(ctx.store().read_record(&login), Ok(Some(_))) => prompt::line(
             &format!("Current code of {login} (or a recovery code): "),
@@ -70,7 +62,7 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         Disabled::Off => "MFA is off: the password alone logs in again",
         Disabled::PendingOnly => "MFA was not on; the pending enrolment was removed",
     };
-    done(&login, p.flag("json"), text)
+    done(&login, p.json, text)
 }
 
 fn done(login: &Login, json: bool, text: &str) -> CliResult {

@@ -9,7 +9,7 @@
 //! Each check is a pure function of the text it reads, so the rules are unit-tested here and
 //! the command only gathers the texts.
 
-use super::args::{Parsed, Spec};
+use super::command::Doctor;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::Context;
@@ -19,14 +19,6 @@ use serde_json::json;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
-
-/// What `doctor` accepts.
-pub const SPEC: Spec = Spec {
-    command: "doctor",
-    flags: &["json"],
-    values: &["config", "pam-dir", "dovecot-config", "saslauthd-defaults"],
-    positionals: &[],
-};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,9 +113,8 @@ fn record_owner_finding(dir: &Path, owner: u32) -> Finding {
     )
 }
 
-/// Runs `doctor`. `config` is `--config` given before the command, if any.
-pub fn run(p: &Parsed, config: Option<String>) -> CliResult {
-    let config = config.or_else(|| p.value("config").map(str::to_string));
+/// Runs `doctor` with `--config` (given before the command or after it), if any.
+pub fn run(p: &Doctor, config: Option<String>) -> CliResult {
     let mut findings = Vec::new();
     match Context::load(config.as_deref()) {
         Ok(ctx) => {
@@ -155,18 +146,15 @@ pub fn run(p: &Parsed, config: Option<String>) -> CliResult {
             None,
         )),
     }
-    let pam_dir = Path::new(p.value("pam-dir").unwrap_or("/etc/pam.d"));
+    let pam_dir = Path::new(&p.pam_dir);
     findings.extend(pam_services(pam_dir));
-    if let Some(text) = dovecot_settings(p.value("dovecot-config")) {
+    if let Some(text) = dovecot_settings(p.dovecot_config.as_deref()) {
         findings.extend(check_dovecot(&text));
     }
-    let defaults = p
-        .value("saslauthd-defaults")
-        .unwrap_or("/etc/default/saslauthd");
-    if let Ok(text) = std::fs::read_to_string(defaults) {
+    if let Ok(text) = std::fs::read_to_string(&p.saslauthd_defaults) {
         findings.extend(check_saslauthd(&text));
     }
-    report(&findings, p.flag("json"))
+    report(&findings, p.json)
 }
 
 /// The shared state server's findings (`state = "redis"`), in the doctor's levels.

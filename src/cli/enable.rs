@@ -6,7 +6,7 @@
 //! (checked like a login), or `--replace --force`. The rules are in `mailmfa::account::enrol`;
 //! here are the options, the prompts, the QR code and the output.
 
-use super::args::{Parsed, Spec};
+use super::command::Enable;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::{print_json, utc};
 use super::prompt;
@@ -21,21 +21,13 @@ use serde_json::json;
 use std::path::Path;
 use zeroize::Zeroizing;
 
-/// What `enable` accepts.
-pub const SPEC: Spec = Spec {
-    command: "enable",
-    flags: &["begin", "json", "replace", "force", "invert"],
-    values: &["confirm", "code", "label", "qr-png", "qr-svg"],
-    positionals: &["LOGIN"],
-};
-
 /// Wrong codes the interactive flow takes before it gives up.
 const INTERACTIVE_TRIES: u32 = 3;
 
 /// Runs `enable`.
-pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
-    let login = parse_login(&p.positionals[0])?;
-    let (begin, confirm, json) = (p.flag("begin"), p.value("confirm"), p.flag("json"));
+pub fn run(ctx: &Context, p: &Enable) -> CliResult {
+    let login = parse_login(&p.login)?;
+    let (begin, confirm, json) = (p.begin, p.confirm.as_deref(), p.json);
     if begin && confirm.is_some() {
         return Err(Failure::usage(
             "enable: give --begin or --confirm, not both",
@@ -46,31 +38,29 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
             "enable: --json goes with --begin or --confirm",
         ));
     }
-    if p.flag("force") && !p.flag("replace") {
+    if p.force && !p.replace {
         return Err(Failure::usage("enable: --force only goes with --replace"));
     }
-    if p.value("code").is_some() && (!p.flag("replace") || p.flag("force")) {
+    if p.code.is_some() && (!p.replace || p.force) {
         return Err(Failure::usage(
             "enable: --code (a code of the old secret) only goes with --replace",
         ));
     }
     if confirm.is_some() {
-        for option in ["replace", "invert"] {
-            if p.flag(option) {
-                return Err(Failure::usage(format!(
-                    "enable: --{option} goes with --begin, not --confirm"
-                )));
-            }
-        }
-        for option in ["label", "qr-png", "qr-svg"] {
-            if p.value(option).is_some() {
-                return Err(Failure::usage(format!(
-                    "enable: --{option} goes with --begin, not --confirm"
-                )));
-            }
+        let given = [
+            ("replace", p.replace),
+            ("invert", p.invert),
+            ("label", p.label.is_some()),
+            ("qr-png", p.qr_png.is_some()),
+            ("qr-svg", p.qr_svg.is_some()),
+        ];
+        if let Some((option, _)) = given.into_iter().find(|(_, given)| *given) {
+            return Err(Failure::usage(format!(
+                "enable: --{option} goes with --begin, not --confirm"
+            )));
         }
     }
-    if let Some(label) = p.value("label") {
+    if let Some(label) = p.label.as_deref() {
         enrol::check_label(Some(label)).map_err(|_| {
             Failure::usage(format!(
                 "enable: --label is at most {MAX_LABEL_CHARS} characters of text, no control \
@@ -83,13 +73,13 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         return confirm_pending(ctx, &login, typed, json);
     }
     let old_code = old_code(ctx, &login, p)?;
-    let replace = match (p.flag("replace"), p.flag("force")) {
+    let replace = match (p.replace, p.force) {
         (false, _) => None,
         (true, true) => Some(Proof::Force),
         (true, false) => Some(Proof::Code(&old_code)),
     };
     let acct = ctx.acct();
-    let label = p.value("label");
+    let label = p.label.as_deref();
     let flow = if begin {
         Flow::Pending
     } else {
@@ -98,10 +88,10 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
     let mut enrolment = enrol::prepare(&acct, &login, label, replace, REPLACE_CLIENT, flow)
         .map_err(ctx.failure(&login))?;
     let matrix = Matrix::new(&enrolment.uri)?;
-    if let Some(path) = p.value("qr-png") {
+    if let Some(path) = p.qr_png.as_deref() {
         qr::write_new_file(Path::new(path), &matrix.png())?;
     }
-    if let Some(path) = p.value("qr-svg") {
+    if let Some(path) = p.qr_svg.as_deref() {
         qr::write_new_file(Path::new(path), matrix.svg().as_bytes())?;
     }
     if begin {
@@ -113,7 +103,7 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
         uri: &enrolment.uri,
         key: &enrolment.key,
         matrix: &matrix,
-        invert: p.flag("invert"),
+        invert: p.invert,
     };
     if begin {
         begin_pending(ctx, &shown, &enrolment, json)
@@ -124,11 +114,11 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
 
 /// The code of the old secret for `--replace` without `--force`: `--code`, or asked for when
 /// there is an active record to check it against (empty otherwise: nothing is replaced).
-fn old_code(ctx: &Context, login: &Login, p: &Parsed) -> Result<Zeroizing<String>, Failure> {
-    if let Some(typed) = p.value("code") {
+fn old_code(ctx: &Context, login: &Login, p: &Enable) -> Result<Zeroizing<String>, Failure> {
+    if let Some(typed) = p.code.as_deref() {
         return Ok(Zeroizing::new(typed.to_string()));
     }
-    if !p.flag("replace") || p.flag("force") {
+    if !p.replace || p.force {
         return Ok(Zeroizing::new(String::new()));
     }
     if !matches!(ctx.store().read_record(login), Ok(Some(_))) {

@@ -1,5 +1,5 @@
 //! The `mailmfa` command, one file per subcommand. It reuses the library (config, login rule,
-//! record and state formats, store, code check) and adds only argument parsing, prompts, QR
+//! record and state formats, store, code check) and adds only the command line, prompts, QR
 //! rendering and output.
 //!
 //! - [`enable`] — turn MFA on: interactive, or `--begin`/`--confirm` for panels.
@@ -11,7 +11,9 @@
 //! - [`notify`] — one pass of the notifier: mails to the owners from the spool.
 //! - [`serve`] — start the web panel, `mailmfa-panel`, in place of the command.
 //! - [`qr`] and [`png`] — the QR code in the terminal, as SVG and as PNG.
-//! - [`args`], [`help`], [`exit`], [`prompt`], [`output`] — the plumbing.
+//! - [`command`] — the command line: every subcommand, option and help text (clap), from
+//!   which [`man`] makes the man page and `mailmfa completions` the shell completions.
+//! - [`exit`], [`prompt`], [`output`] — the plumbing.
 //!
 //! The rules of every change (and its audit line) are in the library's `mailmfa::account`,
 //! shared with the web panel; a subcommand parses, calls it, and prints what it returns.
@@ -20,13 +22,13 @@
 //! the directories it reads or writes, and the clock.
 
 pub mod app_password;
-pub mod args;
 pub mod check;
+pub mod command;
 pub mod disable;
 pub mod doctor;
 pub mod enable;
 pub mod exit;
-pub mod help;
+pub mod man;
 pub mod notify;
 pub mod output;
 pub mod png;

@@ -3,7 +3,7 @@
 //! spool and says what it did. Every problem is one line on stderr and in syslog. Also the
 //! doctor's checks of the notifier's set-up ([`doctor_findings`]).
 
-use super::args::{Parsed, Spec};
+use super::command::Notify;
 use super::doctor::{finding, Finding, Level};
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
@@ -17,16 +17,8 @@ use mailmfa::store::secure::{self, Refusal};
 use mailmfa::store::Store;
 use serde_json::json;
 
-/// What `notify` accepts.
-pub const SPEC: Spec = Spec {
-    command: "notify",
-    flags: &["json", "retry-now"],
-    values: &[],
-    positionals: &[],
-};
-
 /// Runs one pass.
-pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
+pub fn run(ctx: &Context, p: &Notify) -> CliResult {
     if !ctx.settings.notify.enabled {
         println!("notifications are off: `[notify] enabled = true` in the config turns them on");
         return Ok(());
@@ -37,7 +29,7 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
     };
     let expired = sweep(ctx, &mut log);
     let report = Notifier::new(&ctx.settings, ctx.euid, &mut log)
-        .run(p.flag("retry-now"))
+        .run(p.retry_now)
         .map_err(|e| {
             let exit = match e {
                 SpoolError::Unsafe { .. } => Exit::NotPermitted,
@@ -48,7 +40,7 @@ pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
     for line in &report.mails {
         syslog_authpriv("mailmfa", libc::LOG_INFO, &format!("notify: {line}"));
     }
-    if p.flag("json") {
+    if p.json {
         print_json(&json!({
             "events": report.events,
             "sent": report.sent,

@@ -1,28 +1,20 @@
 //! `mailmfa recovery-codes LOGIN`: one-time codes for an owner who lost the phone, made by
 //! `mailmfa::account::recovery` (which says how they work) and printed here once.
 
-use super::args::{Parsed, Spec};
+use super::command::RecoveryCodes;
 use super::exit::CliResult;
 use super::output::print_json;
 use super::{parse_login, Context};
 use mailmfa::account::recovery;
 use serde_json::json;
 
-/// What `recovery-codes` accepts.
-pub const SPEC: Spec = Spec {
-    command: "recovery-codes",
-    flags: &["json"],
-    values: &[],
-    positionals: &["LOGIN"],
-};
-
 /// Runs `recovery-codes LOGIN`: a new set of codes replaces the old one.
-pub fn run(ctx: &Context, p: &Parsed) -> CliResult {
-    let login = parse_login(&p.positionals[0])?;
+pub fn run(ctx: &Context, p: &RecoveryCodes) -> CliResult {
+    let login = parse_login(&p.login)?;
     ctx.check_dirs()?;
     let (codes, replaced) =
         recovery::replace_recovery_codes(&ctx.acct(), &login).map_err(ctx.failure(&login))?;
-    if p.flag("json") {
+    if p.json {
         let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
         print_json(&json!({
             "login": login.as_str(),

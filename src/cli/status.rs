@@ -4,7 +4,7 @@
 //! also says where the state lives (the URL, which never holds a password, and the key) and
 //! how long the key still lives (`TTL`).
 
-use super::args::{Parsed, Spec};
+use super::command::{List, Status};
 use super::exit::{CliResult, Exit, Failure};
 use super::output::{print_json, utc, utc_or_dash};
 use super::{parse_login, Context};
@@ -17,22 +17,6 @@ use mailmfa::store::redis::probe::{self, KeyTtl};
 use mailmfa::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-
-/// What `status` accepts.
-pub const STATUS_SPEC: Spec = Spec {
-    command: "status",
-    flags: &["json"],
-    values: &[],
-    positionals: &["LOGIN"],
-};
-
-/// What `list` accepts.
-pub const LIST_SPEC: Spec = Spec {
-    command: "list",
-    flags: &["json"],
-    values: &[],
-    positionals: &[],
-};
 
 /// What is known about one login, without its secret.
 struct Info {
@@ -157,15 +141,15 @@ impl Shared {
 }
 
 /// Runs `status LOGIN`.
-pub fn status(ctx: &Context, p: &Parsed) -> CliResult {
-    let login = parse_login(&p.positionals[0])?;
+pub fn status(ctx: &Context, p: &Status) -> CliResult {
+    let login = parse_login(&p.login)?;
     ctx.check_dirs()?;
     let shared = match ctx.settings.state {
         StateBackend::Redis => Some(Shared::read(ctx, &login)?),
         StateBackend::Files => None,
     };
     let info = describe(ctx, &ctx.store(), &ctx.pending(), &login)?;
-    if p.flag("json") {
+    if p.json {
         let mut out = info.json();
         if let Some(shared) = &shared {
             out["shared_state"] = shared.json();
@@ -224,7 +208,7 @@ pub fn status(ctx: &Context, p: &Parsed) -> CliResult {
 }
 
 /// Runs `list`: every login with a record or a pending enrolment.
-pub fn list(ctx: &Context, p: &Parsed) -> CliResult {
+pub fn list(ctx: &Context, p: &List) -> CliResult {
     ctx.check_dirs()?;
     let store = ctx.store();
     let pending_store = ctx.pending();
@@ -241,7 +225,7 @@ pub fn list(ctx: &Context, p: &Parsed) -> CliResult {
             }
         }
     }
-    if p.flag("json") {
+    if p.json {
         let items: Vec<Value> = rows
             .iter()
             .map(|row| match row {
