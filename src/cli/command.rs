@@ -1,3 +1,4 @@
+// One concept, the command line; long because every subcommand's help text lives here.
 //! The command line, declared once with clap's derive: every subcommand, its arguments and
 //! their help. `mailmfa --help` and each subcommand's help, the man page mailmfa(1)
 //! ([`super::man`]) and the shell completions (`mailmfa completions SHELL`) are all made from
