@@ -28,6 +28,11 @@
 //! 6. Instructions per login under `valgrind --tool=callgrind` (the harness re-runs itself in
 //!    `callgrind-one` mode under valgrind, with n0 and n0 + n logins, and divides the
 //!    difference by n, which leaves out process start and the first mapping of the module).
+//! 7. Notifications (issue 18), at the main scale: mailmfa with a `[notify]` table
+//!    ([`Module::Notify`]: on, `alert_after = 1`, so that every wrong code appends a line to
+//!    the spool) beside the same stack without one, and with a spool that cannot take the
+//!    line (on a full file system, or refused by the module's checks). `--notify` runs only
+//!    this section.
 //!
 //! Every login goes through [`mailmfa::pam::client::login`]: `pam_start_confdir`, PAM_RHOST,
 //! `pam_authenticate` with a conversation answering the password, `pam_acct_mgmt`, `pam_end`.
@@ -45,6 +50,11 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+// Not benches/notify.rs: Cargo would take that for a benchmark of its own.
+#[path = "logins/notify.rs"]
+mod notify;
+use notify::{PassWatch, Spool};
 
 /// The password every mailbox has (the design's example).
 const PASSWORD: &str = "T9D3K!px";
@@ -88,7 +98,7 @@ usage: cargo bench --bench logins -- [run] [options]      (as root; see scripts/
   --quick            small run: scales 1, 1000, 100000; 3 rounds; fewer logins
   --no-million       leave out the 1,000,000-mailbox scale (it generates 2M small files)
   --scales LIST      comma-separated pool sizes (overrides the above), e.g. 1,1000
-  --rounds N         interleaved rounds (default 6; quick 3)
+  --rounds N         interleaved rounds (default 6; quick 3; --notify 20, quick 6)
   --logins N         logins per timed pass of a batch (default 200; quick 100)
   --pass-secs S      time cap of one pass (default 1.5; quick 1.0)
   --no-callgrind     skip the valgrind measurement
@@ -97,7 +107,10 @@ usage: cargo bench --bench logins -- [run] [options]      (as root; see scripts/
   --out FILE         markdown report (default target/bench/logins.md)
   --no-image         keep the mailboxes in WORKDIR itself instead of a fresh ext4 image
   --no-namespace     do not enter a private mount namespace (no /dev/log receiver;
-                     implies --no-image)
+                     implies --no-image; no spool on a full file system)
+  --notify           only the notifications section (issue 18): the floor and mailmfa
+                     with [notify] off and on (spool working, full, refused), scale
+                     1000 unless --scales; no peers, no contention
 
 other modes (used by the run itself, or for profiling by hand):
   ns-exec CMD ARGS...   run CMD with the private /dev, /dev/log receiver and mounted
@@ -123,6 +136,8 @@ enum Module {
     Ga,
     /// pam_google_authenticator with its default time-skew search (no `noskewadj`).
     GaSkew,
+    /// mailmfa with `[notify] enabled = true, alert_after = 1` (issue 18) and this spool.
+    Notify(Spool),
 }
 
 impl Module {
@@ -141,6 +156,7 @@ impl Module {
             Module::Oath => "oath",
             Module::Ga => "ga",
             Module::GaSkew => "ga-skew",
+            Module::Notify(spool) => spool.key(),
         }
     }
 
@@ -151,7 +167,13 @@ impl Module {
             Module::Oath => "pam_oath (digits=6 window=1)",
             Module::Ga => "google-auth (forward_pass noskewadj)",
             Module::GaSkew => "google-auth default (skew search on)",
+            Module::Notify(spool) => spool.title(),
         }
+    }
+
+    /// `pam_mailmfa.so` (split, password, verify), with or without `[notify]`.
+    fn is_mailmfa(self) -> bool {
+        matches!(self, Module::Mailmfa | Module::Notify(_))
     }
 
     /// The timed passes of this module's batch, in order.
@@ -161,6 +183,7 @@ impl Module {
             Module::Mailmfa => &[Case::First, Case::Fresh, Case::Reuse, Case::Wrong],
             Module::Oath | Module::Ga => &[Case::First, Case::Reuse, Case::Wrong],
             Module::GaSkew => &[Case::Wrong],
+            Module::Notify(spool) => spool.cases(),
         }
     }
 }
@@ -226,16 +249,14 @@ struct Sample {
 }
 
 impl Sample {
-    fn sorted(&self) -> Vec<u64> {
-        let mut v = self.ns.clone();
-        v.sort_unstable();
-        v
-    }
     fn p50(&self) -> f64 {
-        percentile(&self.sorted(), 0.50)
+        percentile(&self.ns, 0.50)
+    }
+    fn p90(&self) -> f64 {
+        percentile(&self.ns, 0.90)
     }
     fn p99(&self) -> f64 {
-        percentile(&self.sorted(), 0.99)
+        percentile(&self.ns, 0.99)
     }
     fn mean(&self) -> f64 {
         if self.ns.is_empty() {
@@ -247,17 +268,20 @@ impl Sample {
         1e9 / self.mean()
     }
     fn cpu_p50(&self) -> f64 {
-        let mut v = self.cpu.clone();
-        v.sort_unstable();
-        percentile(&v, 0.50)
+        percentile(&self.cpu, 0.50)
+    }
+    fn cpu_p90(&self) -> f64 {
+        percentile(&self.cpu, 0.90)
     }
 }
 
-/// The value at fraction `q` of sorted samples (nearest rank).
-fn percentile(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
+/// The value at fraction `q` of the samples (nearest rank).
+fn percentile(samples: &[u64], q: f64) -> f64 {
+    if samples.is_empty() {
         return f64::NAN;
     }
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1] as f64
 }
@@ -437,6 +461,9 @@ struct Pool {
     state: PathBuf,
     /// pam_oath's directory (usersfile, its lock and temp files), recreated at every run.
     oath_dir: PathBuf,
+    /// The spools of the [`Module::Notify`] stacks (one directory each), made by
+    /// [`Pool::make_spools`] at every run.
+    spools: PathBuf,
 }
 
 impl Pool {
@@ -445,6 +472,13 @@ impl Pool {
     }
     fn mm_config(&self) -> PathBuf {
         self.mm().join("mailmfa.toml")
+    }
+    /// The `config=` of a mailmfa stack: `mailmfa.toml`, or that plus a `[notify]` table.
+    fn config_of(&self, module: Module) -> PathBuf {
+        match module {
+            Module::Notify(spool) => self.mm().join(format!("{}.toml", spool.key())),
+            _ => self.mm_config(),
+        }
     }
     fn mm_users(&self) -> PathBuf {
         self.mm().join("users")
@@ -520,6 +554,7 @@ impl Pool {
         ctx(write_file(&self.mm_config(), config.as_bytes()), || {
             self.mm_config().display().to_string()
         })?;
+        self.write_notify_configs(&config)?;
         self.reset_oath()?;
         Ok(t.elapsed())
     }
@@ -591,6 +626,10 @@ struct World {
     exe: PathBuf,
     pools: BTreeMap<usize, Pool>,
     main_scale: usize,
+    /// The [`Module::Notify`] stacks this run measures (at the main scale).
+    notify: Vec<Module>,
+    /// Whether `/dev/log` is the run's receiver (which counts `notify_spool_failed` lines).
+    sink: bool,
 }
 
 impl World {
@@ -620,7 +659,7 @@ impl World {
             format!(
                 "auth requisite {} {phase} config={}{extra}\n",
                 self.module_so.display(),
-                pool.mm_config().display()
+                pool.config_of(module).display()
             )
         };
         let ga = |skew: bool| {
@@ -632,7 +671,9 @@ impl World {
         };
         let auth = match module {
             Module::Floor => self.pw_line(pw, false),
-            Module::Mailmfa => mm("split") + &self.pw_line(pw, true) + &mm("verify"),
+            Module::Mailmfa | Module::Notify(_) => {
+                mm("split") + &self.pw_line(pw, true) + &mm("verify")
+            }
             Module::Oath => {
                 format!(
                     "auth requisite pam_oath.so usersfile={} digits=6 window=1\n",
@@ -655,7 +696,12 @@ impl World {
             "auth required pam_deny.so\naccount required pam_deny.so\n".to_string(),
         )];
         for pool in self.pools.values() {
-            for module in Module::ALL {
+            let notify = if pool.n == self.main_scale {
+                &self.notify[..]
+            } else {
+                &[]
+            };
+            for &module in Module::ALL.iter().chain(notify) {
                 for pw in [Pw::Permit, Pw::Pwdfile] {
                     files.push((
                         World::service(module, pw, pool.n),
@@ -726,9 +772,14 @@ impl World {
 
     /// One untimed login; whether it succeeded.
     fn login(&self, service: &str, user: &str, password: &str) -> bool {
+        self.login_reason(service, user, password).0
+    }
+
+    /// One untimed login; whether it succeeded, and the reason mailmfa published.
+    fn login_reason(&self, service: &str, user: &str, password: &str) -> (bool, Option<String>) {
         client::login(&self.request(service, user, password))
-            .map(|r| r.success())
-            .unwrap_or(false)
+            .map(|r| (r.success(), r.reason))
+            .unwrap_or((false, None))
     }
 }
 
@@ -811,11 +862,7 @@ fn batch(
             password: format!("{PASSWORD}{}", code.unwrap_or_default()),
             index: i,
             expect_success: ok,
-            expect_reason: if module == Module::Mailmfa {
-                reason
-            } else {
-                None
-            },
+            expect_reason: if module.is_mailmfa() { reason } else { None },
         };
     let right: Vec<Attempt> = picks
         .iter()
@@ -862,6 +909,7 @@ fn batch(
     let mut first_done = 0;
     for &case in module.cases() {
         let sample = results.entry((module, pw, scale, case)).or_default();
+        let watch = PassWatch::start(world, pool, module)?;
         match (module, case) {
             (Module::Floor, _) => {
                 let plain: Vec<Attempt> = picks
@@ -870,7 +918,7 @@ fn batch(
                     .collect();
                 timed_pass(world, &service, &plain, budget.cap, sample, &mut |_| Ok(()))?;
             }
-            (Module::Mailmfa, Case::First) => {
+            (Module::Mailmfa | Module::Notify(_), Case::First) => {
                 prepare(&returning)?;
                 first_done = timed_pass(world, &service, &right, budget.cap, sample, &mut |a| {
                     each(&returning, a.index)
@@ -883,7 +931,7 @@ fn batch(
                 })?;
                 first_done = first_done.max(done);
             }
-            (Module::Mailmfa, Case::Reuse) => {
+            (Module::Mailmfa | Module::Notify(_), Case::Reuse) => {
                 // Mailboxes the first passes did not reach (their cap) log in once, untimed.
                 let seen: HashSet<usize> = right[..first_done].iter().map(|a| a.index).collect();
                 for a in right[first_done..]
@@ -944,7 +992,7 @@ fn batch(
                     .iter()
                     .map(|&i| attempt(i, Some(wrong_code(i, step, rng)), false, Some("bad_code")))
                     .collect();
-                let mm = module == Module::Mailmfa;
+                let mm = module.is_mailmfa();
                 if mm {
                     prepare(&returning)?;
                 }
@@ -956,6 +1004,9 @@ fn batch(
                 })?;
             }
             (m, c) => return Err(format!("no pass for {m:?} {c:?}")),
+        }
+        if let Some(watch) = watch {
+            watch.finish(world, pool, sample)?;
         }
     }
     Ok(())
@@ -1028,30 +1079,8 @@ fn private_dev(exe: &Path, image: Option<&(PathBuf, PathBuf)>) -> Result<Child, 
     }
     let stage = std::env::temp_dir().join(format!("mailmfa-bench-dev.{}", std::process::id()));
     ctx(fs::create_dir_all(&stage), || stage.display().to_string())?;
-    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("no NUL");
     let mount = |src: &Path, dst: &Path, fstype: Option<&str>, flags: libc::c_ulong| {
-        let (src_c, dst_c) = (c(src), c(dst));
-        let fstype_c = fstype.map(|f| std::ffi::CString::new(f).expect("no NUL"));
-        // SAFETY: valid C strings for the duration of the call.
-        let rc = unsafe {
-            libc::mount(
-                src_c.as_ptr(),
-                dst_c.as_ptr(),
-                fstype_c.as_ref().map_or(std::ptr::null(), |f| f.as_ptr()),
-                flags,
-                std::ptr::null(),
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(format!(
-                "mount {} on {}: {}",
-                src.display(),
-                dst.display(),
-                io::Error::last_os_error()
-            ))
-        }
+        sys_mount(src, dst, fstype, flags, None)
     };
     mount(Path::new("tmpfs"), &stage, Some("tmpfs"), 0)?;
     for node in ["null", "zero", "full", "random", "urandom", "tty"] {
@@ -1096,6 +1125,44 @@ fn private_dev(exe: &Path, image: Option<&(PathBuf, PathBuf)>) -> Result<Child, 
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(child)
+}
+
+/// mount(2) in this process's mount namespace.
+fn sys_mount(
+    src: &Path,
+    dst: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> Result<(), String> {
+    let c = |s: &[u8]| std::ffi::CString::new(s).expect("no NUL");
+    let (src_c, dst_c) = (
+        c(src.as_os_str().as_encoded_bytes()),
+        c(dst.as_os_str().as_encoded_bytes()),
+    );
+    let fstype_c = fstype.map(|f| c(f.as_bytes()));
+    let data_c = data.map(|d| c(d.as_bytes()));
+    let ptr = |s: &Option<std::ffi::CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: valid C strings (or null) for the duration of the call.
+    let rc = unsafe {
+        libc::mount(
+            src_c.as_ptr(),
+            dst_c.as_ptr(),
+            ptr(&fstype_c),
+            flags,
+            ptr(&data_c).cast(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "mount {} on {}: {}",
+            src.display(),
+            dst.display(),
+            io::Error::last_os_error()
+        ))
+    }
 }
 
 /// Total inodes of the mailbox image: two files per mailbox of every scale up to 1M, state,
@@ -1160,7 +1227,8 @@ fn ns_exec(args: &[String]) -> Result<(), String> {
 }
 
 /// `sink PATH`: binds a datagram socket at PATH and discards what arrives, until the parent
-/// dies.
+/// dies; counts the spool failures of issue 18 and answers the harness's asks for the count
+/// ([`notify::tally`]).
 fn sink(args: &[String]) -> Result<(), String> {
     let path = args.first().ok_or("sink PATH")?;
     // SAFETY: prctl with constant arguments.
@@ -1169,8 +1237,11 @@ fn sink(args: &[String]) -> Result<(), String> {
     let socket = ctx(UnixDatagram::bind(path), || path.clone())?;
     let _ = fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666));
     let mut buf = vec![0u8; 65536];
+    let mut failed = 0usize;
     loop {
-        let _ = socket.recv(&mut buf);
+        if let Ok(n) = socket.recv(&mut buf) {
+            notify::tally(&buf[..n], &mut failed);
+        }
     }
 }
 
@@ -1555,14 +1626,15 @@ struct CgRow {
     ok: String,
 }
 
-fn callgrind(world: &World, quick: bool) -> Result<Vec<CgRow>, String> {
+/// `notify_only`: the floor, mailmfa and the notify stacks only.
+fn callgrind(world: &World, quick: bool, notify_only: bool) -> Result<Vec<CgRow>, String> {
     let main = world.pool(world.main_scale);
     let dir = world.work.join("callgrind");
     let _ = fs::remove_dir_all(&dir);
     ctx(fs::create_dir_all(&dir), || dir.display().to_string())?;
     let n0 = 5;
     let mut rows = Vec::new();
-    let plan = [
+    let mut plan = vec![
         (Module::Floor, Case::Login),
         (Module::Mailmfa, Case::Reuse),
         (Module::Mailmfa, Case::First),
@@ -1575,6 +1647,12 @@ fn callgrind(world: &World, quick: bool) -> Result<Vec<CgRow>, String> {
         (Module::Ga, Case::Wrong),
         (Module::GaSkew, Case::Wrong),
     ];
+    for &module in &world.notify {
+        plan.extend(module.cases().iter().map(|&case| (module, case)));
+    }
+    if notify_only {
+        plan.retain(|(m, _)| *m == Module::Floor || m.is_mailmfa());
+    }
     let mut rng = Rng::new();
     for (module, case) in plan {
         let n = match (module, quick) {
@@ -1599,17 +1677,20 @@ fn callgrind(world: &World, quick: bool) -> Result<Vec<CgRow>, String> {
                 };
                 match module {
                     Module::Mailmfa if case == Case::Fresh => main.forget_mailmfa(i),
-                    Module::Mailmfa => main.returning_mailmfa(i, step)?,
+                    Module::Mailmfa | Module::Notify(_) => main.returning_mailmfa(i, step)?,
                     Module::Ga | Module::GaSkew => main.reset_ga(i, case == Case::First)?,
                     _ => {}
                 }
-                if module == Module::Mailmfa && case == Case::Reuse {
+                if module.is_mailmfa() && case == Case::Reuse {
                     world.login(&service, &user_name(i), &password);
                 }
                 logins.push((user_name(i), password));
             }
             if module == Module::Oath {
                 main.reset_oath()?;
+            }
+            if let Module::Notify(spool) = module {
+                main.empty_spool(spool)?;
             }
             settle(&main.dir)?;
             let job = dir.join("job");
@@ -1678,19 +1759,30 @@ struct Options {
     out: PathBuf,
     namespace: bool,
     image: bool,
+    /// Only the notifications section (`--notify`).
+    notify_only: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let quick = args.iter().any(|a| a == "--quick");
+    let notify_only = args.iter().any(|a| a == "--notify");
     let mut o = Options {
         quick,
-        scales: if quick {
+        scales: if notify_only {
+            vec![1_000]
+        } else if quick {
             vec![1, 1_000, 100_000]
         } else {
             vec![1, 1_000, 100_000, 1_000_000]
         },
-        rounds: if quick { 3 } else { 6 },
+        // The notifications section alone is small: more rounds in the same time.
+        rounds: match (notify_only, quick) {
+            (true, true) => 6,
+            (true, false) => 20,
+            (false, true) => 3,
+            (false, false) => 6,
+        },
         logins: if quick { 100 } else { 200 },
         pass_secs: if quick { 1.0 } else { 1.5 },
         callgrind: true,
@@ -1699,12 +1791,13 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         out: repo.join("target/bench/logins.md"),
         namespace: true,
         image: true,
+        notify_only,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--quick" => {}
+            "--quick" | "--notify" => {}
             "--no-million" => o.scales.retain(|&s| s < 1_000_000),
             "--scales" => {
                 o.scales = value()?
@@ -1777,6 +1870,8 @@ fn run(args: &[String]) -> Result<(), String> {
         exe,
         pools: BTreeMap::new(),
         main_scale,
+        notify: Vec::new(),
+        sink: o.namespace,
     };
     ctx(mkdir_0700(&work), || work.display().to_string())?;
     let mut generation = Vec::new();
@@ -1786,10 +1881,14 @@ fn run(args: &[String]) -> Result<(), String> {
             dir: work.join(format!("pool-{n}")),
             state: work.join(format!("state-{n}")),
             oath_dir: work.join(format!("oath-{n}")),
+            spools: work.join(format!("spool-{n}")),
         };
         eprintln!("generating {n} mailboxes in {} ...", pool.dir.display());
         let took = pool.generate()?;
         eprintln!("  {:.1} s", took.as_secs_f64());
+        if n == main_scale {
+            world.notify = pool.make_spools(o.namespace)?;
+        }
         generation.push((n, took));
         world.pools.insert(n, pool);
     }
@@ -1813,12 +1912,17 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut combos: Vec<(Module, Pw, usize)> = Vec::new();
     for &scale in &o.scales {
         for module in Module::ALL {
+            if o.notify_only && !matches!(module, Module::Floor | Module::Mailmfa) {
+                continue;
+            }
             combos.push((module, Pw::Permit, scale));
-            if scale == main_scale {
+            if scale == main_scale && !o.notify_only {
                 combos.push((module, Pw::Pwdfile, scale));
             }
         }
     }
+    // Notifications (issue 18): the notify stacks beside mailmfa's, at the main scale.
+    combos.extend(world.notify.iter().map(|&m| (m, Pw::Permit, main_scale)));
     for round in 0..o.rounds {
         eprintln!(
             "round {}/{} ({:.0} s so far)",
@@ -1833,17 +1937,21 @@ fn run(args: &[String]) -> Result<(), String> {
             batch(&world, module, pw, scale, b, &mut rng, &mut results)?;
         }
     }
-    eprintln!(
-        "contention ({:.0} s so far)",
-        started.elapsed().as_secs_f64()
-    );
-    let contention = contention(&world, o.quick)?;
+    let contention = if o.notify_only {
+        Vec::new()
+    } else {
+        eprintln!(
+            "contention ({:.0} s so far)",
+            started.elapsed().as_secs_f64()
+        );
+        contention(&world, o.quick)?
+    };
     let cg = if o.callgrind {
         eprintln!(
             "callgrind ({:.0} s so far)",
             started.elapsed().as_secs_f64()
         );
-        Some(callgrind(&world, o.quick)?)
+        Some(callgrind(&world, o.quick, o.notify_only)?)
     } else {
         None
     };
@@ -2025,6 +2133,9 @@ fn sanity(world: &World) -> Result<Vec<String>, String> {
         "pwdfile: pam_oath accepts password+code",
         world.login(&pw(Module::Oath), &user, &right),
     )?;
+    for (what, ok) in notify::sanity(world, i, step, &right, &wrong)? {
+        check(&what, ok)?;
+    }
     pool.reset_oath()?;
     pool.forget_mailmfa(i);
     Ok(notes)
@@ -2101,10 +2212,15 @@ impl Report<'_> {
         for pw in [Pw::Permit, Pw::Pwdfile] {
             self.case_table(&mut r, pw, main);
         }
-        self.scale_table(&mut r);
-        self.contention_table(&mut r);
+        self.notify_table(&mut r, main);
+        if !self.o.notify_only {
+            self.scale_table(&mut r);
+            self.contention_table(&mut r);
+        }
         self.cg_table(&mut r);
-        self.targets(&mut r);
+        if !self.o.notify_only {
+            self.targets(&mut r);
+        }
         let _ = writeln!(r, "### Checks made before timing\n");
         for line in self.sanity {
             let _ = writeln!(r, "- {line}");
