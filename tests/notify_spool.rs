@@ -62,12 +62,17 @@ fn world(notify: &str) -> (Fixture, mailmfa::record::Record) {
 }
 
 fn base(f: &Fixture) -> PathBuf {
-    f.settings.notify.spool_dir.parent().unwrap().to_path_buf()
+    f.settings
+        .notify
+        .spool_dir()
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The lines waiting in `new/` for `user`.
 fn spooled(f: &Fixture, user: &str) -> Vec<String> {
-    let path = f.settings.notify.spool_dir.join("new").join(user);
+    let path = f.settings.notify.spool_dir().join("new").join(user);
     fs::read_to_string(path)
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default()
@@ -339,7 +344,7 @@ fn one_pass_mails_each_event_once_merges_alerts_and_removes_what_it_sent() {
         alert.contains("1 wrong codes from 127.0.0.7"),
         "both alerts in one mail: {alert}"
     );
-    let spool = &f.settings.notify.spool_dir;
+    let spool = f.settings.notify.spool_dir();
     for sub in ["new", "cur", "out", "held"] {
         assert_eq!(
             fs::read_dir(spool.join(sub)).unwrap().count(),
@@ -379,7 +384,7 @@ fn a_failing_mta_defers_with_a_log_line_and_retry_now_delivers_once() {
         "the MTA's own words: {stderr}"
     );
     assert!(stderr.contains("next try in 60 s"), "{stderr}");
-    let waiting = fs::read_dir(f.settings.notify.spool_dir.join("out"))
+    let waiting = fs::read_dir(f.settings.notify.spool_dir().join("out"))
         .unwrap()
         .count();
     assert_eq!(waiting, 1, "kept for the retry");
@@ -446,7 +451,7 @@ fn a_notifier_killed_while_the_mta_works_loses_nothing_and_repeats_at_most_that_
 fn broken_spool_leaves_logins_alone() {
     let logs = hostile::private_dev_log();
     let (f, rec) = world("alert_after = 1\n");
-    let spool = f.settings.notify.spool_dir.clone();
+    let spool = f.settings.notify.spool_dir().to_path_buf();
     fs::create_dir_all(&spool).unwrap();
     fs::set_permissions(&spool, fs::Permissions::from_mode(0o700)).unwrap();
     let mount = Mount::tmpfs(&spool, 16);
@@ -664,7 +669,7 @@ fn a_bad_translation_sends_the_builtin_text_and_a_stray_in_new_is_removed() {
     let cmd = ctx(&f, Face::Command, None);
     account::add_app_password(&cmd, &login(ALICE), "tablet", &[], None).unwrap();
     account::revoke_app_password(&cmd, &login(ALICE), "tablet").unwrap();
-    let new = f.settings.notify.spool_dir.join("new");
+    let new = f.settings.notify.spool_dir().join("new");
     fs::write(new.join("Not A Login"), "v=1 junk\n").unwrap();
     let out = notify(&f, &["--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

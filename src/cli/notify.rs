@@ -139,7 +139,8 @@ pub fn doctor_findings(ctx: &Context) -> Vec<Finding> {
             ),
         },
     );
-    let program = n.sendmail.first().map(String::as_str).unwrap_or("");
+    let command = n.sendmail();
+    let program = command.first().copied().unwrap_or("");
     let runnable = std::fs::metadata(program).is_ok_and(|m| {
         m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
     });

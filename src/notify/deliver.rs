@@ -268,11 +268,8 @@ impl<'a> Notifier<'a> {
 
     /// Hands `mail` to sendmail; `Err` with what went wrong.
     fn sendmail(&self, mail: &Mail) -> Result<(), String> {
-        let (program, args) = self
-            .settings
-            .sendmail
-            .split_first()
-            .ok_or("`notify.sendmail` is empty")?;
+        let command = self.settings.sendmail();
+        let (program, args) = command.split_first().ok_or("`notify.sendmail` is empty")?;
         let mut child = Command::new(program)
             .args(args)
             .args(["-i", "-f", &self.sender, "--", &mail.to])

@@ -21,12 +21,15 @@ pub const MAX_ALERT_EVERY: u64 = 7 * 86400;
 pub struct NotifySettings {
     /// Events are spooled (and so mailed) only when this is on; off by default.
     pub enabled: bool,
-    /// Where events wait for the notifier.
-    pub spool_dir: PathBuf,
+    /// Where events wait for the notifier; `None`: [`DEFAULT_SPOOL_DIR`] (see
+    /// [`NotifySettings::spool_dir`]). The defaults allocate nothing: the module builds and
+    /// clones the settings at every login.
+    spool_dir: Option<PathBuf>,
     /// The envelope and `From:` address; `None`: `mailmfa@` the mail name of this host.
     pub sender: Option<String>,
-    /// The command that takes a mail on stdin (`sendmail` and its own arguments).
-    pub sendmail: Vec<String>,
+    /// The command that takes a mail on stdin (`sendmail` and its own arguments); empty:
+    /// [`DEFAULT_SENDMAIL`] (see [`NotifySettings::sendmail`]).
+    sendmail: Vec<String>,
     /// The wanted kinds, one bit each.
     events: u16,
     /// Wrong codes after a right password, within `fail_interval`, per alert; `None`: the
@@ -46,9 +49,9 @@ impl Default for NotifySettings {
     fn default() -> Self {
         NotifySettings {
             enabled: false,
-            spool_dir: PathBuf::from(DEFAULT_SPOOL_DIR),
+            spool_dir: None,
             sender: None,
-            sendmail: vec![DEFAULT_SENDMAIL.to_string()],
+            sendmail: Vec::new(),
             events: Kind::ALL.iter().fold(0, |bits, k| bits | k.bit()),
             alert_after: None,
             alert_every: 3600,
@@ -60,6 +63,27 @@ impl Default for NotifySettings {
 }
 
 impl NotifySettings {
+    /// Where events wait for the notifier.
+    pub fn spool_dir(&self) -> &Path {
+        self.spool_dir
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_SPOOL_DIR))
+    }
+
+    /// Sets `spool_dir` (tests and tools that build settings by hand).
+    pub fn set_spool_dir(&mut self, dir: PathBuf) {
+        self.spool_dir = Some(dir);
+    }
+
+    /// The sendmail command and its own arguments.
+    pub fn sendmail(&self) -> Vec<&str> {
+        if self.sendmail.is_empty() {
+            vec![DEFAULT_SENDMAIL]
+        } else {
+            self.sendmail.iter().map(String::as_str).collect()
+        }
+    }
+
     /// Whether events of `kind` are spooled.
     pub fn wants(&self, kind: Kind) -> bool {
         self.enabled && self.events & kind.bit() != 0
@@ -81,7 +105,7 @@ impl NotifySettings {
                         .as_bool()
                         .ok_or("`notify.enabled` must be true or false")?
                 }
-                "spool_dir" => s.spool_dir = absolute("spool_dir", &text()?)?,
+                "spool_dir" => s.spool_dir = Some(absolute("spool_dir", &text()?)?),
                 "sender" => s.sender = Some(address(&text()?)?),
                 "sendmail" => s.sendmail = command(value)?,
                 "events" => s.events = events(value)?,
@@ -218,8 +242,8 @@ mod tests {
         assert!(Kind::ALL.iter().all(|k| !off.wants(*k)));
         let on = parse("enabled = true").unwrap();
         assert!(Kind::ALL.iter().all(|k| on.wants(*k)));
-        assert_eq!(on.spool_dir, PathBuf::from(DEFAULT_SPOOL_DIR));
-        assert_eq!(on.sendmail, [DEFAULT_SENDMAIL]);
+        assert_eq!(on.spool_dir(), Path::new(DEFAULT_SPOOL_DIR));
+        assert_eq!(on.sendmail(), [DEFAULT_SENDMAIL]);
         assert_eq!((on.alert_every, on.alert_after(5)), (3600, 5));
     }
 
@@ -241,7 +265,8 @@ domain = "example.com""#,
         assert!(s.wants(Kind::CodeWrong) && s.wants(Kind::MfaDisabled));
         assert!(!s.wants(Kind::MfaEnabled));
         assert_eq!(s.sender.as_deref(), Some("mfa@mail.example.com"));
-        assert_eq!(s.sendmail.len(), 3);
+        assert_eq!(s.sendmail().len(), 3);
+        assert_eq!(s.spool_dir(), Path::new("/srv/spool"));
         assert_eq!((s.alert_after(5), s.alert_every), (3, 1800));
         assert_eq!(s.domain.as_deref(), Some("example.com"));
     }

@@ -90,7 +90,7 @@ impl Spool {
     /// The spool named in `settings`.
     pub fn new(settings: &Settings, euid: u32) -> Spool {
         Spool {
-            dir: settings.notify.spool_dir.clone(),
+            dir: settings.notify.spool_dir().to_path_buf(),
             owners: settings.record_owners(euid),
         }
     }
@@ -330,7 +330,7 @@ mod tests {
 
     fn spool(dir: &Path) -> Spool {
         let mut settings = Settings::default();
-        settings.notify.spool_dir = dir.join("spool");
+        settings.notify.set_spool_dir(dir.join("spool"));
         Spool::new(&settings, crate::pam::sys::effective_uid())
     }
 
