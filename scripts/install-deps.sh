@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building and testing mailmfa need (idempotent).
 #
-# Used by scripts/test.sh and scripts/demo.sh. The User Panel's tests add headless Chromium and
+# Used by scripts/test.sh and scripts/demo.sh. The password prompt's tests (tests/cli_prompt.rs)
+# drive the command in a pseudo-terminal with `script` (bsdutils; `stty` is coreutils).
+# The User Panel's tests add headless Chromium and
 # its WebDriver (chromium, chromium-driver), zbarimg (zbar-tools) to read the QR code from a
 # screenshot, nginx (the TLS proxy example) and ab (apache2-utils, the panel benchmark).
 # The webmail tests add Debian's Roundcube (roundcube-core, roundcube-sqlite3) served by PHP's
@@ -17,7 +19,7 @@ packages=(
   dovecot-core dovecot-imapd dovecot-pop3d
   postfix sasl2-bin libsasl2-modules
   libpam-pwdfile libpam-oath oathtool libpam-google-authenticator
-  zbar-tools librsvg2-bin fail2ban util-linux strace
+  zbar-tools librsvg2-bin fail2ban util-linux bsdutils strace
   whois redis-server redis-tools
   chromium chromium-driver nginx-light apache2-utils
   roundcube-core roundcube-sqlite3 php8.2-cli php8.2-cgi php8.2-sqlite3

@@ -3,6 +3,7 @@
 
 use crate::login::Login;
 use crate::record::Record;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use zeroize::Zeroizing;
 
 /// The `otpauth://totp/ISSUER:LOGIN?secret=...` URI of a record (holds the secret: shown
@@ -19,17 +20,16 @@ pub fn otpauth_uri(issuer: &str, login: &Login, record: &Record) -> Zeroizing<St
     ))
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub fn percent(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`) is percent-encoded.
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes `text` (UTF-8 bytes, upper-case hex) for a label or a query value.
+fn percent(text: &str) -> String {
+    utf8_percent_encode(text, RESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -41,5 +41,9 @@ mod tests {
         assert_eq!(percent("a.b-c_d~e"), "a.b-c_d~e");
         assert_eq!(percent("alice+x@example.com"), "alice%2Bx%40example.com");
         assert_eq!(percent("My Mail"), "My%20Mail");
+        assert_eq!(
+            percent("Bücher:ü/?&=#"),
+            "B%C3%BCcher%3A%C3%BC%2F%3F%26%3D%23"
+        );
     }
 }

@@ -10,7 +10,7 @@ use super::command::Enable;
 use super::exit::{CliResult, Exit, Failure};
 use super::output::{print_json, utc};
 use super::prompt;
-use super::qr::{self, Matrix};
+use super::qr::{self, Qr};
 use super::{parse_login, Context};
 use mailmfa::account::enrol::{self, Enrolment, Flow, MAX_LABEL_CHARS, REPLACE_CLIENT};
 use mailmfa::account::{AccountError, CodeRefusal, Proof};
@@ -87,12 +87,12 @@ pub fn run(ctx: &Context, p: &Enable) -> CliResult {
     };
     let mut enrolment = enrol::prepare(&acct, &login, label, replace, REPLACE_CLIENT, flow)
         .map_err(ctx.failure(&login))?;
-    let matrix = Matrix::new(&enrolment.uri)?;
+    let qr = Qr::new(&enrolment.uri)?;
     if let Some(path) = p.qr_png.as_deref() {
-        qr::write_new_file(Path::new(path), &matrix.png())?;
+        qr::write_new_file(Path::new(path), &qr.png()?)?;
     }
     if let Some(path) = p.qr_svg.as_deref() {
-        qr::write_new_file(Path::new(path), matrix.svg().as_bytes())?;
+        qr::write_new_file(Path::new(path), qr.svg().as_bytes())?;
     }
     if begin {
         enrol::keep(&acct, &login, &mut enrolment).map_err(ctx.failure(&login))?;
@@ -102,7 +102,7 @@ pub fn run(ctx: &Context, p: &Enable) -> CliResult {
         record: &enrolment.record,
         uri: &enrolment.uri,
         key: &enrolment.key,
-        matrix: &matrix,
+        qr: &qr,
         invert: p.invert,
     };
     if begin {
@@ -138,7 +138,7 @@ struct Shown<'a> {
     record: &'a Record,
     uri: &'a str,
     key: &'a str,
-    matrix: &'a Matrix,
+    qr: &'a Qr,
     invert: bool,
 }
 
@@ -147,7 +147,7 @@ impl Shown<'_> {
     fn print(&self, ctx: &Context) {
         println!("Scan this QR code with an authenticator app (Aegis, FreeOTP, Google Authenticator, ...):");
         println!();
-        print!("{}", self.matrix.terminal(2, self.invert));
+        println!("{}", self.qr.terminal(self.invert));
         println!();
         println!(
             "If the QR code does not scan (try --invert on a light terminal), add it by hand:"
@@ -179,7 +179,7 @@ fn begin_pending(ctx: &Context, shown: &Shown<'_>, enrolment: &Enrolment, json: 
             "expires_at": enrolment.expires_at,
             "replace": enrolment.replace,
             "replaced_pending": enrolment.replaced_pending,
-            "qr_svg": shown.matrix.svg(),
+            "qr_svg": shown.qr.svg(),
         }));
     } else {
         shown.print(ctx);

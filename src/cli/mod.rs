@@ -10,7 +10,7 @@
 //! - [`recovery`] — `recovery-codes LOGIN`: one-time codes for a lost phone, and their check.
 //! - [`notify`] — one pass of the notifier: mails to the owners from the spool.
 //! - [`serve`] — start the web panel, `mailmfa-panel`, in place of the command.
-//! - [`qr`] and [`png`] — the QR code in the terminal, as SVG and as PNG.
+//! - [`qr`] — the QR code in the terminal, as SVG and as PNG.
 //! - [`command`] — the command line: every subcommand, option and help text (clap), from
 //!   which [`man`] makes the man page and `mailmfa completions` the shell completions.
 //! - [`exit`], [`prompt`], [`output`] — the plumbing.
@@ -31,7 +31,6 @@ pub mod exit;
 pub mod man;
 pub mod notify;
 pub mod output;
-pub mod png;
 pub mod prompt;
 pub mod qr;
 pub mod recovery;
