@@ -13,10 +13,12 @@
 //! count of `notify_spool_failed` lines the /dev/log receiver saw ([`World::log_tally`]),
 //! the checks made before timing ([`sanity`]) and the report's table.
 
-use super::{
-    count, ctx, mkdir_0700, sys_mount, times, us, write_file, Case, Module, Pool, Pw, Report,
-    Sample, World,
-};
+use super::cases::{Case, Module, Pw, Sample};
+use super::mailboxes::{ctx, mkdir_0700, user_name, write_file};
+use super::namespace::sys_mount;
+use super::pool::Pool;
+use super::report::{count, times, us, Report};
+use super::world::World;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write};
@@ -267,7 +269,7 @@ pub(super) fn sanity(
     wrong: &str,
 ) -> Result<Vec<(String, bool)>, String> {
     let pool = world.pool(world.main_scale);
-    let user = super::user_name(i);
+    let user = user_name(i);
     let mut checks = Vec::new();
     for &m in &world.notify {
         let Module::Notify(spool) = m else {
