@@ -1,6 +1,6 @@
 #!/bin/sh
 # Owns the one command of the login benchmark (issue 5): on a fresh Debian 12, as root,
-#   scripts/bench.sh [--quick] [--no-million] [other options of benches/logins.rs]
+#   scripts/bench.sh [--quick] [--no-million] [other options of benches/logins/]
 #   scripts/bench.sh --panel        the User Panel's benchmark instead (benches/panel.rs:
 #                                   requests/s with a session, the sign-in split; about 1 min)
 # installs the peers and tools from Debian (idempotent), builds the module in release, runs
