@@ -20,6 +20,7 @@ mod module_args;
 mod settings;
 
 pub use module_args::{ModuleArgs, Phase};
+pub(crate) use settings::absolute_path;
 pub use settings::{
     parse_duration, RedisSettings, Reuse, Settings, StateBackend, MAX_FAILURES_LIMIT, MAX_REUSE_FOR,
 };

@@ -299,7 +299,7 @@ fn nat64_prefixes(value: &str) -> Result<Vec<Ipv6Addr>, String> {
 /// An absolute path, rebuilt from its components: `/var/lib/mailmfa/users/` becomes
 /// `/var/lib/mailmfa/users`, so that the `lstat` of the directory itself sees a symlink there
 /// instead of following it (a trailing slash makes the kernel follow).
-pub(super) fn absolute_path(key: &str, value: &str) -> Result<PathBuf, String> {
+pub(crate) fn absolute_path(key: &str, value: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(value);
     if !path.is_absolute() {
         return Err(format!("`{key}` must be an absolute path"));

@@ -4,7 +4,7 @@
 //! `alert_after`, and every face must agree on them). Reference: `docs/notifications.md`.
 
 use super::Kind;
-use crate::config::parse_duration;
+use crate::config::{absolute_path, parse_duration};
 use std::path::{Path, PathBuf};
 
 /// The default `spool_dir`.
@@ -105,7 +105,7 @@ impl NotifySettings {
                         .as_bool()
                         .ok_or("`notify.enabled` must be true or false")?
                 }
-                "spool_dir" => s.spool_dir = Some(absolute("spool_dir", &text()?)?),
+                "spool_dir" => s.spool_dir = Some(absolute_path("notify.spool_dir", &text()?)?),
                 "sender" => s.sender = Some(address(&text()?)?),
                 "sendmail" => s.sendmail = command(value)?,
                 "events" => s.events = events(value)?,
@@ -136,7 +136,9 @@ impl NotifySettings {
                     }
                     s.panel_url = Some(url);
                 }
-                "templates_dir" => s.templates_dir = Some(absolute("templates_dir", &text()?)?),
+                "templates_dir" => {
+                    s.templates_dir = Some(absolute_path("notify.templates_dir", &text()?)?)
+                }
                 "domain" => {
                     let domain = text()?;
                     if !is_domain(&domain) {
@@ -153,15 +155,6 @@ impl NotifySettings {
     /// How many wrong codes make an alert, under `settings`.
     pub fn alert_after(&self, max_failures: u32) -> u32 {
         self.alert_after.unwrap_or(max_failures).max(1)
-    }
-}
-
-fn absolute(key: &str, value: &str) -> Result<PathBuf, String> {
-    let path = Path::new(value);
-    if path.is_absolute() && !value.contains('\0') {
-        Ok(path.to_path_buf())
-    } else {
-        Err(format!("`notify.{key}` must be an absolute path"))
     }
 }
 

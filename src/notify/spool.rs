@@ -23,9 +23,9 @@ use crate::login::Login;
 use crate::store::files;
 use crate::store::secure::{self, Owners, Refusal};
 use std::fmt;
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The most a login's `new/` file (and its `held/` file) may hold: about 300 events.
@@ -133,16 +133,7 @@ impl Spool {
         if dir != self.dir {
             self.ensure_dir(&self.dir)?;
         }
-        match DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {
-                if let Some(owner) = self.owners.given_by_root() {
-                    std::os::unix::fs::chown(dir, Some(owner), None)
-                        .map_err(|e| Spool::io(dir, e))?;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Spool::io(dir, e)),
-        }
+        files::make_dir(dir, self.owners.given_by_root()).map_err(|e| Spool::io(dir, e))?;
         secure::check_dir(dir, self.owners).map_err(|r| Spool::refused(dir, r))
     }
 
@@ -272,11 +263,9 @@ impl Spool {
 
     /// Removes `path`; a file already gone is fine.
     pub fn remove(&self, path: &Path) -> Result<(), SpoolError> {
-        match fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Spool::io(path, e)),
-        }
+        files::remove_if_present(path)
+            .map(drop)
+            .map_err(|e| Spool::io(path, e))
     }
 
     /// Renames `from` to `sub/name`.

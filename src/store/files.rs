@@ -28,7 +28,7 @@ use crate::record::{Record, RecordError};
 use crate::state::State;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Records and state as files in two directories.
@@ -294,8 +294,22 @@ pub(super) fn read_parsed<T>(
         .map_err(|error| StoreError::BadRecord { path, error })
 }
 
+/// Creates `dir` with mode 0700 unless it exists, and gives it to `owner` when one is named
+/// (root making a directory for `record_owner`: [`Owners::given_by_root`]). The caller checks
+/// the directory afterwards, as it would a directory it found.
+pub(crate) fn make_dir(dir: &Path, owner: Option<u32>) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => match owner {
+            Some(owner) => std::os::unix::fs::chown(dir, Some(owner), None),
+            None => Ok(()),
+        },
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes `path`; `Ok(false)` when it was not there.
-pub(super) fn remove_if_present(path: &Path) -> io::Result<bool> {
+pub(crate) fn remove_if_present(path: &Path) -> io::Result<bool> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),

@@ -28,9 +28,7 @@ use crate::config::Settings;
 use crate::log::Reason;
 use crate::login::Login;
 use crate::record::{Record, RecordError};
-use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -173,17 +171,8 @@ impl PendingStore {
         if self.check_dir()? {
             return Ok(());
         }
-        match fs::DirBuilder::new().mode(0o700).create(&self.dir) {
-            // Root makes it for the panel's account when `record_owner` names one.
-            Ok(()) => {
-                if let Some(owner) = self.owners.given_by_root() {
-                    std::os::unix::fs::chown(&self.dir, Some(owner), None)
-                        .map_err(|e| self.dir_error(format!("cannot chown: {e}")))?;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(self.dir_error(format!("cannot create: {e}"))),
-        }
+        files::make_dir(&self.dir, self.owners.given_by_root())
+            .map_err(|e| self.dir_error(format!("cannot create: {e}")))?;
         if self.check_dir()? {
             Ok(())
         } else {
