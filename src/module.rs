@@ -2,6 +2,13 @@
 //! settings and the record, take the pure decision ([`crate::auth`]), update the state, log one
 //! line and answer PAM.
 //!
+//! One line per login decision: `split` writes a line only when it decides (a refusal, a
+//! fault, an accepted app password); when it passes the login on (no MFA, a code taken off) the
+//! line is written by `verify`, naming the phase that decided (`phase=split reason=no_mfa`,
+//! `phase=verify reason=ok`). A login whose password module refuses gets no line of ours: the
+//! password module logs its own. Warnings (a rebuilt state, an event that could not be
+//! spooled) are lines of their own.
+//!
 //! `split` keeps what it decided in the PAM handle ([`Kept`]) for `verify` and for the
 //! `account` phase; `verify` refuses to run without it, so a stack that forgot `split` denies
 //! every login instead of skipping the code.
@@ -14,7 +21,7 @@
 //! login again (without a second log line) should the password module accept the string.
 
 use crate::auth::{self, Attempt, CodeKind, SplitDecision, SplitRequest};
-use crate::config::{ModuleArgs, Phase, Settings};
+use crate::config::{cache, ModuleArgs, Phase, Settings};
 use crate::log::{Line, Outcome, Reason};
 use crate::login::{self, Login};
 use crate::mailbox::{self, Mailbox};
@@ -24,12 +31,13 @@ use crate::pam::sys::effective_uid;
 use crate::record::Record;
 use crate::state::State;
 use crate::store::backend::Backend;
-use crate::store::secure::{self, Refusal};
+use crate::store::secure::{self, Refusal, Walked};
 use crate::store::{StateLoad, Store};
 use libpam_sys as pam;
 use std::ffi::c_int;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
@@ -42,16 +50,20 @@ struct Kept {
     login: Login,
     split: Split,
     /// The settings `split` loaded, and from what: `verify` reuses them when its own pam.d
-    /// line names the same config file and overrides (the usual case), instead of reading
-    /// and parsing `mailmfa.toml` a second time in the same login.
-    settings: Settings,
+    /// line names the same config file and overrides (the usual case), instead of checking
+    /// `mailmfa.toml` a second time in the same login.
+    settings: Arc<Settings>,
     config_path: PathBuf,
     overrides: Vec<(String, String)>,
+    /// The running user, asked once per login.
+    euid: u32,
+    /// The directories `split` found trustworthy: `verify` does not `lstat` them again.
+    walked: Arc<Walked>,
 }
 
 impl Kept {
     /// The kept settings, if `args` would load the same ones.
-    fn settings_for(&self, args: &ModuleArgs) -> Option<&Settings> {
+    fn settings_for(&self, args: &ModuleArgs) -> Option<&Arc<Settings>> {
         (self.config_path == args.config_path && self.overrides == args.overrides)
             .then_some(&self.settings)
     }
@@ -90,8 +102,13 @@ struct Call<'a> {
 impl Call<'_> {
     /// Writes the log line of a decision (or of a warning such as `state_rebuilt`).
     fn log(&self, result: Outcome, reason: Reason, detail: Option<&str>) {
+        self.log_as(self.phase, result, reason, detail);
+    }
+
+    /// [`Call::log`] naming `phase` as the one that decided.
+    fn log_as(&self, phase: &str, result: Outcome, reason: Reason, detail: Option<&str>) {
         let line = Line {
-            phase: self.phase,
+            phase,
             user: &self.user,
             service: &self.service,
             rhost: &self.rhost,
@@ -118,8 +135,7 @@ impl Call<'_> {
     /// PAM_SYSTEM_ERR (`default=die`: the stack stops).
     fn answer(&self, result: Outcome, reason: Reason, detail: Option<&str>) -> c_int {
         self.log(result, reason, detail);
-        self.handle
-            .putenv(&format!("{REASON_ENV}={}", reason.name()));
+        self.publish(reason);
         match result {
             Outcome::Pass | Outcome::Continue => pam::PAM_IGNORE,
             Outcome::Accept => pam::PAM_SUCCESS,
@@ -131,6 +147,27 @@ impl Call<'_> {
     /// Denies because of a fault the admin must fix (logged at LOG_ERR with the detail).
     fn fault(&self, reason: Reason, detail: &str) -> c_int {
         self.answer(Outcome::Deny, reason, Some(detail))
+    }
+
+    /// PAM_IGNORE without a line: `split` passing the login on to the password module and
+    /// `verify`, or `verify` stepping aside after `split` decided and logged. The reason is
+    /// still published for the application.
+    fn pass_on(&self, reason: Reason) -> c_int {
+        self.publish(reason);
+        pam::PAM_IGNORE
+    }
+
+    /// `verify`'s line for what `split` decided (no MFA): logged now, once the password
+    /// module accepted, under `split`'s name.
+    fn pass_decided_in_split(&self, reason: Reason) -> c_int {
+        self.log_as(Phase::Split.name(), Outcome::Pass, reason, None);
+        self.pass_on(reason)
+    }
+
+    /// Sets the reason in the PAM environment (`mailmfa check` prints it).
+    fn publish(&self, reason: Reason) {
+        self.handle
+            .putenv(&format!("{REASON_ENV}={}", reason.name()));
     }
 }
 
@@ -190,22 +227,30 @@ pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
         Ok(login) => login,
         Err(_) => return call.answer(Outcome::Deny, Reason::InvalidLogin, None),
     };
-    let euid = effective_uid();
     let kept = match args.phase {
         Phase::Verify => handle.kept::<Kept>(),
         Phase::Split | Phase::Account => None,
     };
+    let (euid, walked) = match kept {
+        Some(kept) => (kept.euid, Arc::clone(&kept.walked)),
+        None => (effective_uid(), Arc::default()),
+    };
     let settings = match kept.and_then(|k| k.settings_for(&args)) {
-        Some(settings) => settings.clone(),
-        None => match load_settings(&args, euid) {
+        Some(settings) => Arc::clone(settings),
+        None => match cache::load(&args, euid, Some(&walked)) {
             Ok(settings) => settings,
             Err(detail) => return call.fault(Reason::BadConfig, &detail),
         },
     };
-    let store = Backend::open(&settings, euid);
+    let store = Backend::open_in(&settings, euid, Some(Arc::clone(&walked)));
+    let login_ctx = LoginCtx {
+        settings,
+        euid,
+        walked,
+    };
     match args.phase {
-        Phase::Split => split(&call, login, &args, settings, &store),
-        Phase::Verify => verify(&call, &login, &settings, &store),
+        Phase::Split => split(&call, login, &args, login_ctx, &store),
+        Phase::Verify => verify(&call, &login, &login_ctx, &store),
         Phase::Account => call.fault(
             Reason::BadConfig,
             "`account` belongs on the `account` line, not on an `auth` line",
@@ -258,30 +303,18 @@ pub fn account(handle: &Handle, args: &[String]) -> c_int {
 fn mailbox(pwdfile: &Path, user: &[u8]) -> Result<Mailbox, String> {
     match secure::open_checked(pwdfile, effective_uid()) {
         Ok(Some((file, _))) => mailbox::lookup(BufReader::new(file), user)
-            .map_err(|e| refused(pwdfile, Refusal::Io(e))),
+            .map_err(|e| cache::refused(pwdfile, Refusal::Io(e))),
         Ok(None) => Err(format!("{}: does not exist", pwdfile.display())),
-        Err(refusal) => Err(refused(pwdfile, refusal)),
+        Err(refusal) => Err(cache::refused(pwdfile, refusal)),
     }
 }
 
-/// A file the module may not trust or read, as a log `detail`: its path and what is wrong.
-fn refused(path: &Path, refusal: Refusal) -> String {
-    match refusal {
-        Refusal::Unsafe(why) => format!("{}: {why}", path.display()),
-        Refusal::Io(e) => format!("{}: {e}", path.display()),
-    }
-}
-
-/// Reads the config file named by the arguments (checked like every file, and every
-/// directory above it) and applies them.
-fn load_settings(args: &ModuleArgs, euid: u32) -> Result<Settings, String> {
-    let path = &args.config_path;
-    let text = match secure::read_trusted(path, euid) {
-        Ok(Some(text)) => text,
-        Ok(None) => return Err(format!("{}: does not exist", path.display())),
-        Err(refusal) => return Err(refused(path, refusal)),
-    };
-    args.settings(&text).map_err(|e| e.to_string())
+/// What one phase of a login works with, beyond the call: the settings, the running user and
+/// the directories found trustworthy (all kept from `split` for `verify`).
+struct LoginCtx {
+    settings: Arc<Settings>,
+    euid: u32,
+    walked: Arc<Walked>,
 }
 
 /// `split`: look the login up, take the code off the password, keep it for `verify`; or
@@ -290,9 +323,10 @@ fn split(
     call: &Call<'_>,
     login: Login,
     args: &ModuleArgs,
-    settings: Settings,
+    ctx: LoginCtx,
     store: &Backend,
 ) -> c_int {
+    let settings = &ctx.settings;
     let record = match store.read_record(&login) {
         Ok(record) => record,
         Err(e) => return call.fault(e.reason(), &e.to_string()),
@@ -308,21 +342,25 @@ fn split(
         client: &call.rhost,
         now,
     };
-    // Keeps what split decided, then answers; a handle that cannot keep it denies.
+    // Keeps what split decided, then answers (passing the login on without a line when the
+    // decision is `verify`'s to log); a handle that cannot keep it denies.
     let keep_and_answer = |split, result, reason| {
         let kept = Kept {
             login: login.clone(),
             split,
-            settings: settings.clone(),
+            settings: Arc::clone(&ctx.settings),
             config_path: args.config_path.clone(),
             overrides: args.overrides.clone(),
+            euid: ctx.euid,
+            walked: Arc::clone(&ctx.walked),
         };
-        match call.handle.keep(kept) {
-            Ok(()) => call.answer(result, reason, None),
-            Err(_) => call.fault(Reason::PamError, "pam_set_data failed"),
+        match (call.handle.keep(kept), result) {
+            (Err(_), _) => call.fault(Reason::PamError, "pam_set_data failed"),
+            (Ok(()), Outcome::Pass | Outcome::Continue) => call.pass_on(reason),
+            (Ok(()), _) => call.answer(result, reason, None),
         }
     };
-    match auth::decide_split(record.as_ref(), request, &settings) {
+    match auth::decide_split(record.as_ref(), request, settings) {
         // The authtok stays the whole string: the password module checks it (and fails, or
         // `verify` denies), so this refusal costs what a wrong password costs.
         SplitDecision::Deny(reason) => keep_and_answer(Split::Refused, Outcome::Deny, reason),
@@ -331,9 +369,9 @@ fn split(
             let Some(record) = record.as_ref() else {
                 return call.fault(Reason::InternalError, "an app password without a record");
             };
-            let client = auth::client_key(&call.rhost, &settings);
+            let client = auth::client_key(&call.rhost, settings);
             let mut note_use = |state: &mut State| {
-                auth::record_app_password_use(record, state, &name, &client, now, &settings)
+                auth::record_app_password_use(record, state, &name, &client, now, settings)
             };
             match with_state(call, store, &login, &mut note_use, false) {
                 Ok(()) => keep_and_answer(Split::AppPassword, Outcome::Accept, Reason::AppPassword),
@@ -359,7 +397,8 @@ fn split(
 }
 
 /// `verify`: check the kept code against the record and the state, and record its use.
-fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &Backend) -> c_int {
+fn verify(call: &Call<'_>, login: &Login, ctx: &LoginCtx, store: &Backend) -> c_int {
+    let settings = &*ctx.settings;
     let Some(kept) = call.handle.kept::<Kept>().filter(|k| &k.login == login) else {
         return call.fault(
             Reason::NoSplit,
@@ -368,11 +407,13 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &Backend) 
     };
     let mfa = match &kept.split {
         Split::Code(mfa) => mfa,
-        Split::NoMfa => return call.answer(Outcome::Pass, Reason::NoMfa, None),
+        // Decided by `split`, logged now that the password module accepted.
+        Split::NoMfa => return call.pass_decided_in_split(Reason::NoMfa),
         // Logged by `split`; deny again in case the password module took the whole string.
         Split::Refused => return pam::PAM_AUTH_ERR,
-        // Only reached on a stack without `success=done` on `split`: nothing left to check.
-        Split::AppPassword => return call.answer(Outcome::Pass, Reason::AppPassword, None),
+        // Only reached on a stack without `success=done` on `split`, which logged the accept:
+        // nothing left to check.
+        Split::AppPassword => return call.pass_on(Reason::AppPassword),
     };
     let attempt = Attempt {
         code: &mfa.code,
@@ -401,7 +442,7 @@ fn verify(call: &Call<'_>, login: &Login, settings: &Settings, store: &Backend) 
     // The owner's notice (a recovery code used, or an alert): spooled, never waited for; a
     // spool that cannot take it is logged and changes nothing.
     if let Some(notice) = notice {
-        if let Err(e) = notify::tell(settings, effective_uid(), &notice) {
+        if let Err(e) = notify::tell(settings, ctx.euid, &notice) {
             call.log(
                 Outcome::Continue,
                 Reason::NotifySpoolFailed,

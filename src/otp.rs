@@ -1,7 +1,9 @@
 //! TOTP (RFC 6238 over RFC 4226 HOTP): computes codes and says which time step a code matched.
 //!
-//! The check looks at every step of the window, without stopping at the first match, and
-//! compares codes in constant time, so the time it takes tells nothing about the code.
+//! The check compares codes in constant time and looks at the steps of the window from the
+//! earliest on, stopping at the first match: a wrong code always costs every step, so the time
+//! it takes tells nothing about the code; only a right one returns sooner, and its answer says
+//! as much anyway. Codes and MACs live on the stack and are wiped after use.
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -51,25 +53,30 @@ impl Params<'_> {
 
     /// The code of time step `step`, as `digits` ASCII digits.
     pub fn code(&self, step: u64) -> Zeroizing<Vec<u8>> {
-        self.truncate(&Keyed::new(self).sign(step))
+        let mut digits = Zeroizing::new([0u8; MAX_DIGITS]);
+        Zeroizing::new(
+            self.code_into(&Keyed::new(self), step, &mut digits)
+                .to_vec(),
+        )
     }
 
-    /// The step within `window` steps of `now`'s step whose code is `code`, if any. Every step
-    /// of the window is computed and compared in constant time; the earliest match wins.
+    /// The step within `window` steps of `now`'s step whose code is `code`, if any: the
+    /// earliest match. Each step's code is compared in constant time; a code that matches no
+    /// step costs every step of the window.
     pub fn matching_step(&self, code: &[u8], unix_time: u64, window: u64) -> Option<u64> {
         let keyed = Keyed::new(self);
         let now = self.step_at(unix_time);
-        let mut found = None;
-        for step in now.saturating_sub(window)..=now.saturating_add(window) {
-            if constant_time_eq(&self.truncate(&keyed.sign(step)), code) && found.is_none() {
-                found = Some(step);
-            }
-        }
-        found
+        let mut digits = Zeroizing::new([0u8; MAX_DIGITS]);
+        (now.saturating_sub(window)..=now.saturating_add(window))
+            .find(|&step| constant_time_eq(self.code_into(&keyed, step, &mut digits), code))
     }
 
-    /// RFC 4226 dynamic truncation of an HMAC to `digits` ASCII digits.
-    fn truncate(&self, mac: &[u8]) -> Zeroizing<Vec<u8>> {
+    /// The code of `step` (RFC 4226 dynamic truncation of its HMAC to `digits` ASCII digits),
+    /// written into `out`.
+    fn code_into<'o>(&self, keyed: &Keyed, step: u64, out: &'o mut [u8; MAX_DIGITS]) -> &'o [u8] {
+        let mut tag = Zeroizing::new([0u8; MAX_MAC]);
+        let len = keyed.sign_into(step, &mut tag);
+        let mac = &tag[..len];
         let offset = usize::from(mac[mac.len() - 1] & 0x0f);
         let bin = u32::from_be_bytes([
             mac[offset],
@@ -77,10 +84,21 @@ impl Params<'_> {
             mac[offset + 2],
             mac[offset + 3],
         ]) & 0x7fff_ffff;
-        let value = bin % 10u32.pow(self.digits);
-        Zeroizing::new(format!("{value:0width$}", width = self.digits as usize).into_bytes())
+        let digits = (self.digits as usize).min(MAX_DIGITS);
+        let mut value = bin % 10u32.pow(digits as u32);
+        for d in out[..digits].iter_mut().rev() {
+            *d = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        &out[..digits]
     }
 }
+
+/// The longest code a `u32` truncation gives (records allow 6 or 8 digits).
+const MAX_DIGITS: usize = 9;
+
+/// The longest MAC (HMAC-SHA-512).
+const MAX_MAC: usize = 64;
 
 /// An HMAC keyed with the secret once, cloned for each step: the key schedule (two of the four
 /// hash blocks of every HMAC-SHA-1) is computed once per check instead of once per step.
@@ -102,19 +120,21 @@ impl Keyed {
         }
     }
 
-    /// HMAC of the step counter (8 bytes, big-endian).
-    fn sign(&self, step: u64) -> Zeroizing<Vec<u8>> {
-        fn run<M: Mac + Clone>(keyed: &M, message: &[u8]) -> Vec<u8> {
+    /// HMAC of the step counter (8 bytes, big-endian) into `out`; returns its length.
+    fn sign_into(&self, step: u64, out: &mut [u8; MAX_MAC]) -> usize {
+        fn run<M: Mac + Clone>(keyed: &M, message: &[u8], out: &mut [u8; MAX_MAC]) -> usize {
             let mut mac = keyed.clone();
             mac.update(message);
-            mac.finalize().into_bytes().to_vec()
+            let tag = mac.finalize().into_bytes();
+            out[..tag.len()].copy_from_slice(&tag);
+            tag.len()
         }
         let message = step.to_be_bytes();
-        Zeroizing::new(match self {
-            Keyed::Sha1(m) => run(m, &message),
-            Keyed::Sha256(m) => run(m, &message),
-            Keyed::Sha512(m) => run(m, &message),
-        })
+        match self {
+            Keyed::Sha1(m) => run(m, &message, out),
+            Keyed::Sha256(m) => run(m, &message, out),
+            Keyed::Sha512(m) => run(m, &message, out),
+        }
     }
 }
 

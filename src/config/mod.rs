@@ -12,9 +12,12 @@
 //! - `file.rs` — `mailmfa.toml` ([`Settings::from_toml`]).
 //! - `module_args.rs` — the pam.d line: the phase, `config=`, `pwdfile=` and the overrides
 //!   ([`ModuleArgs`]).
+//! - `cache.rs` — the module's settings: the file checked, parsed once per version of it and
+//!   kept between the logins of one process ([`cache::load`]).
 //!
 //! This file holds what they share: the error ([`ConfigError`]) and where the file is.
 
+pub mod cache;
 mod file;
 mod module_args;
 mod settings;

@@ -4,11 +4,13 @@
 
 use super::files::FileStore;
 use super::redis::RedisStore;
+use super::secure::Walked;
 use super::{StateLoad, Store, StoreError};
 use crate::config::{Settings, StateBackend};
 use crate::login::Login;
 use crate::record::Record;
 use crate::state::State;
+use std::sync::Arc;
 
 /// The configured store.
 #[derive(Clone, Debug)]
@@ -22,9 +24,15 @@ pub enum Backend {
 impl Backend {
     /// The store `settings` name, for a process running as `euid`.
     pub fn open(settings: &Settings, euid: u32) -> Backend {
+        Backend::open_in(settings, euid, None)
+    }
+
+    /// [`Backend::open`] for one login, which skips the directories `walked` vouches for
+    /// (see [`Walked`]).
+    pub fn open_in(settings: &Settings, euid: u32, walked: Option<Arc<Walked>>) -> Backend {
         match settings.state {
-            StateBackend::Files => Backend::Files(FileStore::new(settings, euid)),
-            StateBackend::Redis => Backend::Redis(RedisStore::new(settings, euid)),
+            StateBackend::Files => Backend::Files(FileStore::new_in(settings, euid, walked)),
+            StateBackend::Redis => Backend::Redis(RedisStore::new_in(settings, euid, walked)),
         }
     }
 

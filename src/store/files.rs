@@ -19,7 +19,7 @@
 //! ([`crate::auth::repair_rebuilt`]) and the repaired state replaces the file by rename, which
 //! also fixes its type, mode and owner. A state still marked rebuilt is never written.
 
-use super::secure::{self, Owners, Refusal};
+use super::secure::{self, Owners, Refusal, Walked};
 use super::{writeback, StateLoad, Store, StoreError, Writeback};
 use crate::config::Settings;
 use crate::log::Reason;
@@ -30,6 +30,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Records and state as files in two directories.
 #[derive(Clone, Debug)]
@@ -39,6 +40,8 @@ pub struct FileStore {
     euid: u32,
     /// Who may own the record directory and records: root, `euid`, and `record_owner`.
     record_owners: Owners,
+    /// The directories one login found trustworthy already (the module's; `None` elsewhere).
+    walked: Option<Arc<Walked>>,
 }
 
 impl FileStore {
@@ -46,11 +49,18 @@ impl FileStore {
     /// owner besides root that files may have (and, for the record directory and records
     /// only, the settings' `record_owner`).
     pub fn new(settings: &Settings, euid: u32) -> FileStore {
+        FileStore::new_in(settings, euid, None)
+    }
+
+    /// [`FileStore::new`] for one login, which skips the directories `walked` vouches for
+    /// (see [`Walked`]).
+    pub fn new_in(settings: &Settings, euid: u32, walked: Option<Arc<Walked>>) -> FileStore {
         FileStore {
             record_dir: settings.record_dir.clone(),
             state_dir: settings.state_dir.clone(),
             euid,
             record_owners: settings.record_owners(euid),
+            walked,
         }
     }
 
@@ -159,7 +169,7 @@ impl FileStore {
         } else {
             Owners::from(self.euid)
         };
-        secure::check_dir(dir, owners).map_err(|r| StoreError::Dir {
+        secure::check_dir_in(dir, owners, self.walked.as_deref()).map_err(|r| StoreError::Dir {
             path: dir.to_path_buf(),
             why: match r {
                 Refusal::Unsafe(why) => why,

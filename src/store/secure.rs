@@ -12,8 +12,10 @@
 use std::borrow::Cow;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 /// Largest file the module reads; anything bigger is refused as damaged.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
@@ -143,6 +145,48 @@ pub fn check_owner_and_mode(meta: &Metadata, owners: impl Into<Owners>) -> Resul
 /// Symlinks followed at most on the way to one path (the kernel's own limit).
 const MAX_SYMLINKS: u32 = 40;
 
+/// The directories found trustworthy, with every directory above them, during one login: the
+/// config file, the record directory and the state directory share most of their ancestors,
+/// so each distinct directory costs one `lstat` per login instead of one per chain. The module
+/// keeps one from `split` to `verify` (one PAM transaction); everything else passes `None` and
+/// walks afresh. Only chains walked without a symlink are remembered.
+#[derive(Debug, Default)]
+pub struct Walked(Mutex<Vec<(PathBuf, Owners)>>);
+
+/// At most this many chains are remembered (a login walks three).
+const WALKED_MAX: usize = 8;
+
+/// Whether the real path `chain` is `dir` or lies below it (compared as bytes: both are built
+/// component by component, without `.`, `..`, doubled or trailing slashes).
+fn below_or_at(chain: &[u8], dir: &[u8]) -> bool {
+    chain.starts_with(dir)
+        && (chain.len() == dir.len() || dir.ends_with(b"/") || chain[dir.len()] == b'/')
+}
+
+impl Walked {
+    /// Whether `dir` lies on a chain found trustworthy for owners no wider than `owners`.
+    fn covers(&self, dir: &Path, owners: Owners) -> bool {
+        // A poisoned lock (a panic elsewhere) only means walking again.
+        let dir = dir.as_os_str().as_bytes();
+        self.0.lock().is_ok_and(|chains| {
+            chains.iter().any(|(chain, by)| {
+                by.euid == owners.euid
+                    && (by.extra.is_none() || by.extra == owners.extra)
+                    && below_or_at(chain.as_os_str().as_bytes(), dir)
+            })
+        })
+    }
+
+    /// Remembers `dir` (a real path: no symlink, no `..`) and everything above it as trusted.
+    fn add(&self, dir: &Path, owners: Owners) {
+        if let Ok(mut chains) = self.0.lock() {
+            if chains.len() < WALKED_MAX {
+                chains.push((dir.to_path_buf(), owners));
+            }
+        }
+    }
+}
+
 /// Checks every directory above `path`, from `/` down to its parent, like OpenSSH's
 /// `secure_filename`: each must be a directory that [`trust`] accepts as an ancestor. A
 /// symlink on the way is followed (a relative `path` starts from the working directory) and
@@ -150,7 +194,22 @@ const MAX_SYMLINKS: u32 = 40;
 /// since in a sticky directory its owner could re-point it. One `lstat` per component, plus
 /// a `readlink` per symlink; no allocation unless `path` is relative or holds a symlink.
 pub fn check_ancestors(path: &Path, owners: impl Into<Owners>) -> Result<(), Refusal> {
-    let owners = owners.into();
+    walk_ancestors(path, owners.into(), None).map(|_| ())
+}
+
+/// [`check_ancestors`], skipping the directories `walked` already vouches for (and adding
+/// this chain to it).
+pub fn check_ancestors_in(
+    path: &Path,
+    owners: Owners,
+    walked: Option<&Walked>,
+) -> Result<(), Refusal> {
+    walk_ancestors(path, owners, walked).map(|_| ())
+}
+
+/// The walk of [`check_ancestors`]; `Ok(true)` when no symlink was met on the way (so the
+/// parent of `path` is a real path that a later walk may skip).
+fn walk_ancestors(path: &Path, owners: Owners, walked: Option<&Walked>) -> Result<bool, Refusal> {
     let absolute;
     let path = if path.is_absolute() {
         path
@@ -159,7 +218,7 @@ pub fn check_ancestors(path: &Path, owners: impl Into<Owners>) -> Result<(), Ref
         &absolute
     };
     let Some(parent) = path.parent() else {
-        return Ok(());
+        return Ok(true);
     };
     let mut real = PathBuf::with_capacity(parent.as_os_str().len() + 1);
     let mut rest = Cow::Borrowed(parent);
@@ -179,6 +238,9 @@ pub fn check_ancestors(path: &Path, owners: impl Into<Owners>) -> Result<(), Ref
                     continue;
                 }
                 Component::CurDir | Component::Prefix(_) => continue,
+            }
+            if links == 0 && walked.is_some_and(|w| w.covers(&real, owners)) {
+                continue;
             }
             let meta = std::fs::symlink_metadata(&real).map_err(|e| io_above(&real, e))?;
             if meta.file_type().is_symlink() {
@@ -200,7 +262,12 @@ pub fn check_ancestors(path: &Path, owners: impl Into<Owners>) -> Result<(), Ref
             trust(meta.uid(), meta.mode(), owners, true)
                 .map_err(|u| Refusal::Unsafe(u.explain_above(&real, owners)))?;
         }
-        return Ok(());
+        if links == 0 {
+            if let Some(walked) = walked {
+                walked.add(&real, owners);
+            }
+        }
+        return Ok(links == 0);
     }
 }
 
@@ -214,8 +281,13 @@ fn io_above(dir: &Path, e: io::Error) -> Refusal {
 /// ([`check_ancestors`]). The directory itself may not be a symlink, nor sticky and writable
 /// by others.
 pub fn check_dir(path: &Path, owners: impl Into<Owners>) -> Result<(), Refusal> {
-    let owners = owners.into();
-    check_ancestors(path, owners)?;
+    check_dir_in(path, owners.into(), None)
+}
+
+/// [`check_dir`] with the directories `walked` already vouches for skipped; the directory
+/// itself is always checked, and then vouched for.
+pub fn check_dir_in(path: &Path, owners: Owners, walked: Option<&Walked>) -> Result<(), Refusal> {
+    let real = walk_ancestors(path, owners, walked)?;
     let meta = std::fs::symlink_metadata(path).map_err(Refusal::Io)?;
     if meta.file_type().is_symlink() {
         return Err(Refusal::Unsafe(
@@ -225,7 +297,15 @@ pub fn check_dir(path: &Path, owners: impl Into<Owners>) -> Result<(), Refusal> 
     if !meta.is_dir() {
         return Err(Refusal::Unsafe("is not a directory".to_string()));
     }
-    check_owner_and_mode(&meta, owners)
+    check_owner_and_mode(&meta, owners)?;
+    // Trusted itself (more strictly than an ancestor): files in it need only their own check.
+    let plain = path
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if let Some(walked) = walked.filter(|_| real && plain && path.is_absolute()) {
+        walked.add(path, owners);
+    }
+    Ok(())
 }
 
 /// Opens `path` for reading if it is a safe regular file, with its `fstat`. `Ok(None)` when it
@@ -242,19 +322,41 @@ pub fn open_checked(
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(Refusal::Unsafe(
-                "is a symlink: replace it with the file itself".to_string(),
-            ))
+            return Err(Refusal::Unsafe(SYMLINK.to_string()))
         }
         Err(e) => return Err(Refusal::Io(e)),
     };
     let meta = file.metadata().map_err(Refusal::Io)?;
+    check_file(&meta, owners.into())?;
+    Ok(Some((file, meta)))
+}
+
+/// What [`open_checked`] checks of an opened file: a regular file, owner and mode.
+fn check_file(meta: &Metadata, owners: Owners) -> Result<(), Refusal> {
     if !meta.is_file() {
         return Err(Refusal::Io(io::Error::other("not a regular file")));
     }
-    check_owner_and_mode(&meta, owners)?;
-    Ok(Some((file, meta)))
+    check_owner_and_mode(meta, owners)
 }
+
+/// The `lstat` of `path` if it is a file [`open_checked`] would open (not a symlink, a regular
+/// file, owner and mode), without opening it: for a file whose contents are kept from an
+/// earlier read while this stays the same. `Ok(None)` when it does not exist.
+pub fn stat_checked(path: &Path, owners: Owners) -> Result<Option<Metadata>, Refusal> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Refusal::Io(e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(Refusal::Unsafe(SYMLINK.to_string()));
+    }
+    check_file(&meta, owners)?;
+    Ok(Some(meta))
+}
+
+/// What a symlink where a file belongs is told.
+const SYMLINK: &str = "is a symlink: replace it with the file itself";
 
 /// Reads the config file at `path`: every directory above it checked ([`check_ancestors`]),
 /// the file itself by [`read_checked`]. `Ok(None)` when it, or a directory above it, does not
@@ -327,19 +429,52 @@ fn open_named(path: &Path, owners: Owners) -> Result<(File, Metadata), Refusal> 
 }
 
 /// Reads an opened, checked file into a string (at most [`MAX_FILE_BYTES`], UTF-8).
-fn read_opened(file: File, meta: &Metadata) -> Result<zeroize::Zeroizing<String>, Refusal> {
-    // Sized from `fstat` (at most the limit and one byte), so that the text is read in place
-    // and no reallocation leaves a copy of a secret behind; whatever the size says, at most
-    // the limit and one byte are read, and one byte too many refuses the file.
-    let capacity = meta.len().min(MAX_FILE_BYTES) as usize + 1;
-    let mut text = zeroize::Zeroizing::new(String::with_capacity(capacity));
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(Refusal::Io)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(Refusal::Io(io::Error::other("larger than 64 KiB")));
+///
+/// Sized from `fstat` (at most the limit and one byte), so that the text is read in place and
+/// no reallocation leaves a copy of a secret behind; whatever the size says, at most the limit
+/// and one byte are read, and one byte too many refuses the file. A read that returns fewer
+/// bytes than asked, having reached the size `fstat` gave, is the whole file: files here are
+/// replaced whole by rename, never grown in place, so the read that would only see the end is
+/// saved. Otherwise reading goes on to the end.
+pub fn read_opened(mut file: File, meta: &Metadata) -> Result<zeroize::Zeroizing<String>, Refusal> {
+    let size = meta.len().min(MAX_FILE_BYTES) as usize;
+    let mut bytes = zeroize::Zeroizing::new(vec![0u8; size + 1]);
+    let mut filled = 0;
+    loop {
+        if filled == bytes.len() {
+            if filled as u64 > MAX_FILE_BYTES {
+                return Err(Refusal::Io(io::Error::other("larger than 64 KiB")));
+            }
+            // Grown since `fstat`: room for the rest, up to the limit and one byte.
+            let more = (filled * 2).min(MAX_FILE_BYTES as usize + 1);
+            let mut grown = zeroize::Zeroizing::new(vec![0u8; more]);
+            grown[..filled].copy_from_slice(&bytes[..filled]);
+            bytes = grown;
+        }
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if filled == size && filled < bytes.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Refusal::Io(e)),
+        }
     }
-    Ok(text)
+    bytes.truncate(filled);
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(zeroize::Zeroizing::new(text)),
+        Err(e) => {
+            // The bytes go back into the zeroizing buffer, wiped on drop.
+            *bytes = e.into_bytes();
+            Err(Refusal::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +545,53 @@ mod tests {
             "the running user (uid 0) or the record owner (uid 998)"
         );
         assert_eq!(Owners::from(1000).said(), "the running user (uid 1000)");
+    }
+
+    /// One login's [`Walked`]: each directory of a chain is looked at once, for owners no
+    /// wider than those it was checked for, and only chains walked without a symlink count.
+    #[test]
+    fn a_walk_vouches_for_its_chain_within_one_login_only() {
+        let euid = crate::pam::sys::effective_uid();
+        let top = tempfile::tempdir().unwrap();
+        let a = top.path().join("a");
+        let b = a.join("b");
+        fs::create_dir_all(&b).unwrap();
+        chmod(&a, 0o700);
+        chmod(&b, 0o700);
+        let walked = Walked::default();
+        check_dir_in(&b, euid.into(), Some(&walked)).unwrap();
+        assert!(walked.covers(&a, euid.into()) && walked.covers(&b, euid.into()));
+        let wider = Owners {
+            euid,
+            extra: Some(54321),
+        };
+        assert!(
+            walked.covers(&a, wider),
+            "checked for fewer owners: good for more"
+        );
+        let by_wider = Walked::default();
+        check_dir_in(&b, wider, Some(&by_wider)).unwrap();
+        assert!(
+            !by_wider.covers(&a, euid.into()),
+            "checked for more owners: not for fewer"
+        );
+        // Within the login a directory is not looked at again; the next login sees the change.
+        chmod(&a, 0o777);
+        check_ancestors_in(&b.join("f"), euid.into(), Some(&walked)).unwrap();
+        assert_refused(check_ancestors(&b.join("f"), euid), "chmod go-w");
+        chmod(&a, 0o700);
+        // A chain through a symlink is checked but not remembered.
+        let link = top.path().join("link");
+        symlink(&b, &link).unwrap();
+        let through = Walked::default();
+        check_ancestors_in(&link.join("c").join("f"), euid.into(), Some(&through)).unwrap_err();
+        fs::create_dir(b.join("c")).unwrap();
+        chmod(&b.join("c"), 0o700);
+        check_ancestors_in(&link.join("c").join("f"), euid.into(), Some(&through)).unwrap();
+        assert!(!through.covers(&link, euid.into()));
+        assert!(below_or_at(b"/var/lib", b"/") && below_or_at(b"/var/lib", b"/var"));
+        assert!(below_or_at(b"/var", b"/var") && !below_or_at(b"/variable", b"/var"));
+        assert!(!below_or_at(b"/var", b"/var/lib"));
     }
 
     /// `O_NOFOLLOW` answers `ELOOP` for a symlink: only that is called one; other errors

@@ -480,3 +480,21 @@ pub fn verify_reasons(syslog: &SyslogReceiver, mark: usize, user: &str) -> Vec<S
         .map(|l| l.reason().to_string())
         .collect()
 }
+
+/// Asserts that the module wrote exactly one line for `user` after `mark`: one line per login
+/// decision (`split` passes a login on without a line; the phase that decided writes it).
+pub fn assert_one_line(syslog: &SyslogReceiver, mark: usize, user: &str) {
+    let lines = lines_since(syslog, mark, user);
+    assert_eq!(lines.len(), 1, "one line per login for {user}: {lines:?}");
+}
+
+/// Asserts that the module wrote no line for `user` after `mark`: the password module refused
+/// the password, so `verify` never ran and `split` had passed the login on without a line (the
+/// code taken off was therefore not used up).
+pub fn assert_no_line(syslog: &SyslogReceiver, mark: usize, user: &str) {
+    let lines = lines_since(syslog, mark, user);
+    assert!(
+        lines.is_empty(),
+        "no line of ours after a wrong password for {user}: {lines:?}"
+    );
+}

@@ -31,7 +31,7 @@ pub mod tls;
 pub use address::Address;
 
 use super::files::FileStore;
-use super::secure::Owners;
+use super::secure::{Owners, Walked};
 use super::{writeback, StateLoad, Store, StoreError, Writeback};
 use crate::config::{RedisSettings, Settings};
 use crate::log::Reason;
@@ -40,6 +40,7 @@ use crate::record::Record;
 use crate::state::State;
 use conn::{ok, Connection, Failure};
 use resp::Reply;
+use std::sync::Arc;
 
 /// Longest step length a record may have (`period`, seconds).
 const LONGEST_PERIOD: u64 = 300;
@@ -65,11 +66,16 @@ impl RedisStore {
     /// A store for `settings` run by `euid` (the password file may belong to root, `euid` or
     /// the `record_owner`).
     pub fn new(settings: &Settings, euid: u32) -> RedisStore {
+        RedisStore::new_in(settings, euid, None)
+    }
+
+    /// [`RedisStore::new`] for one login (see [`FileStore::new_in`]).
+    pub fn new_in(settings: &Settings, euid: u32, walked: Option<Arc<Walked>>) -> RedisStore {
         // A step accepted at time t is valid at most `window` steps away from it; past two
         // windows of the longest period on either side no code the state knows is valid.
         let codes = 2 * (settings.window + 1) * LONGEST_PERIOD;
         RedisStore {
-            files: FileStore::new(settings, euid),
+            files: FileStore::new_in(settings, euid, walked),
             redis: settings.redis.clone(),
             owners: settings.record_owners(euid),
             horizon: codes.max(settings.reuse_for).max(settings.fail_interval) + 60,
