@@ -238,14 +238,14 @@ pub fn write_owned(
     result
 }
 
-/// Creates `path` as a new file, mode 0600, for writing. Whatever is at that name (a temp file
-/// left by a crash, or a hard link or symlink someone planted) is unlinked first, and the file
-/// is created with `O_CREAT | O_EXCL | O_NOFOLLOW`, so nothing that was there is ever written
-/// through. If something appears between the unlink and the create, it is tried once more.
+/// Creates `path` as a new file, mode 0600, for writing, with `O_CREAT | O_EXCL | O_NOFOLLOW`,
+/// so nothing that was at that name is ever written through. Whatever is there (a temp file
+/// left by a crash, or a hard link or symlink someone planted) is unlinked and the create
+/// tried again, twice at most (something may appear between the unlink and the create). The
+/// usual case, nothing there, costs the one `open`.
 fn create_fresh(path: &Path) -> io::Result<File> {
-    let mut retried = false;
+    let mut tries = 0;
     loop {
-        remove_if_present(path)?;
         let created = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -253,7 +253,10 @@ fn create_fresh(path: &Path) -> io::Result<File> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path);
         match created {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !retried => retried = true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 2 => {
+                tries += 1;
+                remove_if_present(path)?;
+            }
             created => return created,
         }
     }
