@@ -20,7 +20,7 @@
 //! without MFA. Nothing then tells a stranger which mailboxes have MFA. `verify` denies such a
 //! login again (without a second log line) should the password module accept the string.
 
-use crate::auth::{self, Attempt, CodeKind, SplitDecision, SplitRequest};
+use crate::auth::{self, Attempt, AttemptMemo, CodeKind, SplitDecision, SplitRequest};
 use crate::config::{cache, ModuleArgs, Phase, Settings};
 use crate::log::{Line, Outcome, Reason};
 use crate::login::{self, Login};
@@ -429,8 +429,10 @@ fn verify(call: &Call<'_>, login: &Login, ctx: &LoginCtx, store: &Backend) -> c_
     };
     let mut verdict = None;
     let mut notice = None;
+    // The store may decide twice (unlocked, then locked): the HMACs are computed once.
+    let memo = AttemptMemo::default();
     let mut decide = |state: &mut State| {
-        let v = auth::decide_verify(&mfa.record, state, attempt, settings);
+        let v = auth::decide_verify_with(&mfa.record, state, attempt, settings, &memo);
         let changed = v.state_changed;
         notice = alert::notice_of_verdict(settings, login, &mfa.record, state, &v, source);
         verdict = Some(v);

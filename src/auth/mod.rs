@@ -33,7 +33,7 @@ mod verify_decision;
 pub use client::{client_key, MAX_CLIENT_KEY};
 pub use repair::repair_rebuilt;
 pub use split_decision::{decide_split, record_app_password_use, SplitDecision, SplitRequest};
-pub use verify_decision::{decide_verify, Attempt, Verdict};
+pub use verify_decision::{decide_verify, decide_verify_with, Attempt, AttemptMemo, Verdict};
 
 use crate::record::Record;
 use sha2::{Digest, Sha256};
@@ -54,9 +54,11 @@ pub fn fingerprint(record: &Record, code: &[u8]) -> String {
     hash.update(record.params().secret);
     hash.update(b"\0mailmfa code\0");
     hash.update(code);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     hash.finalize()[..8]
         .iter()
-        .map(|b| format!("{b:02x}"))
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]])
+        .map(char::from)
         .collect()
 }
 

@@ -6,21 +6,16 @@
 use super::verify_decision::{note_success, CodeFingerprint};
 use crate::config::{Reuse, Settings};
 use crate::log::Reason;
-use crate::record::Record;
 use crate::state::{Session, State};
 
 pub(super) fn check_totp(
-    record: &Record,
     state: &mut State,
     code: &CodeFingerprint<'_>,
     client: &str,
     now: u64,
     settings: &Settings,
 ) -> Reason {
-    let Some(step) = record
-        .params()
-        .matching_step(code.code, now, settings.window)
-    else {
+    let Some(step) = code.matching_step(now, settings.window) else {
         return Reason::BadCode;
     };
     match state.last_step {

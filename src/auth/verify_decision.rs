@@ -65,6 +65,28 @@ pub fn decide_verify(
     attempt: Attempt<'_>,
     settings: &Settings,
 ) -> Verdict {
+    decide_verify_with(record, state, attempt, settings, &AttemptMemo::default())
+}
+
+/// What checking one attempt computes from the record and the code alone — the step the code
+/// matches, its keyed fingerprint — kept across the runs of one decision: a store decides on
+/// an unlocked snapshot first and, when the state must change, again under its lock; the
+/// HMACs and the SHA-256 are not computed twice.
+#[derive(Debug, Default)]
+pub struct AttemptMemo {
+    step: OnceCell<Option<u64>>,
+    fingerprint: OnceCell<String>,
+}
+
+/// [`decide_verify`], reusing what `memo` holds of an earlier run for the same attempt and
+/// record (pass the same memo only for the same attempt and record).
+pub fn decide_verify_with(
+    record: &Record,
+    state: &mut State,
+    attempt: Attempt<'_>,
+    settings: &Settings,
+    memo: &AttemptMemo,
+) -> Verdict {
     let before = state.clone();
     let client = client_key(attempt.client, settings);
     let now = attempt.now;
@@ -82,7 +104,11 @@ pub fn decide_verify(
         return finish(Reason::Throttled, state, &before);
     }
 
-    let code = CodeFingerprint::new(record, attempt.code);
+    let code = CodeFingerprint {
+        record,
+        code: attempt.code,
+        memo,
+    };
     // `code.is` computes the fingerprint only when this client has a session (or a failure).
     let in_session = attempt.kind == CodeKind::Totp
         && !client.is_empty()
@@ -102,7 +128,7 @@ pub fn decide_verify(
         return finish(reason, state, &before);
     }
     let reason = match attempt.kind {
-        CodeKind::Totp => check_totp(record, state, &code, &client, now, settings),
+        CodeKind::Totp => check_totp(state, &code, &client, now, settings),
         CodeKind::Recovery => check_recovery(record, state, attempt.code, &client, now),
     };
     let failure_added = !is_acceptance(reason);
@@ -126,33 +152,32 @@ pub fn decide_verify(
     }
 }
 
-/// The keyed fingerprint of an attempt's code, computed at most once (it costs a SHA-256) and
-/// only when a rule needs it.
+/// The attempt's code with its keyed fingerprint, computed at most once (it costs a SHA-256)
+/// and only when a rule needs it, and the step it matches (HMACs), likewise.
 pub(super) struct CodeFingerprint<'a> {
     record: &'a Record,
-    pub(super) code: &'a [u8],
-    value: OnceCell<String>,
+    code: &'a [u8],
+    memo: &'a AttemptMemo,
 }
 
-impl<'a> CodeFingerprint<'a> {
-    fn new(record: &'a Record, code: &'a [u8]) -> Self {
-        CodeFingerprint {
-            record,
-            code,
-            value: OnceCell::new(),
-        }
-    }
-
+impl CodeFingerprint<'_> {
     pub(super) fn get(&self) -> &str {
-        self.value
+        self.memo
+            .fingerprint
             .get_or_init(|| fingerprint(self.record, self.code))
     }
 
     /// The fingerprint, to store.
     fn into_string(self) -> String {
-        self.value
-            .into_inner()
-            .unwrap_or_else(|| fingerprint(self.record, self.code))
+        self.get().to_string()
+    }
+
+    /// The step within `window` steps of `now`'s whose code this is ([`crate::otp`]).
+    pub(super) fn matching_step(&self, now: u64, window: u64) -> Option<u64> {
+        *self
+            .memo
+            .step
+            .get_or_init(|| self.record.params().matching_step(self.code, now, window))
     }
 
     /// Whether `stored` is this code's fingerprint (compared in constant time).
@@ -208,6 +233,37 @@ mod tests {
     use crate::auth::fixtures::{code_at, record, verify, NOW};
     use crate::credential;
     use crate::state::Session;
+
+    #[test]
+    fn a_memo_carries_the_step_and_fingerprint_into_the_second_run() {
+        let r = record();
+        let s = Settings::default();
+        let right = code_at(&r, NOW);
+        for (code, step) in [(&b"000000"[..], None), (&right[..], Some(NOW / 30))] {
+            let attempt = Attempt {
+                code,
+                kind: CodeKind::Totp,
+                client: "c1",
+                now: NOW,
+            };
+            let memo = AttemptMemo::default();
+            let mut snapshot = State::default();
+            let first = decide_verify_with(&r, &mut snapshot, attempt, &s, &memo);
+            assert!(first.state_changed);
+            assert_eq!(memo.step.get(), Some(&step));
+            assert_eq!(
+                memo.fingerprint.get().is_some(),
+                step.is_none(),
+                "a failure's fingerprint"
+            );
+            let mut locked = State::default();
+            assert_eq!(
+                decide_verify_with(&r, &mut locked, attempt, &s, &memo),
+                first
+            );
+            assert_eq!(locked, snapshot, "the same decision from the memo");
+        }
+    }
 
     #[test]
     fn throttle_counts_distinct_failures_per_client() {
