@@ -214,6 +214,21 @@ impl World {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
+
+    /// Runs `mailmfa --config CONFIG ARGS...`, which must succeed; returns its stdout.
+    pub fn mailmfa_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.mailmfa(args);
+        assert_eq!(code, 0, "mailmfa {}: {out}{err}", args.join(" "));
+        out
+    }
+
+    /// Runs `mailmfa --config CONFIG ARGS...` (ARGS with `--json`), which must succeed;
+    /// returns its stdout as JSON.
+    pub fn mailmfa_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.mailmfa_ok(args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("mailmfa {}: not JSON ({e}): {out}", args.join(" ")))
+    }
 }
 
 /// `password + code`, what a client sends.
