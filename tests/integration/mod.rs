@@ -9,7 +9,6 @@ use crate::fixture::{self, Fixture};
 use crate::servers::{self, Login, SyslogReceiver};
 use mailmfa::credential;
 use mailmfa::record::{AppPassword, Record};
-use mailmfa::store::Store;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
@@ -146,10 +145,7 @@ impl World {
 
     /// Rewrites `user`'s record (as the command would: the library's store).
     pub fn save(&self, user: &str, record: &Record) {
-        self.f
-            .store()
-            .write_record(&fixture::login(user), record)
-            .expect("write record");
+        self.f.save(user, record);
     }
 
     /// Adds an app password named `name` for `services` ([] = all) to `user`'s record and
@@ -180,24 +176,7 @@ impl World {
 
     /// Gives `user` a fresh set of recovery codes (`abcd-efgh-ijkl`) and returns them.
     pub fn add_recovery_codes(&self, user: &str, record: &mut Record) -> Vec<String> {
-        let codes: Vec<String> = (0..credential::RECOVERY_CODE_COUNT)
-            .map(|_| {
-                credential::random_letters(credential::RECOVERY_LETTERS, 4)
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        record.recovery_codes = codes
-            .iter()
-            .map(|c| {
-                credential::hash(
-                    &credential::recovery_letters(c.as_bytes()),
-                    &credential::random_salt().unwrap(),
-                )
-            })
-            .collect();
-        self.save(user, record);
-        codes
+        self.f.add_recovery_codes(user, record)
     }
 
     /// Runs `mailmfa --config CONFIG ARGS...`; returns (exit code, stdout, stderr).
