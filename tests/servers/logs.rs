@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long the `wait_for*` helpers wait for a line by default.
+/// How long `expect` (and `expect_line` in tests/integration/) waits for a line.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
 /// Collects syslog datagrams sent to a socket path. Daemons started through `ns::namespaced`
