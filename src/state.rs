@@ -240,33 +240,9 @@ impl State {
         if !self.used_recovery.is_empty() {
             let _ = writeln!(out, "used_recovery = {}", list(&self.used_recovery));
         }
-        for s in &self.sessions {
-            table(
-                &mut out,
-                "sessions",
-                ("client", &s.client),
-                s.at,
-                ("fingerprint", &s.fingerprint),
-            );
-        }
-        for u in &self.app_password_uses {
-            table(
-                &mut out,
-                "app_password_uses",
-                ("name", &u.name),
-                u.at,
-                ("client", &u.client),
-            );
-        }
-        for f in &self.failures {
-            table(
-                &mut out,
-                "failures",
-                ("client", &f.client),
-                f.at,
-                ("fingerprint", &f.fingerprint),
-            );
-        }
+        write_tables(&mut out, &self.sessions);
+        write_tables(&mut out, &self.app_password_uses);
+        write_tables(&mut out, &self.failures);
         out
     }
 }
@@ -295,17 +271,53 @@ fn quoted(text: &str) -> String {
     format!("\"{safe}\"")
 }
 
-/// Writes one `[[name]]` block; every table of the state has the shape (string, `at`, string).
-fn table(out: &mut String, name: &str, first: (&str, &str), at: u64, last: (&str, &str)) {
+/// One kind of `[[table]]` block. Every table of the state has the shape (string, `at`,
+/// string).
+trait Table: Sized {
+    /// The block's name.
+    const NAME: &'static str;
+    /// The keys of its first and last strings.
+    const KEYS: (&'static str, &'static str);
+    /// Its first string, `at` and last string.
+    fn fields(&self) -> (&str, u64, &str);
+    /// The entry of a first string, `at` and a last string.
+    fn from_fields(first: String, at: u64, last: String) -> Self;
+}
+
+/// Implements [`Table`] for a struct of the fields (FIRST, `at`, LAST), written as `[[NAME]]`.
+macro_rules! table {
+    ($type:ident, $name:literal, $first:ident, $last:ident) => {
+        impl Table for $type {
+            const NAME: &'static str = $name;
+            const KEYS: (&'static str, &'static str) = (stringify!($first), stringify!($last));
+            fn fields(&self) -> (&str, u64, &str) {
+                (&self.$first, self.at, &self.$last)
+            }
+            fn from_fields($first: String, at: u64, $last: String) -> Self {
+                $type { $first, at, $last }
+            }
+        }
+    };
+}
+
+table!(Session, "sessions", client, fingerprint);
+table!(AppPasswordUse, "app_password_uses", name, client);
+table!(Failure, "failures", client, fingerprint);
+
+/// Writes one `[[T::NAME]]` block per entry.
+fn write_tables<T: Table>(out: &mut String, entries: &[T]) {
     use std::fmt::Write;
-    let _ = write!(
-        out,
-        "\n[[{name}]]\n{} = {}\nat = {at}\n{} = {}\n",
-        first.0,
-        quoted(first.1),
-        last.0,
-        quoted(last.1)
-    );
+    let (first_key, last_key) = T::KEYS;
+    for entry in entries {
+        let (first, at, last) = entry.fields();
+        let _ = write!(
+            out,
+            "\n[[{}]]\n{first_key} = {}\nat = {at}\n{last_key} = {}\n",
+            T::NAME,
+            quoted(first),
+            quoted(last)
+        );
+    }
 }
 
 fn list(items: &[String]) -> String {
@@ -352,50 +364,33 @@ fn strings(value: &str) -> Result<Vec<String>, String> {
 
 /// Adds one `[[table]]` block with its fields to `state`.
 fn push_table(state: &mut State, table: &str, fields: &[(&str, &str)]) -> Result<(), String> {
-    // Every table has the shape (string, `at`, string), each key required once and no other.
-    let triple = |first: &str, last: &str| -> Result<(String, u64, String), String> {
-        let get = |key: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| *v)
-                .ok_or_else(|| format!("[[{table}]] lacks `{key}`"))
-        };
-        if fields.len() != 3 {
-            return Err(format!("[[{table}]] has unknown keys"));
-        }
-        Ok((
-            string(get(first)?)?,
-            integer(get("at")?)?,
-            string(get(last)?)?,
-        ))
-    };
     match table {
-        "sessions" => {
-            let (client, at, fingerprint) = triple("client", "fingerprint")?;
-            state.sessions.push(Session {
-                client,
-                at,
-                fingerprint,
-            });
-        }
-        "app_password_uses" => {
-            let (name, at, client) = triple("name", "client")?;
-            state
-                .app_password_uses
-                .push(AppPasswordUse { name, at, client });
-        }
-        "failures" => {
-            let (client, at, fingerprint) = triple("client", "fingerprint")?;
-            state.failures.push(Failure {
-                client,
-                at,
-                fingerprint,
-            });
-        }
+        Session::NAME => state.sessions.push(read_table(fields)?),
+        AppPasswordUse::NAME => state.app_password_uses.push(read_table(fields)?),
+        Failure::NAME => state.failures.push(read_table(fields)?),
         _ => return Err(format!("unknown table [[{table}]]")),
     }
     Ok(())
+}
+
+/// The entry of one `[[T::NAME]]` block: each of its three keys required once and no other.
+fn read_table<T: Table>(fields: &[(&str, &str)]) -> Result<T, String> {
+    let get = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| format!("[[{}]] lacks `{key}`", T::NAME))
+    };
+    if fields.len() != 3 {
+        return Err(format!("[[{}]] has unknown keys", T::NAME));
+    }
+    let (first, last) = T::KEYS;
+    Ok(T::from_fields(
+        string(get(first)?)?,
+        integer(get("at")?)?,
+        string(get(last)?)?,
+    ))
 }
 
 #[cfg(test)]
@@ -452,57 +447,34 @@ mod tests {
         "[A-Za-z0-9.:_/%@+\\[\\]-]{0,20}"
     }
 
-    fn any_state() -> impl Strategy<Value = State> {
-        let session =
-            (text(), any::<u64>(), text()).prop_map(|(client, at, fingerprint)| Session {
-                client,
-                at,
-                fingerprint,
-            });
-        let used = (text(), any::<u64>(), text()).prop_map(|(name, at, client)| AppPasswordUse {
-            name,
-            at,
-            client,
-        });
-        let failure =
-            (text(), any::<u64>(), text()).prop_map(|(client, at, fingerprint)| Failure {
-                client,
-                at,
-                fingerprint,
-            });
-        (
-            proptest::option::of(any::<u64>()),
-            proptest::collection::vec(text(), 0..4),
-            proptest::option::of(any::<u64>()),
-            proptest::option::of(text()),
-            proptest::collection::vec(text(), 0..3),
-            proptest::collection::vec(session, 0..3),
-            proptest::collection::vec(used, 0..3),
-            proptest::collection::vec(failure, 0..4),
-        )
-            .prop_map(
-                |(
-                    last_step,
-                    step_clients,
-                    last_success,
-                    last_client,
-                    used_recovery,
-                    sessions,
-                    app_password_uses,
-                    failures,
-                )| State {
-                    version: STATE_VERSION,
-                    last_step,
-                    step_clients,
-                    last_success,
-                    last_client,
-                    used_recovery,
-                    sessions,
-                    app_password_uses,
-                    failures,
-                    rebuilt: false,
-                },
-            )
+    /// Any entry of a `[[table]]` block.
+    fn any_entry<T: Table + std::fmt::Debug>() -> impl Strategy<Value = T> {
+        (text(), any::<u64>(), text()).prop_map(|(first, at, last)| T::from_fields(first, at, last))
+    }
+
+    prop_compose! {
+        fn any_state()(
+            last_step in proptest::option::of(any::<u64>()),
+            step_clients in proptest::collection::vec(text(), 0..4),
+            last_success in proptest::option::of(any::<u64>()),
+            last_client in proptest::option::of(text()),
+            used_recovery in proptest::collection::vec(text(), 0..3),
+            sessions in proptest::collection::vec(any_entry(), 0..3),
+            app_password_uses in proptest::collection::vec(any_entry(), 0..3),
+            failures in proptest::collection::vec(any_entry(), 0..4),
+        ) -> State {
+            State {
+                last_step,
+                step_clients,
+                last_success,
+                last_client,
+                used_recovery,
+                sessions,
+                app_password_uses,
+                failures,
+                ..State::default()
+            }
+        }
     }
 
     proptest! {

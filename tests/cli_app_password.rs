@@ -36,17 +36,19 @@ fn cli(f: &Fixture, args: &[&str]) -> Run {
     run_with_config(&f.config, args)
 }
 
-/// `app-password add USER --label NAME ARGS... --json`: the printed password.
-fn add(f: &Fixture, name: &str, args: &[&str]) -> String {
+/// `app-password add USER --label NAME ARGS...`, which must succeed.
+fn add_run(f: &Fixture, name: &str, args: &[&str]) -> Run {
     let run = cli(
         f,
-        &[
-            &["app-password", "add", USER, "--label", name, "--json"][..],
-            args,
-        ]
-        .concat(),
+        &[&["app-password", "add", USER, "--label", name][..], args].concat(),
     );
     run.assert_code(0);
+    run
+}
+
+/// `app-password add USER --label NAME ARGS... --json`: the printed password.
+fn add(f: &Fixture, name: &str, args: &[&str]) -> String {
+    let run = add_run(f, name, &[args, &["--json"]].concat());
     assert_no_hash(&run.stdout);
     run.json()["password"].as_str().unwrap().to_string()
 }
@@ -58,19 +60,7 @@ fn reason(r: &Response) -> &str {
 #[test]
 fn the_printed_password_logs_in_alone_for_its_service_only() {
     let (f, record) = world();
-    let run = cli(
-        &f,
-        &[
-            "app-password",
-            "add",
-            USER,
-            "--label",
-            "thunderbird",
-            "--services",
-            "imap",
-        ],
-    );
-    run.assert_code(0);
+    let run = add_run(&f, "thunderbird", &["--services", "imap"]);
     let password = run
         .stdout
         .lines()
@@ -78,8 +68,8 @@ fn the_printed_password_logs_in_alone_for_its_service_only() {
         .find(|l| l.len() == 23 && l.matches('-').count() == 3)
         .unwrap_or_else(|| panic!("no password in: {}", run.stdout))
         .to_string();
-    assert!(run.stdout.contains("services: imap"), "{}", run.stdout);
-    assert!(run.stdout.contains("expires:  never"), "{}", run.stdout);
+    run.assert_stdout("services: imap");
+    run.assert_stdout("expires:  never");
     // Only a hash is stored.
     assert!(!all_files_text(f.dir.path()).contains(&password.replace('-', "")));
     assert!(!all_files_text(f.dir.path()).contains(&password));
@@ -145,7 +135,7 @@ fn an_expired_app_password_is_refused() {
     let list = cli(&f, &["app-password", "list", USER, "--json"]).json();
     assert_eq!(list["app_passwords"][0]["expired"], true);
     let text = cli(&f, &["app-password", "list", USER]);
-    assert!(text.stdout.contains("(expired)"), "{}", text.stdout);
+    text.assert_stdout("(expired)");
 }
 
 #[test]
@@ -207,13 +197,7 @@ fn add_keeps_the_rest_of_the_record_and_a_new_name_starts_unused() {
     env.run(&["enable", "alice", "--begin", "--label", "alice's phone"])
         .assert_code(0);
     let pending = env.pending("alice").unwrap().record;
-    env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&pending, current_step(&pending)),
-    ])
-    .assert_code(0);
+    env.confirm("alice", &pending, &[]).assert_code(0);
     env.run(&["recovery-codes", "alice"]).assert_code(0);
     let before = env.record("alice").unwrap();
     let run = env.run(&[
@@ -263,38 +247,24 @@ fn add_refuses_a_taken_or_bad_name_and_mfa_off() {
     env.run(&["app-password", "add", "alice", "--label", "tb"])
         .assert_code(4)
         .assert_stderr("already has an app password named `tb`");
-    for bad in ["", "a b", "tb/x", "ünï", &"x".repeat(65)] {
-        env.run(&["app-password", "add", "alice", "--label", bad])
+    // `app-password add alice ARGS...` refused as a usage error that says `why`.
+    let refused = |args: &[&str], why: &str| {
+        env.run(&[&["app-password", "add", "alice"][..], args].concat())
             .assert_code(2)
-            .assert_stderr("--label is 1 to 64 letters");
+            .assert_stderr(why);
+    };
+    for bad in ["", "a b", "tb/x", "ünï", &"x".repeat(65)] {
+        refused(&["--label", bad], "--label is 1 to 64 letters");
     }
-    env.run(&["app-password", "add", "alice"])
-        .assert_code(2)
-        .assert_stderr("--label NAME is required");
+    refused(&[], "--label NAME is required");
     for bad in ["", "imap,", "../etc", "im ap"] {
-        env.run(&[
-            "app-password",
-            "add",
-            "alice",
-            "--label",
-            "x",
-            "--services",
-            bad,
-        ])
-        .assert_code(2)
-        .assert_stderr("PAM service names");
+        refused(&["--label", "x", "--services", bad], "PAM service names");
     }
     for bad in ["soon", "0", "-1d", "90y", "99999999999999999999d"] {
-        env.run(&[
-            "app-password",
-            "add",
-            "alice",
-            "--label",
-            "x",
-            &format!("--expires={bad}"),
-        ])
-        .assert_code(2)
-        .assert_stderr("--expires is a duration");
+        refused(
+            &["--label", "x", &format!("--expires={bad}")],
+            "--expires is a duration",
+        );
     }
     assert_eq!(env.record("alice").unwrap().app_passwords.len(), 1);
 }
@@ -315,7 +285,7 @@ fn revoke_refuses_an_unknown_name() {
     env.run(&["app-password", "revoke", "alice"]).assert_code(2);
     let list = env.run(&["app-password", "list", "alice"]);
     list.assert_code(0);
-    assert!(list.stdout.contains("no app passwords"), "{}", list.stdout);
+    list.assert_stdout("no app passwords");
 }
 
 #[test]
@@ -346,11 +316,7 @@ fn actions_and_help() {
     ] {
         let run = env.run(args);
         run.assert_code(0);
-        assert!(
-            run.stdout.contains("Usage: mailmfa app-password"),
-            "{}",
-            run.stdout
-        );
-        assert!(run.stdout.contains("PAM service name"), "{}", run.stdout);
+        run.assert_stdout("Usage: mailmfa app-password");
+        run.assert_stdout("PAM service name");
     }
 }

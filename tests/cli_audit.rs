@@ -71,18 +71,8 @@ fn every_change_is_audited_without_secrets() {
     log.run(&env, &["enable", "alice", "--confirm", &confirming])
         .assert_code(0);
     let old_code = code(&first, step + 1);
-    log.run(
-        &env,
-        &[
-            "enable",
-            "alice",
-            "--begin",
-            "--replace",
-            "--code",
-            &old_code,
-        ],
-    )
-    .assert_code(0);
+    log.run(&env, &replace_args("alice", &old_code))
+        .assert_code(0);
     let second = env.pending("alice").unwrap().record;
     log.run(
         &env,

@@ -130,12 +130,8 @@ fn check_runs_the_stack_and_prints_the_reason() {
 
     let run = env.run_with_input(&args("127.0.0.1"), &format!("{PASSWORD}{next}\n"));
     run.assert_code(0);
-    assert!(
-        run.stdout.contains("result: success (Success)"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("reason: ok"), "{}", run.stdout);
+    run.assert_stdout("result: success (Success)");
+    run.assert_stdout("reason: ok");
     assert!(
         !run.stdout.contains(&next) && !run.stderr.contains(PASSWORD),
         "the password is never echoed"
@@ -144,18 +140,18 @@ fn check_runs_the_stack_and_prints_the_reason() {
     // The same string from the same client again: reused (a client's parallel connections).
     let run = env.run_with_input(&args("127.0.0.1"), &format!("{PASSWORD}{next}\n"));
     run.assert_code(0);
-    assert!(run.stdout.contains("reason: reused"), "{}", run.stdout);
+    run.assert_stdout("reason: reused");
 
     // From another client: replayed.
     let run = env.run_with_input(&args("127.0.0.2"), &format!("{PASSWORD}{next}\n"));
     run.assert_code(7);
-    assert!(run.stdout.contains("result: failure ("), "{}", run.stdout);
-    assert!(run.stdout.contains("reason: replayed"), "{}", run.stdout);
+    run.assert_stdout("result: failure (");
+    run.assert_stdout("reason: replayed");
 
     // Without a code.
     let run = env.run_with_input(&args("127.0.0.3"), &format!("{PASSWORD}\n"));
     run.assert_code(7);
-    assert!(run.stdout.contains("reason: no_code"), "{}", run.stdout);
+    run.assert_stdout("reason: no_code");
 
     // JSON.
     let mut json_args = args("127.0.0.1").to_vec();

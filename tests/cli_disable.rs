@@ -47,12 +47,7 @@ fn a_code_that_logged_in_cannot_disable() {
     let next = code(&record, step + 1);
     let store_text = std::fs::read_to_string(env.state_path("alice")).unwrap();
     let mut state = mailmfa::state::State::parse(&store_text).unwrap();
-    let attempt = mailmfa::auth::Attempt {
-        code: next.as_bytes(),
-        kind: mailmfa::auth::CodeKind::Totp,
-        client: "192.0.2.7",
-        now: now(),
-    };
+    let attempt = mailmfa::auth::Attempt::totp(next.as_bytes(), "192.0.2.7", now());
     let verdict = mailmfa::auth::decide_verify(
         &record,
         &mut state,

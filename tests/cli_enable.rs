@@ -5,7 +5,7 @@ mod cli_support;
 mod skip;
 
 use cli_support::*;
-use mailmfa::auth::{decide_verify, Attempt, CodeKind};
+use mailmfa::auth::{decide_verify, Attempt};
 use mailmfa::config::Settings;
 use mailmfa::log::Reason;
 use mailmfa::state::State;
@@ -15,15 +15,9 @@ use std::os::unix::fs::PermissionsExt;
 #[test]
 fn interactive_enable_writes_the_record_only_after_a_right_code() {
     let env = Env::new();
-    let (run, uri) = env.enable_interactively("Alice@Example.com", &[], |record| {
-        format!("{}\n", code(record, current_step(record)))
-    });
+    let (run, uri) = env.enable_typing_the_code("Alice@Example.com", &[]);
     run.assert_code(0);
-    assert!(
-        run.stdout.contains("MFA is on for alice@example.com"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout("MFA is on for alice@example.com");
     assert!(
         uri.starts_with("otpauth://totp/Example%20Mail:alice%40example.com?secret="),
         "{uri}"
@@ -56,12 +50,7 @@ fn the_confirming_code_counts_as_used() {
     let mut state = State::parse(&text).unwrap();
     assert_eq!(state.last_step, Some(step));
     let confirming = code(&record, step);
-    let attempt = Attempt {
-        code: confirming.as_bytes(),
-        kind: CodeKind::Totp,
-        client: "127.0.0.1",
-        now: now(),
-    };
+    let attempt = Attempt::totp(confirming.as_bytes(), "127.0.0.1", now());
     let verdict = decide_verify(&record, &mut state, attempt, &Settings::default());
     assert_eq!(verdict.reason, Reason::Replayed);
 }
@@ -137,13 +126,7 @@ fn panel_flow_begin_json_then_confirm() {
     );
 
     let record = record_of_uri(uri);
-    let confirm = env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&record, current_step(&record)),
-        "--json",
-    ]);
+    let confirm = env.confirm("alice", &record, &["--json"]);
     confirm.assert_code(0);
     assert_eq!(confirm.json()["mfa"], "on");
     assert_eq!(
@@ -160,32 +143,15 @@ fn panel_flow_begin_json_then_confirm() {
 #[test]
 fn a_second_begin_replaces_the_first() {
     let env = Env::new();
-    let first = env.run(&["enable", "alice", "--begin", "--json"]).json();
-    let second = env.run(&["enable", "alice", "--begin", "--json"]).json();
+    let (first, old) = env.begin("alice", &[]);
+    let (second, new) = env.begin("alice", &[]);
     assert_ne!(first["uri"], second["uri"]);
     assert_eq!(second["replaced_pending"], true);
-    let old = record_of_uri(first["uri"].as_str().unwrap());
-    env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&old, current_step(&old)),
-    ])
-    .assert_code(3)
-    .assert_stderr("wrong code");
+    env.confirm("alice", &old, &[])
+        .assert_code(3)
+        .assert_stderr("wrong code");
     assert!(env.record("alice").is_none());
-    let new = record_of_uri(second["uri"].as_str().unwrap());
-    env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&new, current_step(&new)),
-    ])
-    .assert_code(0);
-    assert_eq!(
-        env.record("alice").unwrap().secret_base32(),
-        new.secret_base32()
-    );
+    env.confirm_active("alice", &new);
 }
 
 #[test]
@@ -200,100 +166,37 @@ fn an_active_record_is_replaced_only_with_replace_and_an_old_code_or_force() {
     assert!(env.pending("alice").is_none());
     env.run(&["enable", "alice"]).assert_code(4);
 
-    // --replace with a wrong code of the old secret: refused, record unchanged.
-    env.run(&[
-        "enable",
-        "alice",
-        "--begin",
-        "--replace",
-        "--code",
-        &wrong_code(&old, 1),
-    ])
-    .assert_code(3)
-    .assert_stderr("tries left");
-    // --replace with a code of the old secret that was already used (the confirming one).
-    env.run(&[
-        "enable",
-        "alice",
-        "--begin",
-        "--replace",
-        "--code",
-        &code(&old, step),
-    ])
-    .assert_code(3)
-    .assert_stderr("already used");
-    assert_eq!(
-        env.record("alice").unwrap().secret_base32(),
-        old.secret_base32()
-    );
+    // --replace with a wrong code of the old secret, or with one that was already used (the
+    // confirming one): refused, record unchanged.
+    for (old_code, why) in [
+        (wrong_code(&old, 1), "tries left"),
+        (code(&old, step), "already used"),
+    ] {
+        env.run(&replace_args("alice", &old_code))
+            .assert_code(3)
+            .assert_stderr(why);
+    }
+    env.assert_secret("alice", &old);
 
     // --replace with a current code of the old secret: a pending replacement; the old secret
     // stays active until it is confirmed.
-    let begin = env.run(&[
-        "enable",
-        "alice",
-        "--begin",
-        "--replace",
-        "--code",
-        &code(&old, step + 1),
-        "--json",
-    ]);
-    begin.assert_code(0);
-    assert_eq!(begin.json()["replace"], true);
-    assert_eq!(
-        env.record("alice").unwrap().secret_base32(),
-        old.secret_base32()
-    );
-    let new = record_of_uri(begin.json()["uri"].as_str().unwrap());
-    env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&new, current_step(&new)),
-    ])
-    .assert_code(0);
-    assert_eq!(
-        env.record("alice").unwrap().secret_base32(),
-        new.secret_base32()
-    );
+    let (begin, new) = env.begin("alice", &["--replace", "--code", &code(&old, step + 1)]);
+    assert_eq!(begin["replace"], true);
+    env.assert_secret("alice", &old);
+    env.confirm_active("alice", &new);
 
     // --replace --force (admin): no old code needed.
-    let begin = env.run(&[
-        "enable",
-        "alice",
-        "--begin",
-        "--replace",
-        "--force",
-        "--json",
-    ]);
-    begin.assert_code(0);
-    let newer = record_of_uri(begin.json()["uri"].as_str().unwrap());
-    env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&newer, current_step(&newer)),
-    ])
-    .assert_code(0);
-    assert_eq!(
-        env.record("alice").unwrap().secret_base32(),
-        newer.secret_base32()
-    );
+    let (_, newer) = env.begin("alice", &["--replace", "--force"]);
+    env.confirm_active("alice", &newer);
 }
 
 #[test]
 fn interactive_replace_with_force() {
     let env = Env::new();
     let (old, _) = env.enabled("alice");
-    let (run, uri) = env.enable_interactively("alice", &["--replace", "--force"], |record| {
-        format!("{}\n", code(record, current_step(record)))
-    });
+    let (run, uri) = env.enable_typing_the_code("alice", &["--replace", "--force"]);
     run.assert_code(0);
-    assert!(
-        run.stdout.contains("old secret stays active"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout("old secret stays active");
     let record = env.record("alice").unwrap();
     assert_ne!(record.secret_base32(), old.secret_base32());
     assert_eq!(record.secret_base32().as_str(), secret_of_uri(&uri));
@@ -319,14 +222,9 @@ fn an_expired_enrolment_is_refused_and_removed() {
     assert_eq!(env.run(&["status", "alice", "--json"]).json()["mfa"], "off");
 
     let record = pending.record;
-    env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&record, current_step(&record)),
-    ])
-    .assert_code(5)
-    .assert_stderr("expired");
+    env.confirm("alice", &record, &[])
+        .assert_code(5)
+        .assert_stderr("expired");
     assert!(env.pending("alice").is_none());
     assert!(env.record("alice").is_none());
 }
@@ -346,13 +244,7 @@ fn too_many_wrong_confirming_codes_cancel_the_enrolment() {
         .assert_code(5)
         .assert_stderr("cancelled");
     assert!(env.pending("alice").is_none());
-    env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&record, current_step(&record)),
-    ])
-    .assert_code(4);
+    env.confirm("alice", &record, &[]).assert_code(4);
     assert!(env.record("alice").is_none());
 }
 
@@ -411,26 +303,10 @@ fn replacing_the_secret_keeps_app_passwords_and_used_recovery_codes() {
     assert_eq!(before["app_passwords"], 1);
     assert_eq!(before["recovery_codes_left"], 1);
 
-    let begin = env.run(&[
-        "enable",
-        "alice",
-        "--begin",
-        "--replace",
-        "--force",
-        "--json",
-    ]);
-    begin.assert_code(0);
-    let new = record_of_uri(begin.json()["uri"].as_str().unwrap());
-    env.run(&[
-        "enable",
-        "alice",
-        "--confirm",
-        &code(&new, current_step(&new)),
-    ])
-    .assert_code(0);
+    let (_, new) = env.begin("alice", &["--replace", "--force"]);
+    env.confirm_active("alice", &new);
 
     let replaced = env.record("alice").unwrap();
-    assert_eq!(replaced.secret_base32(), new.secret_base32());
     assert_eq!(replaced.app_passwords, record.app_passwords);
     assert_eq!(replaced.recovery_codes, recovery);
     let state = State::parse(&fs::read_to_string(env.state_path("alice")).unwrap()).unwrap();

@@ -163,16 +163,12 @@ fn help_lists_commands_and_exit_codes() {
         let listed = format!("\n  {command} ");
         assert!(run.stdout.contains(&listed), "{command}: {}", run.stdout);
     }
-    assert!(run.stdout.contains("Exit codes:"), "{}", run.stdout);
+    run.assert_stdout("Exit codes:");
     for command in ["enable", "disable", "status", "list", "check"] {
         for args in [vec![command, "--help"], vec!["help", command]] {
             let run = Run::from(Command::new(MAILMFA).args(&args).output().unwrap());
             run.assert_code(0);
-            assert!(
-                run.stdout.contains(&format!("Usage: mailmfa {command}")),
-                "{}",
-                run.stdout
-            );
+            run.assert_stdout(&format!("Usage: mailmfa {command}"));
             assert!(
                 run.stdout
                     .contains("  7  check: the PAM stack refused the login"),

@@ -110,8 +110,7 @@ fn the_interactive_terminal_qr_code_holds_the_uri() {
         return;
     }
     let env = Env::new();
-    let (run, uri) =
-        env.enable_interactively("alice", &[], |r| format!("{}\n", code(r, current_step(r))));
+    let (run, uri) = env.enable_typing_the_code("alice", &[]);
     run.assert_code(0);
     let image = env.dir.path().join("terminal.pgm");
     terminal_qr_to_pgm(&run.stdout, true, &image);

@@ -170,16 +170,8 @@ fn doctor_passes_a_healthy_redis() {
         dir.join("none.conf").to_str().unwrap(),
     ]);
     text.assert_code(0);
-    assert!(
-        text.stdout.contains("info:    redis: server: Redis "),
-        "{}",
-        text.stdout
-    );
-    assert!(
-        text.stdout.contains("0 error(s), 0 warning(s)"),
-        "{}",
-        text.stdout
-    );
+    text.assert_stdout("info:    redis: server: Redis ");
+    text.assert_stdout("0 error(s), 0 warning(s)");
 }
 
 #[test]
@@ -385,7 +377,7 @@ fn status_shows_where_the_shared_state_lives_and_its_ttl() {
     let run = env.run(&["status", "alice"]);
     run.assert_code(0);
     assert_no_password(&run);
-    assert!(run.stdout.contains("from 192.0.2.7"), "{}", run.stdout);
+    run.assert_stdout("from 192.0.2.7");
     let ttl = run
         .stdout
         .lines()

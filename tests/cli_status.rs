@@ -93,11 +93,7 @@ fn status_text_names_the_last_client() {
     env.enabled("alice");
     let run = env.run(&["status", "alice"]);
     run.assert_code(0);
-    assert!(
-        run.stdout.contains("mfa:         on (since "),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("from mailmfa-enable"), "{}", run.stdout);
-    assert!(run.stdout.contains("throttled:   no"), "{}", run.stdout);
+    run.assert_stdout("mfa:         on (since ");
+    run.assert_stdout("from mailmfa-enable");
+    run.assert_stdout("throttled:   no");
 }

@@ -8,7 +8,7 @@
 mod fixture;
 
 use fixture::{code, wait_for_step_margin, Fixture};
-use mailmfa::auth::{decide_verify, Attempt, CodeKind};
+use mailmfa::auth::{decide_verify, Attempt};
 use mailmfa::config::{Reuse, Settings};
 use mailmfa::log::Reason;
 use mailmfa::otp::Algorithm;
@@ -27,28 +27,6 @@ fn code_at(r: &Record, t: u64) -> Vec<u8> {
     r.params().code(r.params().step_at(t)).to_vec()
 }
 
-fn verify(
-    r: &Record,
-    s: &mut State,
-    code: &[u8],
-    client: &str,
-    now: u64,
-    set: &Settings,
-) -> Reason {
-    decide_verify(
-        r,
-        s,
-        Attempt {
-            code,
-            kind: CodeKind::Totp,
-            client,
-            now,
-        },
-        set,
-    )
-    .reason
-}
-
 #[test]
 fn stepping_the_clock_back_replays_nothing() {
     let r = record();
@@ -59,12 +37,15 @@ fn stepping_the_clock_back_replays_nothing() {
         };
         let mut s = State::default();
         let used = code_at(&r, T0);
-        assert_eq!(verify(&r, &mut s, &used, "192.0.2.1", T0, &set), Reason::Ok);
+        assert_eq!(
+            decide_verify(&r, &mut s, Attempt::totp(&used, "192.0.2.1", T0), &set).reason,
+            Reason::Ok
+        );
         for back in [30, 31, 600, 86_400, T0] {
             let now = T0 - back;
             // The code that was used, sent again from another client at the earlier time.
             assert_eq!(
-                verify(&r, &mut s, &used, "192.0.2.2", now, &set),
+                decide_verify(&r, &mut s, Attempt::totp(&used, "192.0.2.2", now), &set).reason,
                 if r.params().step_at(T0) - r.params().step_at(now) <= set.window {
                     Reason::Replayed
                 } else {
@@ -75,12 +56,12 @@ fn stepping_the_clock_back_replays_nothing() {
             // The code the clock now shows: an older step than the one used.
             let shown = code_at(&r, now);
             assert_eq!(
-                verify(&r, &mut s, &shown, "192.0.2.3", now, &set),
+                decide_verify(&r, &mut s, Attempt::totp(&shown, "192.0.2.3", now), &set).reason,
                 Reason::Replayed,
                 "the code of the earlier time, clock {back} s back"
             );
             assert_eq!(
-                verify(&r, &mut s, &shown, "192.0.2.1", now, &set),
+                decide_verify(&r, &mut s, Attempt::totp(&shown, "192.0.2.1", now), &set).reason,
                 Reason::Replayed,
                 "even from the client that used the later step"
             );
@@ -99,24 +80,24 @@ fn after_the_clock_returns_only_new_steps_are_accepted() {
     let set = Settings::default();
     let mut s = State::default();
     assert_eq!(
-        verify(&r, &mut s, &code_at(&r, T0), "c1", T0, &set),
+        decide_verify(&r, &mut s, Attempt::totp(&code_at(&r, T0), "c1", T0), &set).reason,
         Reason::Ok
     );
     // Clock back a day, codes of that day refused; clock forward again: the next step works,
     // the used one still does not (except the same client's bounded reuse).
     let day_ago = T0 - 86_400;
-    assert_eq!(
-        verify(&r, &mut s, &code_at(&r, day_ago), "c2", day_ago, &set),
-        Reason::Replayed
-    );
-    assert_eq!(
-        verify(&r, &mut s, &code_at(&r, T0), "c2", T0 + 5, &set),
-        Reason::Replayed
-    );
-    assert_eq!(
-        verify(&r, &mut s, &code_at(&r, T0 + 30), "c2", T0 + 30, &set),
-        Reason::Ok
-    );
+    for (code_of, now, want) in [
+        (day_ago, day_ago, Reason::Replayed),
+        (T0, T0 + 5, Reason::Replayed),
+        (T0 + 30, T0 + 30, Reason::Ok),
+    ] {
+        let code = code_at(&r, code_of);
+        assert_eq!(
+            decide_verify(&r, &mut s, Attempt::totp(&code, "c2", now), &set).reason,
+            want,
+            "the code of {code_of} sent at {now}"
+        );
+    }
 }
 
 /// Time, step offset of the code sent, client.
@@ -157,7 +138,7 @@ proptest! {
             let code = r.params().code(step).to_vec();
             let client = format!("198.51.100.{c}");
             let before = s.last_step;
-            match verify(&r, &mut s, &code, &client, now, &set) {
+            match decide_verify(&r, &mut s, Attempt::totp(&code, &client, now), &set).reason {
                 Reason::Ok => {
                     let accepted = s.last_step.unwrap();
                     prop_assert!(highest.is_none_or(|h| accepted > h), "ok for step {accepted} after {highest:?}");

@@ -14,7 +14,7 @@ mod skip;
 
 use fixture::{code, login, wait_for_step_margin, Fixture};
 use hostile::{assert_replay_rules, logins_at_once};
-use mailmfa::auth::{decide_verify, Attempt, CodeKind};
+use mailmfa::auth::{decide_verify, Attempt};
 use mailmfa::config::Settings;
 use mailmfa::log::Reason;
 use mailmfa::record::Record;
@@ -233,17 +233,7 @@ fn the_throttle_count_is_never_lost_to_a_state_too_large_to_read() {
         let now = fixture::now();
         let mut reason = None;
         let load = store.update_state(&alice, &mut |state| {
-            let v = decide_verify(
-                &rec,
-                state,
-                Attempt {
-                    code,
-                    kind: CodeKind::Totp,
-                    client,
-                    now,
-                },
-                &settings,
-            );
+            let v = decide_verify(&rec, state, Attempt::totp(code, client, now), &settings);
             reason = Some(v.reason);
             v.state_changed
         });

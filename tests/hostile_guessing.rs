@@ -13,7 +13,7 @@
 mod fixture;
 
 use fixture::{code, wait_for_step_margin, Fixture};
-use mailmfa::auth::{decide_verify, fingerprint, Attempt, CodeKind, Verdict};
+use mailmfa::auth::{decide_verify, fingerprint, Attempt};
 use mailmfa::config::Settings;
 use mailmfa::log::Reason;
 use mailmfa::otp::Algorithm;
@@ -50,26 +50,6 @@ fn right_at(r: &Record, code: &[u8], now: u64, s: &Settings) -> bool {
     r.params().matching_step(code, now, s.window).is_some()
 }
 
-fn attempt<'a>(code: &'a [u8], client: &'a str, now: u64) -> Attempt<'a> {
-    Attempt {
-        code,
-        kind: CodeKind::Totp,
-        client,
-        now,
-    }
-}
-
-fn verify(
-    r: &Record,
-    state: &mut State,
-    code: &[u8],
-    client: &str,
-    now: u64,
-    s: &Settings,
-) -> Verdict {
-    decide_verify(r, state, attempt(code, client, now), s)
-}
-
 /// Whether this attempt would have its code checked against the secret: the same attempt,
 /// on a copy of `state`, in the world where the sent code is the right code of `now`'s step
 /// (the sent code and the right code swap places, also in every stored fingerprint). The
@@ -94,7 +74,7 @@ fn checked(r: &Record, state: &State, code: &[u8], client: &str, now: u64, s: &S
         .sessions
         .iter_mut()
         .for_each(|x| swap(&mut x.fingerprint));
-    decide_verify(r, &mut world, attempt(&right, client, now), s).accepted()
+    decide_verify(r, &mut world, Attempt::totp(&right, client, now), s).accepted()
 }
 
 /// `n` codes, each the right code of a later step that is never right at a re-check moment
@@ -136,7 +116,7 @@ fn resent_refused_codes_are_never_checked_again_while_their_failure_counts() {
         let recheck = (now - T0).is_multiple_of(s.fail_interval);
         for &(client, code) in &standing {
             let was_checked = checked(&r, &state, code, client, now, &s);
-            let v = verify(&r, &mut state, code, client, now, &s);
+            let v = decide_verify(&r, &mut state, Attempt::totp(code, client, now), &s);
             assert!(
                 !v.accepted(),
                 "t+{}: {client} got in with a re-sent code: {v:?}",
@@ -212,7 +192,7 @@ fn guess_for_a_day(
                     tested.insert((st, code.clone()));
                 }
             }
-            let v = verify(r, &mut state, &code, &client, now, s);
+            let v = decide_verify(r, &mut state, Attempt::totp(&code, &client, now), s);
             assert!(!v.accepted(), "t+{}: {client}: {v:?}", now - T0);
         }
     }
@@ -294,7 +274,7 @@ fn a_client_retrying_a_stale_string_never_locks_the_owner_out() {
     let mut state = State::default();
     let stale = code_of_step(&r, step_at(&r, T0));
     assert_eq!(
-        verify(&r, &mut state, &stale, phone, T0, &s).reason,
+        decide_verify(&r, &mut state, Attempt::totp(&stale, phone, T0), &s).reason,
         Reason::Ok
     );
     let mut phone_checks = 0;
@@ -302,7 +282,7 @@ fn a_client_retrying_a_stale_string_never_locks_the_owner_out() {
     for minute in 1..=60u64 {
         let now = T0 + minute * 60;
         let was_checked = checked(&r, &state, &stale, phone, now, &s);
-        let v = verify(&r, &mut state, &stale, phone, now, &s);
+        let v = decide_verify(&r, &mut state, Attempt::totp(&stale, phone, now), &s);
         assert_ne!(v.reason, Reason::Throttled, "minute {minute}");
         assert!(
             !v.accepted() || v.reason == Reason::Reused,
@@ -316,7 +296,7 @@ fn a_client_retrying_a_stale_string_never_locks_the_owner_out() {
         assert!(from_phone <= 1, "the stale string counts once");
         if minute.is_multiple_of(5) {
             let fresh = code_of_step(&r, step_at(&r, now));
-            let v = verify(&r, &mut state, &fresh, laptop, now, &s);
+            let v = decide_verify(&r, &mut state, Attempt::totp(&fresh, laptop, now), &s);
             assert_eq!(v.reason, Reason::Ok, "minute {minute}: the owner's laptop");
         }
     }

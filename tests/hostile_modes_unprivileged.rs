@@ -71,6 +71,24 @@ impl World {
         w
     }
 
+    /// A world in which alice has just logged in with the code of now, at least 3 s before
+    /// the step ends.
+    fn with_alice_in() -> World {
+        wait_for_step_margin(3);
+        let w = World::new();
+        w.alice_gets_in();
+        w
+    }
+
+    /// A world in which bob (no MFA) has just logged in with his password.
+    fn with_bob_in() -> World {
+        let w = World::new();
+        let r = w.login(BOB, BOB_PW);
+        assert!(r.success, "baseline: {r:?}");
+        assert_eq!(r.reason, "no_mfa");
+        w
+    }
+
     /// When root: hands every file of the fixture to `nobody` (what the module writes while
     /// running as `nobody` is `nobody`'s anyway).
     fn give_to_nobody(&self) {
@@ -165,6 +183,12 @@ fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// Hands `path` to the FOREIGN uid with `mode`.
+fn give_to_foreign(path: &Path, mode: u32) {
+    lchown(path, Some(FOREIGN), Some(FOREIGN)).unwrap();
+    chmod(path, mode);
+}
+
 fn mode_of(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
 }
@@ -197,9 +221,7 @@ fn a_group_writable_record_0620_owned_by_the_running_user_denies_as_unsafe_recor
     if !can_run() {
         return;
     }
-    wait_for_step_margin(3);
-    let w = World::new();
-    w.alice_gets_in();
+    let w = World::with_alice_in();
     chmod(&w.record(), 0o620);
     // The same string from the same client would be `reused` with a trusted record.
     assert_denied(&w.login(ALICE, &w.alice_with(0)), "unsafe_record");
@@ -210,9 +232,7 @@ fn a_world_writable_record_0602_owned_by_the_running_user_denies_as_unsafe_recor
     if !can_run() {
         return;
     }
-    wait_for_step_margin(3);
-    let w = World::new();
-    w.alice_gets_in();
+    let w = World::with_alice_in();
     chmod(&w.record(), 0o602);
     assert_denied(&w.login(ALICE, &w.alice_with(0)), "unsafe_record");
 }
@@ -222,9 +242,7 @@ fn a_group_writable_record_dir_owned_by_the_running_user_denies_as_record_dir_un
     if !can_run() {
         return;
     }
-    wait_for_step_margin(3);
-    let w = World::new();
-    w.alice_gets_in();
+    let w = World::with_alice_in();
     chmod(&w.f.settings.record_dir, 0o770);
     assert_denied(&w.login(ALICE, &w.alice_with(0)), "record_dir_unusable");
     // Without a trusted record dir nobody's MFA can be known: a mailbox without MFA is
@@ -237,9 +255,7 @@ fn a_group_writable_state_dir_owned_by_the_running_user_denies_as_state_dir_unus
     if !can_run() {
         return;
     }
-    wait_for_step_margin(3);
-    let w = World::new();
-    w.alice_gets_in();
+    let w = World::with_alice_in();
     chmod(&w.f.settings.state_dir, 0o770);
     assert_denied(&w.login(ALICE, &w.alice_with(1)), "state_dir_unusable");
 }
@@ -250,9 +266,7 @@ fn a_group_writable_state_file_owned_by_the_running_user_is_rebuilt_and_refuses_
     if !can_run() {
         return;
     }
-    wait_for_step_margin(3);
-    let w = World::new();
-    w.alice_gets_in();
+    let w = World::with_alice_in();
     assert!(w.state().exists(), "the baseline login wrote a state");
     chmod(&w.state(), 0o620);
     // A trusted state would let the next step's code in (`ok`); an untrusted one is rebuilt
@@ -266,10 +280,7 @@ fn a_group_writable_config_owned_by_the_running_user_denies_every_login_as_bad_c
     if !can_run() {
         return;
     }
-    let w = World::new();
-    let r = w.login(BOB, BOB_PW);
-    assert!(r.success, "baseline: {r:?}");
-    assert_eq!(r.reason, "no_mfa");
+    let w = World::with_bob_in();
     chmod(&w.f.config, 0o620);
     assert_denied(&w.login(BOB, BOB_PW), "bad_config");
     assert_denied(&w.login(ALICE, &w.alice_with(0)), "bad_config");
@@ -280,8 +291,7 @@ fn a_world_writable_config_owned_by_the_running_user_denies_every_login_as_bad_c
     if !can_run() {
         return;
     }
-    let w = World::new();
-    assert!(w.login(BOB, BOB_PW).success, "baseline");
+    let w = World::with_bob_in();
     chmod(&w.f.config, 0o602);
     assert_denied(&w.login(BOB, BOB_PW), "bad_config");
 }
@@ -298,12 +308,9 @@ fn a_record_owned_by_another_uid_denies_as_unsafe_record_for_an_unprivileged_mod
     if !can_chown() {
         return;
     }
-    wait_for_step_margin(3);
-    let w = World::new();
-    w.alice_gets_in();
-    lchown(w.record(), Some(FOREIGN), Some(FOREIGN)).unwrap();
+    let w = World::with_alice_in();
     // Readable by nobody still (0644), so only the owner rule can refuse it.
-    chmod(&w.record(), 0o644);
+    give_to_foreign(&w.record(), 0o644);
     let r = w.login(ALICE, &w.alice_with(0));
     assert_denied(&r, "unsafe_record");
 }
@@ -313,11 +320,8 @@ fn a_record_dir_owned_by_another_uid_denies_as_record_dir_unusable_for_an_unpriv
     if !can_chown() {
         return;
     }
-    wait_for_step_margin(3);
-    let w = World::new();
-    w.alice_gets_in();
-    lchown(&w.f.settings.record_dir, Some(FOREIGN), Some(FOREIGN)).unwrap();
-    chmod(&w.f.settings.record_dir, 0o755);
+    let w = World::with_alice_in();
+    give_to_foreign(&w.f.settings.record_dir, 0o755);
     chmod(&w.record(), 0o644);
     let r = w.login(ALICE, &w.alice_with(0));
     assert_denied(&r, "record_dir_unusable");
@@ -328,10 +332,8 @@ fn a_config_owned_by_another_uid_denies_as_bad_config_for_an_unprivileged_module
     if !can_chown() {
         return;
     }
-    let w = World::new();
-    assert!(w.login(BOB, BOB_PW).success, "baseline");
-    lchown(&w.f.config, Some(FOREIGN), Some(FOREIGN)).unwrap();
-    chmod(&w.f.config, 0o644);
+    let w = World::with_bob_in();
+    give_to_foreign(&w.f.config, 0o644);
     let r = w.login(BOB, BOB_PW);
     assert_denied(&r, "bad_config");
 }
@@ -341,11 +343,8 @@ fn a_state_owned_by_another_uid_is_rebuilt_for_an_unprivileged_module() {
     if !can_chown() {
         return;
     }
-    wait_for_step_margin(3);
-    let w = World::new();
-    w.alice_gets_in();
-    lchown(w.state(), Some(FOREIGN), Some(FOREIGN)).unwrap();
-    chmod(&w.state(), 0o644);
+    let w = World::with_alice_in();
+    give_to_foreign(&w.state(), 0o644);
     let r = w.login(ALICE, &w.alice_with(1));
     assert_denied(&r, "replayed");
     let meta = fs::symlink_metadata(w.state()).unwrap();

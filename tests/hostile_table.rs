@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -397,16 +397,52 @@ fn record_text(w: &World, text: &str) {
     fs::set_permissions(w.record(), fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-fn chmod(path: &std::path::Path, mode: u32) {
+fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-fn chown_foreign(path: &std::path::Path) {
+fn chown_foreign(path: &Path) {
     std::os::unix::fs::lchown(path, Some(12345), Some(12345)).unwrap();
 }
 
+/// Moves `path` to `real` and puts a symlink to it in its place.
+fn behind_symlink(path: &Path, real: &Path) {
+    fs::rename(path, real).unwrap();
+    symlink(real, path).unwrap();
+}
+
+/// Puts a directory in the place of the file `path`.
+fn replace_with_dir(path: &Path) {
+    fs::remove_file(path).unwrap();
+    fs::create_dir(path).unwrap();
+}
+
+/// Puts a FIFO in the place of the file `path` (a reader that does not guard against it hangs).
+fn replace_with_fifo(path: &Path) {
+    fs::remove_file(path).unwrap();
+    hostile::mkfifo(path);
+}
+
+/// What the victim file of a planted symlink holds before the attack, and must hold after it.
+const PRECIOUS: &str = "precious\n";
+
+/// Plants at `link` a symlink to a new victim file, which an attacker wants the module to write.
+fn symlink_to_victim(w: &World, link: &Path) {
+    let victim = w.f.dir.path().join("victim");
+    fs::write(&victim, PRECIOUS).unwrap();
+    symlink(&victim, link).unwrap();
+}
+
+/// Asserts that the victim of [`symlink_to_victim`] holds what it held.
+fn assert_victim_untouched(w: &World) {
+    assert_eq!(
+        fs::read_to_string(w.f.dir.path().join("victim")).unwrap(),
+        PRECIOUS
+    );
+}
+
 /// What a file looked like: its type, and its bytes when it is a regular file.
-fn snapshot(path: &std::path::Path) -> Option<(String, Option<Vec<u8>>)> {
+fn snapshot(path: &Path) -> Option<(String, Option<Vec<u8>>)> {
     let meta = fs::symlink_metadata(path).ok()?;
     let kind = format!("{:?}", meta.file_type());
     let bytes = meta.is_file().then(|| fs::read(path).unwrap());
@@ -612,37 +648,19 @@ fn cases() -> Vec<Case> {
         .deny("record_unreadable"),
         case("record: group-writable").setup(|w| chmod(&w.record(), 0o620)).deny("unsafe_record"),
         case("record: world-writable").setup(|w| chmod(&w.record(), 0o602)).deny("unsafe_record"),
-        case("record: symlink to a good record").setup(|w| {
-            let elsewhere = w.f.dir.path().join("elsewhere.toml");
-            fs::rename(w.record(), &elsewhere).unwrap();
-            symlink(&elsewhere, w.record()).unwrap();
-        })
-        .deny("unsafe_record"),
+        case("record: symlink to a good record").setup(|w| behind_symlink(&w.record(), &w.f.dir.path().join("elsewhere.toml"))).deny("unsafe_record"),
         case("record: dangling symlink").setup(|w| {
             fs::remove_file(w.record()).unwrap();
             symlink("/nonexistent/alice.toml", w.record()).unwrap();
         })
         .deny("unsafe_record"),
         case("record: owned by uid 12345").setup(|w| chown_foreign(&w.record())).deny("unsafe_record"),
-        case("record: a directory").setup(|w| {
-            fs::remove_file(w.record()).unwrap();
-            fs::create_dir(w.record()).unwrap();
-        })
-        .deny("record_unreadable"),
-        case("record: a FIFO (must not hang)").setup(|w| {
-            fs::remove_file(w.record()).unwrap();
-            hostile::mkfifo(&w.record());
-        })
-        .deny("record_unreadable"),
+        case("record: a directory").setup(|w| replace_with_dir(&w.record())).deny("record_unreadable"),
+        case("record: a FIFO (must not hang)").setup(|w| replace_with_fifo(&w.record())).deny("record_unreadable"),
         case("record dir: missing").setup(|w| fs::remove_dir_all(w.record_dir()).unwrap()).bob().deny("record_dir_unusable"),
         case("record dir: world-writable").setup(|w| chmod(&w.record_dir(), 0o777)).deny("record_dir_unusable"),
         case("record dir: owned by uid 12345").setup(|w| chown_foreign(&w.record_dir())).deny("record_dir_unusable"),
-        case("record dir: a symlink").setup(|w| {
-            let real = w.f.dir.path().join("users-real");
-            fs::rename(w.record_dir(), &real).unwrap();
-            symlink(&real, w.record_dir()).unwrap();
-        })
-        .deny("record_dir_unusable"),
+        case("record dir: a symlink").setup(|w| behind_symlink(&w.record_dir(), &w.f.dir.path().join("users-real"))).deny("record_dir_unusable"),
         case("record dir: a file").setup(|w| {
             fs::remove_dir_all(w.record_dir()).unwrap();
             fs::write(w.record_dir(), "").unwrap();
@@ -684,38 +702,26 @@ fn cases() -> Vec<Case> {
             assert_eq!(mode, 0o600, "the rebuilt state has mode 0600");
         }),
         case("state: symlink to a victim file is replaced, the victim untouched")
-            .setup(|w| {
-                let victim = w.f.dir.path().join("victim");
-                fs::write(&victim, "precious\n").unwrap();
-                symlink(&victim, w.state()).unwrap();
-            })
+            .setup(|w| symlink_to_victim(w, &w.state()))
             .deny("replayed")
             .after(|w| {
-                assert_eq!(fs::read_to_string(w.f.dir.path().join("victim")).unwrap(), "precious\n");
+                assert_victim_untouched(w);
                 assert!(fs::symlink_metadata(w.state()).unwrap().is_file());
             }),
         case("state: a FIFO (must not hang) is replaced").setup(|w| hostile::mkfifo(&w.state())).deny("replayed"),
         case("state: a directory in its place").setup(|w| fs::create_dir(w.state()).unwrap()).deny("state_write_failed"),
         case("state: temp name is a symlink to a victim file")
-            .setup(|w| {
-                let victim = w.f.dir.path().join("victim");
-                fs::write(&victim, "precious\n").unwrap();
-                symlink(&victim, w.state_dir().join(".alice@example.com.state.tmp")).unwrap();
-            })
+            .setup(|w| symlink_to_victim(w, &w.state_dir().join(".alice@example.com.state.tmp")))
             // Unlinked, then the temp file is created exclusively (O_EXCL): never written through.
             .accept("ok")
             .after(|w| {
-                assert_eq!(fs::read_to_string(w.f.dir.path().join("victim")).unwrap(), "precious\n");
+                assert_victim_untouched(w);
                 assert!(fs::symlink_metadata(w.state()).unwrap().is_file());
             }),
         case("state: lock file is a symlink to a victim file")
-            .setup(|w| {
-                let victim = w.f.dir.path().join("victim");
-                fs::write(&victim, "precious\n").unwrap();
-                symlink(&victim, w.state_dir().join("alice@example.com.lock")).unwrap();
-            })
+            .setup(|w| symlink_to_victim(w, &w.state_dir().join("alice@example.com.lock")))
             .deny("state_lock_failed")
-            .after(|w| assert_eq!(fs::read_to_string(w.f.dir.path().join("victim")).unwrap(), "precious\n")),
+            .after(assert_victim_untouched),
         case("state: lock file is a directory").setup(|w| fs::create_dir(w.state_dir().join("alice@example.com.lock")).unwrap()).deny("state_lock_failed"),
         // ---- the config file ----
         case("config: missing").setup(|w| fs::remove_file(&w.f.config).unwrap()).bob().deny("bad_config"),
@@ -736,25 +742,9 @@ fn cases() -> Vec<Case> {
         case("config: nested arrays 60000 deep").setup(|w| w.config(&format!("issuer = {}", "[".repeat(60_000)))).bob().deny("bad_config"),
         case("config: world-writable").setup(|w| chmod(&w.f.config, 0o666)).bob().deny("bad_config"),
         case("config: owned by uid 12345").setup(|w| chown_foreign(&w.f.config)).bob().deny("bad_config"),
-        case("config: a symlink").setup(|w| {
-            let real = w.f.dir.path().join("real.toml");
-            fs::rename(&w.f.config, &real).unwrap();
-            symlink(&real, &w.f.config).unwrap();
-        })
-        .bob()
-        .deny("bad_config"),
-        case("config: a directory").setup(|w| {
-            fs::remove_file(&w.f.config).unwrap();
-            fs::create_dir(&w.f.config).unwrap();
-        })
-        .bob()
-        .deny("bad_config"),
-        case("config: a FIFO (must not hang)").setup(|w| {
-            fs::remove_file(&w.f.config).unwrap();
-            hostile::mkfifo(&w.f.config);
-        })
-        .bob()
-        .deny("bad_config"),
+        case("config: a symlink").setup(|w| behind_symlink(&w.f.config, &w.f.dir.path().join("real.toml"))).bob().deny("bad_config"),
+        case("config: a directory").setup(|w| replace_with_dir(&w.f.config)).bob().deny("bad_config"),
+        case("config: a FIFO (must not hang)").setup(|w| replace_with_fifo(&w.f.config)).bob().deny("bad_config"),
         // ---- module arguments ----
         case("args: unknown").args("windw=2").bob().deny("bad_config"),
         case("args: duplicated").args("window=1 window=1").bob().deny("bad_config"),
@@ -1067,23 +1057,17 @@ fn nul_cannot_reach_libpam_and_the_name_rule_refuses_it() {
     }
     assert_eq!(Login::parse(b"a\0"), Err(LoginError::BadCharacter));
     let f = Fixture::new();
-    let nul_user = client::login(&Request {
-        service: "mail",
-        user: b"alice\0x",
-        password: b"pw",
-        confdir: Some(&f.confdir),
-        rhost: None,
-    });
-    assert!(nul_user.is_err(), "the client refuses a name with NUL");
-    let nul_password = client::login(&Request {
-        service: "mail",
-        user: b"alice",
-        password: b"pw\x00123456",
-        confdir: Some(&f.confdir),
-        rhost: None,
-    });
-    assert!(
-        nul_password.is_err(),
-        "the client refuses a password with NUL"
-    );
+    for (user, password, what) in [
+        (&b"alice\0x"[..], &b"pw"[..], "a name"),
+        (b"alice", b"pw\x00123456", "a password"),
+    ] {
+        let refused = client::login(&Request {
+            service: "mail",
+            user,
+            password,
+            confdir: Some(&f.confdir),
+            rhost: None,
+        });
+        assert!(refused.is_err(), "the client refuses {what} with NUL");
+    }
 }

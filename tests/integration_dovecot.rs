@@ -194,9 +194,7 @@ fn dovecot_mfa_turned_on_and_off_with_the_command() {
     let log = d.syslog();
     step_margin(6);
 
-    let (code, out, err) = w.mailmfa(&["enable", user, "--begin", "--json"]);
-    assert_eq!(code, 0, "enable --begin: {out}{err}");
-    let begun: serde_json::Value = serde_json::from_str(&out).expect("enable --begin --json");
+    let begun = w.mailmfa_json(&["enable", user, "--begin", "--json"]);
     let secret = begun["secret"]
         .as_str()
         .expect("secret in the JSON")
@@ -210,8 +208,7 @@ fn dovecot_mfa_turned_on_and_off_with_the_command() {
     // Confirm with the previous step's code (the window takes it): the confirming step counts
     // as used, so the login below uses the current one and disable the next one.
     let confirm = fixture::code(&rec, -1);
-    let (code, out, err) = w.mailmfa(&["enable", user, "--confirm", &confirm, "--json"]);
-    assert_eq!(code, 0, "enable --confirm: {out}{err}");
+    w.mailmfa_ok(&["enable", user, "--confirm", &confirm, "--json"]);
 
     let mark = log.mark();
     let r = login(&d, Proto::Imap, ip(21), user, PW);
@@ -227,12 +224,9 @@ fn dovecot_mfa_turned_on_and_off_with_the_command() {
     expect_line(log, mark, user, "127.0.0.22", "verify", "accept", "reused");
 
     let next = fixture::code(&rec, 1);
-    let (code, out, err) = w.mailmfa(&["disable", user, "--code", &next, "--json"]);
-    assert_eq!(code, 0, "disable --code: {out}{err}");
-    let (code, out, err) = w.mailmfa(&["status", user, "--json"]);
-    assert_eq!(code, 0, "status: {out}{err}");
-    let status: serde_json::Value = serde_json::from_str(&out).expect("status --json");
-    assert_eq!(status["mfa"], "off", "status after disable: {out}");
+    w.mailmfa_ok(&["disable", user, "--code", &next, "--json"]);
+    let status = w.mailmfa_json(&["status", user, "--json"]);
+    assert_eq!(status["mfa"], "off", "status after disable: {status}");
 
     // The password alone logs in again, untouched; password+code is now a wrong password.
     let mark = log.mark();

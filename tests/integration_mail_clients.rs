@@ -142,9 +142,7 @@ fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
     let add = |label: &str, extra: &[&str]| {
         let mut args = vec!["app-password", "add", user, "--label", label, "--json"];
         args.extend_from_slice(extra);
-        let (code, out, err) = w.mailmfa(&args);
-        assert_eq!(code, 0, "app-password add {label}: {out}{err}");
-        let v: serde_json::Value = serde_json::from_str(&out).expect("app-password add --json");
+        let v = w.mailmfa_json(&args);
         let password = v["password"].as_str().expect("password").to_string();
         (password, v["expires"].as_u64())
     };
@@ -233,9 +231,7 @@ fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
     let seen = lines_since(log, 0, user);
     assert!(seen.iter().all(|l| l.phase() == "split"), "{seen:?}");
 
-    let (code, out, err) = w.mailmfa(&["app-password", "list", user, "--json"]);
-    assert_eq!(code, 0, "app-password list: {out}{err}");
-    let listed: serde_json::Value = serde_json::from_str(&out).expect("list --json");
+    let listed = w.mailmfa_json(&["app-password", "list", user, "--json"]);
     let last_client = |name: &str| {
         listed["app_passwords"]
             .as_array()
@@ -247,9 +243,9 @@ fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
     assert_eq!(
         last_client("thunderbird"),
         Some("127.0.0.90".into()),
-        "{out}"
+        "{listed}"
     );
-    assert_eq!(last_client("phone"), Some("127.0.0.91".into()), "{out}");
+    assert_eq!(last_client("phone"), Some("127.0.0.91".into()), "{listed}");
 
     // Not for POP3: refused, with its reason.
     let mark = log.mark();
@@ -282,8 +278,7 @@ fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
     );
 
     // Revoked: refused at once, IMAP and SMTP; the phone's still works.
-    let (code, out, err) = w.mailmfa(&["app-password", "revoke", user, "thunderbird"]);
-    assert_eq!(code, 0, "app-password revoke: {out}{err}");
+    w.mailmfa_ok(&["app-password", "revoke", user, "thunderbird"]);
     let mark = log.mark();
     assert!(!imap_login(d.imap_addr(), ip(94), user, &desktop).is_ok());
     expect_line(
@@ -327,16 +322,14 @@ fn dovecot_recovery_code_works_once() {
     let w = World::new("", "dovecot-virtual", &["dovecot"], "");
     let user = "lostphone@example.com";
     let rec = w.mfa_user(user);
-    let (code, out, err) = w.mailmfa(&["recovery-codes", user, "--json"]);
-    assert_eq!(code, 0, "recovery-codes: {out}{err}");
-    let made: serde_json::Value = serde_json::from_str(&out).expect("recovery-codes --json");
+    let made = w.mailmfa_json(&["recovery-codes", user, "--json"]);
     let codes: Vec<String> = made["codes"]
         .as_array()
         .expect("codes")
         .iter()
         .map(|c| c.as_str().unwrap().to_string())
         .collect();
-    assert_eq!(codes.len(), 10, "{out}");
+    assert_eq!(codes.len(), 10, "{made}");
     let d = w.dovecot("dovecot");
     let log = d.syslog();
     let imap = d.imap_addr();
@@ -347,52 +340,25 @@ fn dovecot_recovery_code_works_once() {
     assert_no_line(log, mark, user);
 
     let s = format!("{PW}{}", codes[0]);
-    let mark = log.mark();
-    assert!(imap_login(imap, ip(101), user, &s).is_ok());
-    expect_line(
-        log,
-        mark,
-        user,
-        "127.0.0.101",
-        "verify",
-        "accept",
-        "recovery_code",
-    );
-    let mark = log.mark();
-    assert!(!imap_login(imap, ip(101), user, &s).is_ok());
-    expect_line(
-        log,
-        mark,
-        user,
-        "127.0.0.101",
-        "verify",
-        "deny",
-        "bad_recovery_code",
-    );
-    let mark = log.mark();
-    assert!(!pop3_login(d.pop3_addr(), ip(102), user, &s).is_ok());
-    expect_line(
-        log,
-        mark,
-        user,
-        "127.0.0.102",
-        "verify",
-        "deny",
-        "bad_recovery_code",
-    );
     // Another code of the set still works (typed in capitals: letter case does not matter).
-    let mark = log.mark();
     let other = format!("{PW}{}", codes[1].to_ascii_uppercase());
-    assert!(imap_login(imap, ip(103), user, &other).is_ok());
-    expect_line(
-        log,
-        mark,
-        user,
-        "127.0.0.103",
-        "verify",
-        "accept",
-        "recovery_code",
-    );
+    // (over POP3, client 127.0.0.N, string sent, accepted, the verify line's result and reason)
+    for (pop3, n, sent, accepted, result, reason) in [
+        (false, 101, &s, true, "accept", "recovery_code"),
+        (false, 101, &s, false, "deny", "bad_recovery_code"),
+        (true, 102, &s, false, "deny", "bad_recovery_code"),
+        (false, 103, &other, true, "accept", "recovery_code"),
+    ] {
+        let mark = log.mark();
+        let r = if pop3 {
+            pop3_login(d.pop3_addr(), ip(n), user, sent)
+        } else {
+            imap_login(imap, ip(n), user, sent)
+        };
+        assert_eq!(r.is_ok(), accepted, "from 127.0.0.{n}: {r:?}");
+        let rhost = format!("127.0.0.{n}");
+        expect_line(log, mark, user, &rhost, "verify", result, reason);
+    }
 
     let mut secrets = vec![PW.to_string()];
     secrets.extend(codes.iter().cloned());

@@ -94,8 +94,7 @@ fn every_kind_of_event_reaches_the_owners_mailbox_once_through_postfix() {
 
     // App passwords: one made with the command, one made and revoked in the panel, one that
     // expires in two seconds.
-    let (code, out, err) = w.mailmfa(&["app-password", "add", ALICE, "--label", "thunderbird"]);
-    assert_eq!(code, 0, "{out}{err}");
+    w.mailmfa_ok(&["app-password", "add", ALICE, "--label", "thunderbird"]);
     let panel = ctx(Face::Panel, Some(PANEL_CLIENT));
     let tablet = account::add_app_password(&panel, &who, "tablet", &[], None).unwrap();
     secrets.push(tablet.password.to_string());
@@ -131,10 +130,8 @@ fn every_kind_of_event_reaches_the_owners_mailbox_once_through_postfix() {
     assert_eq!(report["deferred"], 0, "{report}{err}");
 
     // The owner's MFA is turned off by an admin with the command; the second pass mails it.
-    let (code, out, err) = w.mailmfa(&["disable", ALICE, "--force"]);
-    assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = w.mailmfa(&["notify", "--json"]);
-    assert_eq!(code, 0, "{out}{err}");
+    w.mailmfa_ok(&["disable", ALICE, "--force"]);
+    w.mailmfa_ok(&["notify", "--json"]);
 
     // Read back over IMAP (MFA is off now: the password alone).
     let want = [
@@ -258,11 +255,8 @@ fn a_notifier_killed_mid_delivery_loses_nothing_through_postfix() {
     );
     let mut reader = String::new();
     for name in ["one", "two", "three"] {
-        let (code, out, err) =
-            w.mailmfa(&["app-password", "add", ALICE, "--label", name, "--json"]);
-        assert_eq!(code, 0, "{out}{err}");
+        let made = w.mailmfa_json(&["app-password", "add", ALICE, "--label", name, "--json"]);
         if reader.is_empty() {
-            let made: serde_json::Value = serde_json::from_str(&out).unwrap();
             reader = made["password"].as_str().unwrap().to_string();
         }
     }
@@ -276,8 +270,7 @@ fn a_notifier_killed_mid_delivery_loses_nothing_through_postfix() {
     std::thread::sleep(Duration::from_millis(2200));
     pass.kill().unwrap();
     pass.wait().unwrap();
-    let (code, out, err) = w.mailmfa(&["notify", "--json"]);
-    assert_eq!(code, 0, "{out}{err}");
+    w.mailmfa_ok(&["notify", "--json"]);
     // The killed pass's wrapper goes on to Postfix by itself: give it time to arrive.
     std::thread::sleep(Duration::from_secs(4));
     // Read with the app password "one" (an IMAP login without a code).

@@ -83,8 +83,7 @@ fn app_passwords_stop_over_imap_and_smtp_when_the_mailbox_is_locked_or_deleted()
 
     // Off-boarding: `mailmfa disable --force` removes the record and its app passwords; a
     // mailbox later re-created under the same name does not inherit them.
-    let (code, out, err) = w.mailmfa(&["disable", leaver, "--force"]);
-    assert_eq!(code, 0, "disable --force: {out}{err}");
+    w.mailmfa_ok(&["disable", leaver, "--force"]);
     w.f.add_password(leaver, "a-new-owner's-password");
     assert!(!imap_login(d.imap_addr(), ip(64), leaver, &app).is_ok());
     assert_eq!(smtp_auth_plain(smtp, ip(64), leaver, &app).code, 535);

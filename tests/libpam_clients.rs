@@ -9,7 +9,7 @@
 mod fixture;
 
 use fixture::{code, wait_for_step_margin, Fixture};
-use mailmfa::auth::{decide_verify, Attempt, CodeKind};
+use mailmfa::auth::{decide_verify, Attempt};
 use mailmfa::config::Settings;
 use mailmfa::pam::client::Response;
 use mailmfa::record::Record;
@@ -82,12 +82,7 @@ fn with_reuse_for_another_mapped_client_is_refused() {
             reuse_for: 3600,
             ..f.settings.clone()
         };
-        let attempt = Attempt {
-            code: &old,
-            kind: CodeKind::Totp,
-            client: &first,
-            now: then,
-        };
+        let attempt = Attempt::totp(&old, &first, then);
         f.store()
             .update_state(&fixture::login(USER), &mut |state| {
                 decide_verify(&rec, state, attempt, &settings).state_changed

@@ -7,7 +7,6 @@ mod fixture;
 use fixture::{code, now, Fixture};
 use mailmfa::credential;
 use mailmfa::record::{AppPassword, Record};
-use mailmfa::store::Store;
 
 const PW: &str = "T9D3K!px";
 const USER: &str = "carol@example.com";
@@ -22,12 +21,6 @@ fn world(args: &str) -> (Fixture, Record) {
     (f, record)
 }
 
-fn save(f: &Fixture, record: &Record) {
-    f.store()
-        .write_record(&fixture::login(USER), record)
-        .unwrap();
-}
-
 fn add_app_password(f: &Fixture, record: &mut Record, services: &[&str], expires: Option<u64>) {
     let letters = credential::app_password_letters(APP.as_bytes()).unwrap();
     record.app_passwords.push(AppPassword {
@@ -38,7 +31,7 @@ fn add_app_password(f: &Fixture, record: &mut Record, services: &[&str], expires
         expires,
         from: Vec::new(),
     });
-    save(f, record);
+    f.save(USER, record);
 }
 
 fn reason(r: &mailmfa::pam::client::Response) -> String {
@@ -72,7 +65,7 @@ fn an_expired_or_revoked_app_password_is_refused() {
         "app_password_expired"
     );
     rec.app_passwords.clear();
-    save(&f, &rec);
+    f.save(USER, &rec);
     assert_eq!(
         reason(&f.login("imap", USER, APP, Some("127.0.0.5"))),
         "bad_app_password"
@@ -104,19 +97,7 @@ fn reuse_for_lets_the_same_client_reuse_its_string_and_no_one_else() {
 #[test]
 fn a_recovery_code_works_once_after_the_right_password() {
     let (f, mut rec) = world("");
-    let codes: Vec<_> = (0..credential::RECOVERY_CODE_COUNT)
-        .map(|_| credential::random_letters(credential::RECOVERY_LETTERS, 4).unwrap())
-        .collect();
-    rec.recovery_codes = codes
-        .iter()
-        .map(|c| {
-            credential::hash(
-                &credential::recovery_letters(c.as_bytes()),
-                &credential::random_salt().unwrap(),
-            )
-        })
-        .collect();
-    save(&f, &rec);
+    let codes = f.add_recovery_codes(USER, &mut rec);
     let wrong_pw = format!("nope{}", codes[0].as_str());
     assert!(!f
         .login("imap", USER, &wrong_pw, Some("127.0.0.8"))

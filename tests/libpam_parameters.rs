@@ -16,7 +16,6 @@ use mailmfa::credential;
 use mailmfa::otp::Algorithm;
 use mailmfa::pam::client::Response;
 use mailmfa::record::{AppPassword, Record};
-use mailmfa::store::Store;
 
 const PW: &str = "T9D3K!px";
 const IP1: Option<&str> = Some("127.0.0.2");
@@ -44,6 +43,30 @@ fn mfa_user(
     f.enable_unlike(base, PW, params, wrong)
 }
 
+/// [`mfa_user`] with a 30 s period, once at least 3 s are left in the step.
+fn thirty(
+    f: &Fixture,
+    base: &str,
+    (algorithm, digits): (Algorithm, u32),
+    wrong: impl Fn(&Record, i64) -> String,
+) -> (String, Record) {
+    wait_for_margin_in_period(30, 3);
+    mfa_user(f, base, (algorithm, digits, 30), wrong)
+}
+
+/// An 8-digit SHA1 record (30 s) whose codes near now differ from its 6-digit codes.
+fn eight(f: &Fixture, base: &str) -> (String, Record) {
+    thirty(f, base, (Algorithm::SHA1, 8), |r, s| {
+        code_with(r, Algorithm::SHA1, 6, s)
+    })
+}
+
+/// Asserts the login got in (or not, as `success` says) with `want` as its reason.
+fn assert_answer(r: &Response, success: bool, want: &str) {
+    assert_eq!(r.success(), success, "{r:?}");
+    assert_eq!(reason(r), want, "{r:?}");
+}
+
 fn login(f: &Fixture, user: &str, code: &str, rhost: Option<&str>) -> Response {
     f.login("mail", user, &format!("{PW}{code}"), rhost)
 }
@@ -53,24 +76,17 @@ fn login(f: &Fixture, user: &str, code: &str, rhost: Option<&str>) -> Response {
 #[test]
 fn an_8_digit_record_accepts_its_8_digit_code() {
     let f = world();
-    wait_for_margin_in_period(30, 3);
-    let (user, rec) = mfa_user(&f, "eight", (Algorithm::SHA1, 8, 30), |r, s| {
-        code_with(r, Algorithm::SHA1, 6, s)
-    });
+    let (user, rec) = eight(&f, "eight");
     let c = code(&rec, 0);
     assert_eq!(c.len(), 8);
     let r = login(&f, &user, &c, IP1);
-    assert!(r.success(), "{r:?}");
-    assert_eq!(reason(&r), "ok");
+    assert_answer(&r, true, "ok");
 }
 
 #[test]
 fn an_8_digit_record_refuses_the_6_digit_code_of_the_same_secret_as_no_code() {
     let f = world();
-    wait_for_margin_in_period(30, 3);
-    let (user, rec) = mfa_user(&f, "eight", (Algorithm::SHA1, 8, 30), |r, s| {
-        code_with(r, Algorithm::SHA1, 6, s)
-    });
+    let (user, rec) = eight(&f, "eight");
     let eight = code(&rec, 0);
     let six = code_with(&rec, Algorithm::SHA1, 6, 0);
     // What a 6-digit authenticator shows for this secret: the last 6 digits of the 8.
@@ -91,15 +107,11 @@ fn an_8_digit_record_refuses_the_6_digit_code_of_the_same_secret_as_no_code() {
 fn an_8_digit_record_splits_8_digits_off_a_password_ending_in_digits() {
     // The password part keeps its own trailing digits only when the split takes exactly 8.
     let f = world();
-    wait_for_margin_in_period(30, 3);
-    let (user, rec) = mfa_user(&f, "eightpw", (Algorithm::SHA1, 8, 30), |r, s| {
-        code_with(r, Algorithm::SHA1, 6, s)
-    });
+    let (user, rec) = eight(&f, "eightpw");
     // Replace the mailbox password with one ending in digits.
     fs_replace_password(&f, &user, "pin2024");
     let r = f.login("mail", &user, &format!("pin2024{}", code(&rec, 0)), IP1);
-    assert!(r.success(), "{r:?}");
-    assert_eq!(reason(&r), "ok");
+    assert_answer(&r, true, "ok");
 }
 
 #[test]
@@ -133,11 +145,10 @@ fn a_6_digit_record_takes_the_last_6_of_an_8_digit_code_and_the_password_fails()
 
 fn algorithm_accepts_its_code_and_refuses_sha1(algorithm: Algorithm, digits: u32) {
     let f = world();
-    wait_for_margin_in_period(30, 3);
-    let (user, rec) = mfa_user(
+    let (user, rec) = thirty(
         &f,
         &algorithm.name().to_lowercase(),
-        (algorithm, digits, 30),
+        (algorithm, digits),
         |r, s| code_with(r, Algorithm::SHA1, digits, s),
     );
     let sha1 = code_with(&rec, Algorithm::SHA1, digits, 0);
@@ -148,8 +159,7 @@ fn algorithm_accepts_its_code_and_refuses_sha1(algorithm: Algorithm, digits: u32
     );
     assert_eq!(reason(&r), "bad_code");
     let r = login(&f, &user, &code(&rec, 0), IP1);
-    assert!(r.success(), "{r:?}");
-    assert_eq!(reason(&r), "ok");
+    assert_answer(&r, true, "ok");
 }
 
 #[test]
@@ -165,13 +175,11 @@ fn a_sha512_record_accepts_its_code_and_refuses_the_sha1_code() {
 #[test]
 fn a_sha512_record_refuses_the_sha256_code() {
     let f = world();
-    wait_for_margin_in_period(30, 3);
-    let (user, rec) = mfa_user(&f, "sha", (Algorithm::SHA512, 6, 30), |r, s| {
+    let (user, rec) = thirty(&f, "sha", (Algorithm::SHA512, 6), |r, s| {
         code_with(r, Algorithm::SHA256, 6, s)
     });
     let r = login(&f, &user, &code_with(&rec, Algorithm::SHA256, 6, 0), IP1);
-    assert!(!r.success(), "{r:?}");
-    assert_eq!(reason(&r), "bad_code");
+    assert_answer(&r, false, "bad_code");
 }
 
 #[test]
@@ -195,8 +203,7 @@ fn a_60_s_record_accepts_its_current_code() {
     let f = world();
     let (user, rec) = sixty(&f, "sixty");
     let r = login(&f, &user, &code(&rec, 0), IP1);
-    assert!(r.success(), "{r:?}");
-    assert_eq!(reason(&r), "ok");
+    assert_answer(&r, true, "ok");
 }
 
 #[test]
@@ -204,12 +211,10 @@ fn a_60_s_record_accepts_the_previous_60_s_step_within_the_window() {
     let f = world();
     let (user, rec) = sixty(&f, "sixty");
     let r = login(&f, &user, &code(&rec, -1), IP1);
-    assert!(r.success(), "{r:?}");
-    assert_eq!(reason(&r), "ok");
+    assert_answer(&r, true, "ok");
     // The next 60 s step is in the window too.
     let r = login(&f, &user, &code(&rec, 1), IP1);
-    assert!(r.success(), "{r:?}");
-    assert_eq!(reason(&r), "ok");
+    assert_answer(&r, true, "ok");
 }
 
 #[test]
@@ -228,8 +233,7 @@ fn a_60_s_record_refuses_the_code_of_the_30_s_step() {
     let f = world();
     let (user, rec) = sixty(&f, "sixty");
     let r = login(&f, &user, &code_with_period(&rec, 30, 0), IP1);
-    assert!(!r.success(), "{r:?}");
-    assert_eq!(reason(&r), "bad_code");
+    assert_answer(&r, false, "bad_code");
 }
 
 #[test]
@@ -258,8 +262,7 @@ fn an_8_digit_sha512_60_s_record_accepts_its_code_and_refuses_codes_of_other_par
         assert_eq!(reason(&r), want, "wrong code #{i}");
     }
     let r = login(&f, &user, &code(&rec, 0), IP1);
-    assert!(r.success(), "{r:?}");
-    assert_eq!(reason(&r), "ok");
+    assert_answer(&r, true, "ok");
 }
 
 // ---- app passwords: services and expiry together ----
@@ -280,9 +283,7 @@ fn with_app_password(f: &Fixture, record: &Record, services: &[&str], expires: u
         expires: Some(expires),
         from: Vec::new(),
     }];
-    f.store()
-        .write_record(&fixture::login(APP_USER), &record)
-        .unwrap();
+    f.save(APP_USER, &record);
 }
 
 /// `imap` and `smtp` get the app password; `pop3` is a third service it is not valid for.
@@ -312,8 +313,7 @@ fn an_app_password_with_services_and_expiry_is_refused_for_another_service_befor
     let (f, rec) = app_world();
     with_app_password(&f, &rec, &["imap", "smtp"], now() + 3600);
     let r = f.login("pop3", APP_USER, APP, IP1);
-    assert!(!r.success(), "{r:?}");
-    assert_eq!(reason(&r), "app_password_wrong_service");
+    assert_answer(&r, false, "app_password_wrong_service");
     // The same app password is still good for its own service.
     assert!(f.login("imap", APP_USER, APP, IP1).success());
 }

@@ -51,12 +51,19 @@ fn server(redis_lines: &str, record: Option<&Record>) -> (Fixture, Record) {
     f.add_password(PLAIN, PW);
     let rec = match record {
         Some(rec) => {
-            f.store().write_record(&fixture::login(ALICE), rec).unwrap();
+            f.save(ALICE, rec);
             rec.clone()
         }
         None => f.enable(ALICE),
     };
     (f, rec)
+}
+
+/// A redis-server with the default options and one mail server ([`server`]) on it.
+fn one_server() -> (Redis, Fixture, Record) {
+    let redis = Redis::start(RedisOpts::default());
+    let (f, rec) = server(&tcp(&redis), None);
+    (redis, f, rec)
 }
 
 /// A fixture whose state is on the (scripted) server at 127.0.0.1:`port`.
@@ -159,8 +166,7 @@ fn fifty_processes_on_shared_state_accept_one_code_exactly_once() {
     if worker() || !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts::default());
-    let (f, rec) = server(&tcp(&redis), None);
+    let (_redis, f, rec) = one_server();
     wait_for_step_margin(10);
     let password = format!("{PW}{}", code(&rec, 0));
     let logins: Vec<(String, String, String)> = (0..PROCESSES)
@@ -264,8 +270,7 @@ fn a_full_redis_and_a_garbage_answer_deny() {
     if !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts::default());
-    let (f, rec) = server(&tcp(&redis), None);
+    let (redis, f, rec) = one_server();
     wait_for_step_margin(8);
     assert_eq!(
         redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
@@ -357,9 +362,7 @@ fn keys_carry_the_login_as_hash_tag_and_expire_until_a_recovery_code_is_used() {
         &credential::recovery_letters(RECOVERY.as_bytes()),
         &[7; 16],
     )];
-    f.store()
-        .write_record(&fixture::login(ALICE), &rec)
-        .unwrap();
+    f.save(ALICE, &rec);
     wait_for_step_margin(8);
     let key = format!("mx:{{{ALICE}}}:state");
     let r = login(&f, ALICE, &format!("{PW}{}", code(&rec, 0)), IP1);
@@ -371,9 +374,7 @@ fn keys_carry_the_login_as_hash_tag_and_expire_until_a_recovery_code_is_used() {
     // An app password's last use is kept for the panel's "last used" far longer.
     let app = "qwxzv-kjhgf-dsapo-iuytr";
     rec.app_passwords.push(fixture::app_password("phone", app));
-    f.store()
-        .write_record(&fixture::login(ALICE), &rec)
-        .unwrap();
+    f.save(ALICE, &rec);
     let r = login(&f, ALICE, app, IP1);
     assert_eq!(reason(&r), "app_password", "{r:?}");
     let ttl: u64 = redis.cli(&["TTL", &key]).parse().unwrap();
@@ -407,8 +408,7 @@ fn one_connection_per_process_is_reused_and_a_forked_child_opens_its_own() {
     if !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts::default());
-    let (f, rec) = server(&tcp(&redis), None);
+    let (redis, f, rec) = one_server();
     wait_for_step_margin(10);
     let good = format!("{PW}{}", code(&rec, 0));
     assert!(login(&f, ALICE, &good, IP1).success());
@@ -488,15 +488,12 @@ fn a_server_whose_record_is_behind_still_refuses_a_used_recovery_code_after_a_ne
     if !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts::default());
-    let (a, mut rec) = server(&tcp(&redis), None);
+    let (redis, a, mut rec) = one_server();
     rec.recovery_codes = vec![credential::hash(
         &credential::recovery_letters(RECOVERY.as_bytes()),
         &[7; 16],
     )];
-    a.store()
-        .write_record(&fixture::login(ALICE), &rec)
-        .unwrap();
+    a.save(ALICE, &rec);
     // Server B got this copy of the record and not the next one.
     let (b, _) = server(&tcp(&redis), Some(&rec));
     let r = login(&a, ALICE, &format!("{PW}{RECOVERY}"), IP1);
@@ -623,8 +620,7 @@ fn a_key_of_another_type_is_a_damaged_state_rebuilt_and_repaired() {
     if !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts::default());
-    let (f, rec) = server(&tcp(&redis), None);
+    let (redis, f, rec) = one_server();
     let key = format!("mailmfa:{{{ALICE}}}:state");
     assert_eq!(redis.cli(&["HSET", &key, "last_step", "1"]), "1");
     let state = f.state(ALICE).expect("a state");
@@ -641,8 +637,7 @@ fn records_and_removal_go_through_the_redis_store() {
     if !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts::default());
-    let (f, rec) = server(&tcp(&redis), None);
+    let (redis, f, rec) = one_server();
     let store = f.backend();
     let alice = fixture::login(ALICE);
     let key = format!("mailmfa:{{{ALICE}}}:state");
@@ -674,8 +669,7 @@ fn a_stored_state_over_64_kib_is_damaged_and_one_of_exactly_64_kib_is_read() {
     if !have_redis() {
         return;
     }
-    let redis = Redis::start(RedisOpts::default());
-    let (f, _) = server(&tcp(&redis), None);
+    let (redis, f, _) = one_server();
     let key = format!("mailmfa:{{{ALICE}}}:state");
     let limit = mailmfa::store::secure::MAX_FILE_BYTES as usize;
     // A valid state padded with a TOML comment to exactly the limit, then one byte more.

@@ -5,7 +5,7 @@
 mod servers;
 mod skip;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use servers::{
@@ -46,6 +46,48 @@ fn pwdfile_stack(service: &str) -> PamDir {
     pam
 }
 
+/// What the Dovecot tests need.
+const DOVECOT_PREREQS: &[&str] = &[
+    "dovecot",
+    "doveconf",
+    "unshare",
+    "openssl",
+    "pam_pwdfile.so",
+];
+
+/// A Dovecot with `opts` whose PAM service `mailtest` is [`pwdfile_stack`]; the pam.d dir
+/// (kept: Dovecot reads it at each login).
+fn dovecot_mailtest(opts: &DovecotOpts) -> (PamDir, Dovecot) {
+    let pam = pwdfile_stack("mailtest");
+    let dovecot = Dovecot::start(pam.path(), "mailtest", opts);
+    (pam, dovecot)
+}
+
+/// AUTH PLAIN and AUTH LOGIN through the Postfix at `smtp`, each with the right password
+/// (235: USER for PLAIN, the quoted TRICKY_USER for LOGIN) and a wrong one (535), from the
+/// clients `from` (PLAIN right, PLAIN wrong, LOGIN right, LOGIN wrong).
+fn assert_smtp_auth(smtp: SocketAddr, from: [u8; 4]) {
+    let tries = [
+        ("AUTH PLAIN right password", 235, USER, PASSWORD),
+        ("AUTH PLAIN wrong password", 535, USER, "wrong"),
+        (
+            "AUTH LOGIN right password",
+            235,
+            TRICKY_USER,
+            TRICKY_PASSWORD,
+        ),
+        ("AUTH LOGIN wrong password", 535, USER, "wrong"),
+    ];
+    for (i, (what, code, user, password)) in tries.into_iter().enumerate() {
+        let r = if i < 2 {
+            smtp_auth_plain(smtp, ip(from[i]), user, password)
+        } else {
+            smtp_auth_login(smtp, ip(from[i]), user, password)
+        };
+        assert_eq!(r.code, code, "{what}: {r}");
+    }
+}
+
 /// 127.0.0.`last`: every address in 127.0.0.0/8 is local.
 fn ip(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, last)
@@ -53,17 +95,10 @@ fn ip(last: u8) -> Ipv4Addr {
 
 #[test]
 fn dovecot_imap_and_pop3_through_pam() {
-    if !require_prereqs(&[
-        "dovecot",
-        "doveconf",
-        "unshare",
-        "openssl",
-        "pam_pwdfile.so",
-    ]) {
+    if !require_prereqs(DOVECOT_PREREQS) {
         return;
     }
-    let pam = pwdfile_stack("mailtest");
-    let dovecot = Dovecot::start(pam.path(), "mailtest", &DovecotOpts::default());
+    let (_pam, dovecot) = dovecot_mailtest(&DovecotOpts::default());
     let imap = dovecot.imap_addr();
 
     let ok = imap_login(imap, ip(2), USER, PASSWORD);
@@ -108,13 +143,7 @@ fn dovecot_imap_and_pop3_through_pam() {
 
 #[test]
 fn dovecot_service_name_per_protocol() {
-    if !require_prereqs(&[
-        "dovecot",
-        "doveconf",
-        "unshare",
-        "openssl",
-        "pam_pwdfile.so",
-    ]) {
+    if !require_prereqs(DOVECOT_PREREQS) {
         return;
     }
     // `%s`: IMAP logins use service `imap`, POP3 logins `pop3`; only imap is allowed here.
@@ -130,23 +159,15 @@ fn dovecot_service_name_per_protocol() {
 
 #[test]
 fn dovecot_sees_pam_d_edits_and_auth_cache_skips_pam() {
-    if !require_prereqs(&[
-        "dovecot",
-        "doveconf",
-        "unshare",
-        "openssl",
-        "pam_pwdfile.so",
-    ]) {
+    if !require_prereqs(DOVECOT_PREREQS) {
         return;
     }
-    let pam = pwdfile_stack("mailtest");
     // Dovecot caches PAM results only when the passdb has a cache_key.
-    let opts = DovecotOpts {
+    let (pam, dovecot) = dovecot_mailtest(&DovecotOpts {
         auth_cache_size: Some("1M".into()),
         passdb_args: "cache_key=%u".into(),
         ..Default::default()
-    };
-    let dovecot = Dovecot::start(pam.path(), "mailtest", &opts);
+    });
     let imap = dovecot.imap_addr();
     assert!(imap_login(imap, ip(2), USER, PASSWORD).is_ok());
 
@@ -193,14 +214,7 @@ fn penalized(dovecot: &Dovecot) -> Vec<String> {
 /// increments, so when the third reply arrives anvil would hold the penalty.)
 #[test]
 fn dovecot_auth_penalty_can_be_disabled() {
-    if !require_prereqs(&[
-        "dovecot",
-        "doveconf",
-        "doveadm",
-        "unshare",
-        "openssl",
-        "pam_pwdfile.so",
-    ]) {
+    if !require_prereqs(&[DOVECOT_PREREQS, &["doveadm"]].concat()) {
         return;
     }
     let pam = pwdfile_stack("mailtest");
@@ -234,30 +248,16 @@ fn dovecot_auth_penalty_can_be_disabled() {
 
 #[test]
 fn postfix_smtp_auth_through_dovecot() {
-    if !require_prereqs(&[
-        "dovecot",
-        "doveconf",
-        "postfix",
-        "unshare",
-        "openssl",
-        "pam_pwdfile.so",
-    ]) {
+    if !require_prereqs(&[DOVECOT_PREREQS, &["postfix"]].concat()) {
         return;
     }
-    let pam = pwdfile_stack("mailtest");
-    let dovecot = Dovecot::start(pam.path(), "mailtest", &DovecotOpts::default());
+    let (_pam, dovecot) = dovecot_mailtest(&DovecotOpts::default());
     let postfix = Postfix::start(&PostfixOpts::dovecot(&dovecot));
     let smtp = postfix.smtp_addr();
 
-    let r = smtp_auth_plain(smtp, ip(5), USER, PASSWORD);
-    assert_eq!(r.code, 235, "AUTH PLAIN right password: {r}");
-    let r = smtp_auth_plain(smtp, ip(6), USER, "wrong");
-    assert_eq!(r.code, 535, "AUTH PLAIN wrong password: {r}");
-    let r = smtp_auth_login(smtp, ip(5), TRICKY_USER, TRICKY_PASSWORD);
-    assert_eq!(r.code, 235, "AUTH LOGIN right password: {r}");
-    // A fresh address: a second failure from 127.0.0.6 would wait out Dovecot's auth penalty.
-    let r = smtp_auth_login(smtp, ip(10), USER, "wrong");
-    assert_eq!(r.code, 535, "AUTH LOGIN wrong password: {r}");
+    // A fresh address for the second failure: another one from 127.0.0.6 would wait out
+    // Dovecot's auth penalty.
+    assert_smtp_auth(smtp, [5, 6, 5, 10]);
 
     // Through Dovecot SASL, PAM_RHOST is the SMTP client's address.
     dovecot
@@ -303,14 +303,7 @@ fn postfix_smtp_auth_through_saslauthd() {
 
     let postfix = Postfix::start(&PostfixOpts::saslauthd(&saslauthd));
     let smtp = postfix.smtp_addr();
-    let r = smtp_auth_plain(smtp, ip(7), USER, PASSWORD);
-    assert_eq!(r.code, 235, "AUTH PLAIN right password: {r}");
-    let r = smtp_auth_plain(smtp, ip(7), USER, "wrong");
-    assert_eq!(r.code, 535, "AUTH PLAIN wrong password: {r}");
-    let r = smtp_auth_login(smtp, ip(7), TRICKY_USER, TRICKY_PASSWORD);
-    assert_eq!(r.code, 235, "AUTH LOGIN right password: {r}");
-    let r = smtp_auth_login(smtp, ip(7), USER, "wrong");
-    assert_eq!(r.code, 535, "AUTH LOGIN wrong password: {r}");
+    assert_smtp_auth(smtp, [7; 4]);
 
     // saslauthd sets no PAM_RHOST.
     saslauthd

@@ -57,19 +57,7 @@ pub(super) fn callgrind(
     ctx(fs::create_dir_all(&dir), || dir.display().to_string())?;
     let n0 = 5;
     let mut rows = Vec::new();
-    let mut plan = vec![
-        (Module::Floor, Case::Login),
-        (Module::Mailmfa, Case::Reuse),
-        (Module::Mailmfa, Case::First),
-        (Module::Mailmfa, Case::Fresh),
-        (Module::Mailmfa, Case::Wrong),
-        (Module::Oath, Case::First),
-        (Module::Oath, Case::Wrong),
-        (Module::Ga, Case::Reuse),
-        (Module::Ga, Case::First),
-        (Module::Ga, Case::Wrong),
-        (Module::GaSkew, Case::Wrong),
-    ];
+    let mut plan = Case::COMPARED.to_vec();
     for &module in &world.notify {
         plan.extend(module.cases().iter().map(|&case| (module, case)));
     }

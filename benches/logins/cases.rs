@@ -87,6 +87,22 @@ pub(super) enum Case {
 }
 
 impl Case {
+    /// The (module, case) pairs that the scale table and the callgrind runs compare, in the
+    /// report's order.
+    pub(super) const COMPARED: [(Module, Case); 11] = [
+        (Module::Floor, Case::Login),
+        (Module::Mailmfa, Case::Reuse),
+        (Module::Mailmfa, Case::First),
+        (Module::Mailmfa, Case::Fresh),
+        (Module::Mailmfa, Case::Wrong),
+        (Module::Oath, Case::First),
+        (Module::Oath, Case::Wrong),
+        (Module::Ga, Case::Reuse),
+        (Module::Ga, Case::First),
+        (Module::Ga, Case::Wrong),
+        (Module::GaSkew, Case::Wrong),
+    ];
+
     pub(super) fn title(self) -> &'static str {
         match self {
             Case::Login => "password only",

@@ -85,12 +85,27 @@ pub(super) struct Contention {
     pub(super) sample: Sample,
 }
 
-/// Runs one worker per job, all released at once.
-fn contend(
-    world: &World,
-    service: &str,
-    jobs: &[(String, Vec<(String, String)>)],
-) -> Result<Contention, String> {
+/// One job a worker: the client address, and the logins (user, password) it makes in turn.
+type Job = (String, Vec<(String, String)>);
+
+/// `p` jobs of `per_worker` logins each, all as mailbox `u` with the code of `step`, from
+/// RHOST.
+fn same_code_jobs(u: usize, step: u64, p: usize, per_worker: usize) -> Vec<Job> {
+    let password = format!("{PASSWORD}{}", code(u, step));
+    (0..p)
+        .map(|_| {
+            (
+                RHOST.to_string(),
+                vec![(user_name(u), password.clone()); per_worker],
+            )
+        })
+        .collect()
+}
+
+/// Lets the main pool's files settle, then runs one worker per job through `service`, all
+/// released at once.
+fn contend(world: &World, service: &str, jobs: &[Job]) -> Result<Contention, String> {
+    settle(&world.pool(world.main_scale).dir)?;
     let dir = world.work.join("jobs");
     ctx(fs::create_dir_all(&dir), || dir.display().to_string())?;
     let mut children = Vec::new();
@@ -184,21 +199,8 @@ pub(super) fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow
         let step = fresh_step();
         let u = 0;
         main.returning_mailmfa(u, step)?;
-        let password = format!("{PASSWORD}{}", code(u, step));
-        let jobs: Vec<_> = (0..p)
-            .map(|_| {
-                (
-                    RHOST.to_string(),
-                    vec![(user_name(u), password.clone()); per_worker],
-                )
-            })
-            .collect();
-        settle(&main.dir)?;
-        let run = contend(
-            world,
-            &World::service(Module::Mailmfa, Pw::Permit, main.n),
-            &jobs,
-        )?;
+        let service = World::service(Module::Mailmfa, Pw::Permit, main.n);
+        let run = contend(world, &service, &same_code_jobs(u, step, p, per_worker))?;
         let state = main.read_state(u);
         let consistent = state.as_ref().is_some_and(|s| {
             s.last_step == Some(step)
@@ -236,7 +238,6 @@ pub(super) fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow
                 (format!("192.0.2.{}", 100 + w), logins)
             })
             .collect();
-        settle(&main.dir)?;
         let run = contend(world, "mailmfa-count-all", &jobs)?;
         let recorded = main.read_state(u).map_or(0, |s| s.failures.len());
         let expected = p * wrongs_each;
@@ -282,7 +283,6 @@ pub(super) fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow
                     (RHOST.to_string(), logins)
                 })
                 .collect();
-            settle(&main.dir)?;
             let run = contend(world, &World::service(module, Pw::Permit, main.n), &jobs)?;
             let lost = match module {
                 Module::Mailmfa => users
@@ -334,21 +334,8 @@ pub(super) fn contention(world: &World, quick: bool) -> Result<Vec<ContentionRow
         // 4. google-auth, one mailbox, same code, same client (no DISALLOW_REUSE: no state).
         let step = fresh_step();
         main.reset_ga(u, false)?;
-        let password = format!("{PASSWORD}{}", code(u, step));
-        let jobs: Vec<_> = (0..p)
-            .map(|_| {
-                (
-                    RHOST.to_string(),
-                    vec![(user_name(u), password.clone()); per_worker],
-                )
-            })
-            .collect();
-        settle(&main.dir)?;
-        let run = contend(
-            world,
-            &World::service(Module::Ga, Pw::Permit, main.n),
-            &jobs,
-        )?;
+        let service = World::service(Module::Ga, Pw::Permit, main.n);
+        let run = contend(world, &service, &same_code_jobs(u, step, p, per_worker))?;
         rows.push(ContentionRow {
             scenario: "google-auth: one mailbox, same code, same client".to_string(),
             p,

@@ -234,19 +234,7 @@ impl Report<'_> {
             rule.push_str("---:|");
         }
         let _ = writeln!(r, "{head} largest ÷ 1 (wall / CPU) |\n{rule}---:|");
-        for (m, c) in [
-            (Module::Floor, Case::Login),
-            (Module::Mailmfa, Case::Reuse),
-            (Module::Mailmfa, Case::First),
-            (Module::Mailmfa, Case::Fresh),
-            (Module::Mailmfa, Case::Wrong),
-            (Module::Oath, Case::First),
-            (Module::Oath, Case::Wrong),
-            (Module::Ga, Case::Reuse),
-            (Module::Ga, Case::First),
-            (Module::Ga, Case::Wrong),
-            (Module::GaSkew, Case::Wrong),
-        ] {
+        for (m, c) in Case::COMPARED {
             let mut line = format!("| {} | {} |", m.key(), c.title());
             for &s in &scales {
                 match self.get(m, Pw::Permit, s, c) {

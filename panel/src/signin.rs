@@ -46,7 +46,17 @@ struct Attempt<'a> {
     login: &'a str,
 }
 
-impl Attempt<'_> {
+impl<'a> Attempt<'a> {
+    /// An attempt to sign `login` in from `client`, logged as `face`.
+    fn new(app: &'a App, client: IpAddr, face: &'static str, login: &'a str) -> Self {
+        Attempt {
+            app,
+            client,
+            face,
+            login,
+        }
+    }
+
     fn log(&self, result: &str, reason: Option<&str>) {
         events::event(
             "sign_in",
@@ -124,12 +134,7 @@ pub async fn precheck(
     login: &str,
     password: Zeroizing<String>,
 ) -> Outcome {
-    let attempt = Attempt {
-        app,
-        client,
-        face: "webmail",
-        login,
-    };
+    let attempt = Attempt::new(app, client, "webmail", login);
     let service = app.config.precheck_service.as_str();
     match attempt.password(&password, service, true).await {
         Ok(login) => {
@@ -148,15 +153,11 @@ pub async fn sign_in(
     login: &str,
     password: Zeroizing<String>,
 ) -> Outcome {
-    let attempt = Attempt {
-        app,
-        client,
-        face: match face {
-            Face::Panel => "panel",
-            Face::Api | Face::Admin | Face::Webmail => "api",
-        },
-        login,
+    let logged_as = match face {
+        Face::Panel => "panel",
+        Face::Api | Face::Admin | Face::Webmail => "api",
     };
+    let attempt = Attempt::new(app, client, logged_as, login);
     let service = app.config.auth_service.as_str();
     let login = match attempt.password(&password, service, false).await {
         Ok(login) => login,

@@ -12,7 +12,7 @@ use super::audit::Event;
 use super::code::{self, normalise};
 use super::uri::otpauth_uri;
 use super::{no_update, random, AccountError, CodeRefusal, Ctx, Proof};
-use crate::auth::{self, Attempt, CodeKind};
+use crate::auth::{self, Attempt};
 use crate::login::Login;
 use crate::otp::Algorithm;
 use crate::record::Record;
@@ -358,12 +358,7 @@ fn activate(
             fresh.app_password_uses = std::mem::take(&mut state.app_password_uses);
         }
         *state = fresh;
-        let attempt = Attempt {
-            kind: CodeKind::Totp,
-            code,
-            client: ENABLE_CLIENT,
-            now: ctx.now,
-        };
+        let attempt = Attempt::totp(code, ENABLE_CLIENT, ctx.now);
         let verdict = auth::decide_verify(record, state, attempt, ctx.settings);
         if !verdict.accepted() {
             result = Some(Err(AccountError::CodeRefused(CodeRefusal::Used)));

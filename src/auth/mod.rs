@@ -65,7 +65,7 @@ pub fn fingerprint(record: &Record, code: &[u8]) -> String {
 /// What the tests of every decision share: a record, a fake clock, its codes, one `verify`.
 #[cfg(test)]
 mod fixtures {
-    use super::{decide_verify, Attempt, CodeKind};
+    use super::{decide_verify, Attempt};
     use crate::config::Settings;
     use crate::log::Reason;
     use crate::otp::Algorithm;
@@ -90,18 +90,23 @@ mod fixtures {
         now: u64,
         s: &Settings,
     ) -> Reason {
-        decide_verify(
-            r,
-            state,
-            Attempt {
-                code,
-                kind: CodeKind::Totp,
-                client,
-                now,
-            },
-            s,
-        )
-        .reason
+        decide_verify(r, state, Attempt::totp(code, client, now), s).reason
+    }
+
+    /// The default settings with `reuse_for` seconds.
+    pub(super) fn reuse_for(seconds: u64) -> Settings {
+        Settings {
+            reuse_for: seconds,
+            ..Settings::default()
+        }
+    }
+
+    /// A state in which `client` has just logged in at NOW with the code of NOW, and that code.
+    pub(super) fn logged_in(r: &Record, client: &str, s: &Settings) -> (State, Vec<u8>) {
+        let mut state = State::default();
+        let code = code_at(r, NOW);
+        assert_eq!(verify(r, &mut state, &code, client, NOW, s), Reason::Ok);
+        (state, code)
     }
 }
 

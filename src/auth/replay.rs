@@ -50,8 +50,8 @@ pub(super) fn check_totp(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::fixtures::{code_at, record, verify, NOW};
-    use crate::auth::{decide_verify, fingerprint, Attempt, CodeKind, Verdict};
+    use crate::auth::fixtures::{code_at, logged_in, record, reuse_for, verify, NOW};
+    use crate::auth::{decide_verify, fingerprint, Attempt, Verdict};
 
     #[test]
     fn right_code_previous_and_next_steps_are_accepted_within_the_window() {
@@ -78,21 +78,11 @@ mod tests {
     fn a_step_is_reused_only_by_the_same_client() {
         let r = record();
         let s = Settings::default();
-        let mut state = State::default();
-        let code = code_at(&r, NOW);
-        assert_eq!(
-            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
-            Reason::Ok
-        );
+        let (mut state, code) = logged_in(&r, "10.0.0.1", &s);
         let v = decide_verify(
             &r,
             &mut state,
-            Attempt {
-                code: &code,
-                kind: CodeKind::Totp,
-                client: "10.0.0.1",
-                now: NOW + 1,
-            },
+            Attempt::totp(&code, "10.0.0.1", NOW + 1),
             &s,
         );
         assert_eq!(
@@ -120,12 +110,7 @@ mod tests {
             reuse: Reuse::Never,
             ..Settings::default()
         };
-        let mut state = State::default();
-        let code = code_at(&r, NOW);
-        assert_eq!(
-            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
-            Reason::Ok
-        );
+        let (mut state, code) = logged_in(&r, "10.0.0.1", &s);
         assert_eq!(
             verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
             Reason::Replayed
@@ -155,16 +140,8 @@ mod tests {
     #[test]
     fn a_reuse_for_session_lasts_exactly_reuse_for_seconds() {
         let r = record();
-        let s = Settings {
-            reuse_for: 3600,
-            ..Settings::default()
-        };
-        let code = code_at(&r, NOW);
-        let mut state = State::default();
-        assert_eq!(
-            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
-            Reason::Ok
-        );
+        let s = reuse_for(3600);
+        let (mut state, code) = logged_in(&r, "10.0.0.1", &s);
         let mut before_end = state.clone();
         assert_eq!(
             verify(&r, &mut before_end, &code, "10.0.0.1", NOW + 3599, &s),
@@ -203,16 +180,8 @@ mod tests {
     #[test]
     fn reuse_for_accepts_the_same_code_from_the_same_client_for_its_duration() {
         let r = record();
-        let s = Settings {
-            reuse_for: 8 * 3600,
-            ..Settings::default()
-        };
-        let mut state = State::default();
-        let code = code_at(&r, NOW);
-        assert_eq!(
-            verify(&r, &mut state, &code, "10.0.0.1", NOW, &s),
-            Reason::Ok
-        );
+        let s = reuse_for(8 * 3600);
+        let (mut state, code) = logged_in(&r, "10.0.0.1", &s);
         // Reconnects every 2 minutes for 8 hours, long after the code's 30 s.
         for i in 1..240u64 {
             assert_eq!(
@@ -234,16 +203,8 @@ mod tests {
     #[test]
     fn reuse_for_treats_an_ipv6_64_as_one_client_and_a_new_code_starts_a_new_period() {
         let r = record();
-        let s = Settings {
-            reuse_for: 3600,
-            ..Settings::default()
-        };
-        let mut state = State::default();
-        let first = code_at(&r, NOW);
-        assert_eq!(
-            verify(&r, &mut state, &first, "2001:db8:1:2::10", NOW, &s),
-            Reason::Ok
-        );
+        let s = reuse_for(3600);
+        let (mut state, first) = logged_in(&r, "2001:db8:1:2::10", &s);
         assert_eq!(
             verify(
                 &r,

@@ -28,6 +28,18 @@ pub struct Attempt<'a> {
     pub now: u64,
 }
 
+impl<'a> Attempt<'a> {
+    /// A TOTP code from `client` at `now`.
+    pub fn totp(code: &'a [u8], client: &'a str, now: u64) -> Self {
+        Attempt {
+            code,
+            kind: CodeKind::Totp,
+            client,
+            now,
+        }
+    }
+}
+
 /// What `verify` decided, and whether `state` changed and must be written.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -230,7 +242,7 @@ fn finish(reason: Reason, state: &State, before: &State) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::fixtures::{code_at, record, verify, NOW};
+    use crate::auth::fixtures::{code_at, logged_in, record, reuse_for, verify, NOW};
     use crate::credential;
     use crate::state::Session;
 
@@ -364,10 +376,7 @@ mod tests {
     #[test]
     fn the_clients_of_a_step_and_the_sessions_are_capped_at_max_step_clients() {
         let r = record();
-        let s = Settings {
-            reuse_for: 3600,
-            ..Settings::default()
-        };
+        let s = reuse_for(3600);
         for n in [MAX_STEP_CLIENTS - 1, MAX_STEP_CLIENTS, MAX_STEP_CLIENTS + 1] {
             let mut state = State {
                 step_clients: (0..n).map(|i| format!("10.1.0.{i}")).collect(),
@@ -448,9 +457,7 @@ mod tests {
     fn a_refused_repeat_of_a_used_code_is_still_replayed() {
         let r = record();
         let s = Settings::default();
-        let mut state = State::default();
-        let code = code_at(&r, NOW);
-        assert_eq!(verify(&r, &mut state, &code, "c1", NOW, &s), Reason::Ok);
+        let (mut state, code) = logged_in(&r, "c1", &s);
         assert_eq!(
             verify(&r, &mut state, &code, "c2", NOW, &s),
             Reason::Replayed
@@ -498,10 +505,7 @@ mod tests {
     #[test]
     fn a_sessions_own_code_is_reused_before_the_refused_repeat_rule() {
         let r = record();
-        let s = Settings {
-            reuse_for: 3600,
-            ..Settings::default()
-        };
+        let s = reuse_for(3600);
         let code = code_at(&r, NOW);
         let fingerprint = fingerprint(&r, &code);
         let mut state = State {

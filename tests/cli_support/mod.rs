@@ -122,9 +122,47 @@ impl Env {
         begin.assert_code(0);
         let record = self.pending(login).unwrap().record;
         let step = current_step(&record);
-        self.run(&["enable", login, "--confirm", &code(&record, step)])
-            .assert_code(0);
+        self.confirm(login, &record, &[]).assert_code(0);
         (record, step)
+    }
+
+    /// The interactive `enable LOGIN ARGS...`, answered with the code of the current step.
+    /// Returns the run and the URI.
+    pub fn enable_typing_the_code(&self, login: &str, args: &[&str]) -> (Run, String) {
+        self.enable_interactively(login, args, |record| {
+            format!("{}\n", code(record, current_step(record)))
+        })
+    }
+
+    /// `enable LOGIN --begin ARGS... --json`, which must succeed. Returns its JSON and the
+    /// record an authenticator app makes of its URI.
+    pub fn begin(&self, login: &str, args: &[&str]) -> (serde_json::Value, Record) {
+        let run = self.run(&[&["enable", login, "--begin"][..], args, &["--json"]].concat());
+        run.assert_code(0);
+        let json = run.json();
+        let record = record_of_uri(json["uri"].as_str().expect("a URI"));
+        (json, record)
+    }
+
+    /// `enable LOGIN --confirm CODE ARGS...` with the code of `record`'s current step.
+    pub fn confirm(&self, login: &str, record: &Record, args: &[&str]) -> Run {
+        let code = code(record, current_step(record));
+        self.run(&[&["enable", login, "--confirm", &code][..], args].concat())
+    }
+
+    /// `--confirm` with `record`'s current code, which must succeed; then LOGIN's active
+    /// record holds `record`'s secret.
+    pub fn confirm_active(&self, login: &str, record: &Record) {
+        self.confirm(login, record, &[]).assert_code(0);
+        self.assert_secret(login, record);
+    }
+
+    /// Asserts that LOGIN's active record holds `record`'s secret.
+    pub fn assert_secret(&self, login: &str, record: &Record) {
+        assert_eq!(
+            self.record(login).expect("a record").secret_base32(),
+            record.secret_base32()
+        );
     }
 
     /// Runs the interactive `enable LOGIN ARGS...`: reads stdout up to the URI line, then
@@ -200,11 +238,13 @@ impl Run {
 
     /// Asserts that stderr mentions `text`.
     pub fn assert_stderr(&self, text: &str) -> &Run {
-        assert!(
-            self.stderr.contains(text),
-            "stderr lacks {text:?}: {}",
-            self.stderr
-        );
+        assert_shows("stderr", &self.stderr, text);
+        self
+    }
+
+    /// Asserts that stdout shows `text`.
+    pub fn assert_stdout(&self, text: &str) -> &Run {
+        assert_shows("stdout", &self.stdout, text);
         self
     }
 
@@ -213,6 +253,17 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
+}
+
+/// `enable LOGIN --begin --replace --code CODE`: a new secret for LOGIN, allowed by a code of
+/// the active one.
+pub fn replace_args<'a>(login: &'a str, old_code: &'a str) -> [&'a str; 6] {
+    ["enable", login, "--begin", "--replace", "--code", old_code]
+}
+
+/// Asserts that `stream` (named `name` in the failure) holds `text`.
+fn assert_shows(name: &str, stream: &str, text: &str) {
+    assert!(stream.contains(text), "{name} lacks {text:?}: {stream}");
 }
 
 /// Unix time now.

@@ -9,7 +9,6 @@ use crate::fixture::{self, Fixture};
 use crate::servers::{self, Login, SyslogReceiver};
 use mailmfa::credential;
 use mailmfa::record::{AppPassword, Record};
-use mailmfa::store::Store;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
@@ -146,10 +145,7 @@ impl World {
 
     /// Rewrites `user`'s record (as the command would: the library's store).
     pub fn save(&self, user: &str, record: &Record) {
-        self.f
-            .store()
-            .write_record(&fixture::login(user), record)
-            .expect("write record");
+        self.f.save(user, record);
     }
 
     /// Adds an app password named `name` for `services` ([] = all) to `user`'s record and
@@ -180,24 +176,7 @@ impl World {
 
     /// Gives `user` a fresh set of recovery codes (`abcd-efgh-ijkl`) and returns them.
     pub fn add_recovery_codes(&self, user: &str, record: &mut Record) -> Vec<String> {
-        let codes: Vec<String> = (0..credential::RECOVERY_CODE_COUNT)
-            .map(|_| {
-                credential::random_letters(credential::RECOVERY_LETTERS, 4)
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        record.recovery_codes = codes
-            .iter()
-            .map(|c| {
-                credential::hash(
-                    &credential::recovery_letters(c.as_bytes()),
-                    &credential::random_salt().unwrap(),
-                )
-            })
-            .collect();
-        self.save(user, record);
-        codes
+        self.f.add_recovery_codes(user, record)
     }
 
     /// Runs `mailmfa --config CONFIG ARGS...`; returns (exit code, stdout, stderr).
@@ -213,6 +192,21 @@ impl World {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// Runs `mailmfa --config CONFIG ARGS...`, which must succeed; returns its stdout.
+    pub fn mailmfa_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.mailmfa(args);
+        assert_eq!(code, 0, "mailmfa {}: {out}{err}", args.join(" "));
+        out
+    }
+
+    /// Runs `mailmfa --config CONFIG ARGS...` (ARGS with `--json`), which must succeed;
+    /// returns its stdout as JSON.
+    pub fn mailmfa_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.mailmfa_ok(args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("mailmfa {}: not JSON ({e}): {out}", args.join(" ")))
     }
 }
 

@@ -212,6 +212,15 @@ struct ConfParams<'a> {
     opts: &'a DovecotOpts,
 }
 
+/// The `service PROTO-login` block of dovecot.conf: PROTO on 127.0.0.1:`port`, its TLS
+/// listener off.
+fn login_service(proto: &str, port: u16) -> String {
+    format!(
+        "service {proto}-login {{\n  inet_listener {proto} {{\n    address = 127.0.0.1\n    \
+         port = {port}\n  }}\n  inet_listener {proto}s {{\n    port = 0\n  }}\n}}\n"
+    )
+}
+
 /// The dovecot.conf text.
 fn render_conf(p: &ConfParams) -> String {
     let mut c = format!(
@@ -239,25 +248,7 @@ userdb {{
   args = uid={uid} gid={uid} home={home}/%u allow_all_users=yes
 }}
 
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {pop3_port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service auth {{
+{imap_login}{pop3_login}service auth {{
   unix_listener auth-client-for-postfix {{
     mode = 0666
   }}
@@ -271,8 +262,8 @@ service auth {{
         uid = MAIL_UID,
         passdb_args = p.opts.passdb_args,
         service = p.service,
-        imap_port = p.imap_port,
-        pop3_port = p.pop3_port,
+        imap_login = login_service("imap", p.imap_port),
+        pop3_login = login_service("pop3", p.pop3_port),
     );
     if let Some(size) = &p.opts.auth_cache_size {
         c.push_str(&format!("auth_cache_size = {size}\n"));

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long the `wait_for*` helpers wait for a line by default.
+/// How long `expect` (and `expect_line` in tests/integration/) waits for a line.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
 /// Collects syslog datagrams sent to a socket path. Daemons started through `ns::namespaced`
@@ -121,11 +121,6 @@ impl SyslogReceiver {
         self.lines.lock().unwrap().len()
     }
 
-    /// Waits up to `DEFAULT_WAIT` for any line (old or new) matching `pred`.
-    pub fn wait_for(&self, pred: impl Fn(&str) -> bool) -> Option<String> {
-        self.wait_for_since(0, DEFAULT_WAIT, pred)
-    }
-
     /// Waits up to `timeout` for a line received after `mark` that matches `pred`.
     pub fn wait_for_since(
         &self,
@@ -139,14 +134,16 @@ impl SyslogReceiver {
         })
     }
 
-    /// Like `wait_for`, but panics with `what` and every captured line when nothing matches.
+    /// Waits up to `DEFAULT_WAIT` for any line (old or new) matching `pred`; panics with `what`
+    /// and every captured line when none comes.
     pub fn expect(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        self.wait_for(pred).unwrap_or_else(|| {
-            panic!(
-                "no syslog line {what} within {DEFAULT_WAIT:?}; captured:\n{}",
-                self.lines().join("\n")
-            )
-        })
+        self.wait_for_since(0, DEFAULT_WAIT, pred)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no syslog line {what} within {DEFAULT_WAIT:?}; captured:\n{}",
+                    self.lines().join("\n")
+                )
+            })
     }
 }
 
@@ -189,36 +186,22 @@ impl LogFile {
         }
     }
 
-    /// The number of lines now: pass it to `wait_for_since` to skip older lines.
+    /// The number of lines now: skip them to look only at lines written later.
     pub fn mark(&self) -> usize {
         self.lines().len()
     }
 
-    /// Waits up to `DEFAULT_WAIT` for any line matching `pred`.
-    pub fn wait_for(&self, pred: impl Fn(&str) -> bool) -> Option<String> {
-        self.wait_for_since(0, DEFAULT_WAIT, pred)
-    }
-
-    /// Waits up to `timeout` for a line after line number `mark` that matches `pred`.
-    pub fn wait_for_since(
-        &self,
-        mark: usize,
-        timeout: Duration,
-        pred: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        poll_until(timeout, || {
-            self.lines().into_iter().skip(mark).find(|l| pred(l))
-        })
-    }
-
-    /// Like `wait_for`, but panics with `what` and the file's tail when nothing matches.
+    /// Waits up to `DEFAULT_WAIT` for any line matching `pred`; panics with `what` and the
+    /// file's tail when none comes.
     pub fn expect(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        self.wait_for(pred).unwrap_or_else(|| {
-            panic!(
-                "no line {what} within {DEFAULT_WAIT:?}\n{}",
-                super::tail(&self.path, 60)
-            )
-        })
+        poll_until(DEFAULT_WAIT, || self.lines().into_iter().find(|l| pred(l))).unwrap_or_else(
+            || {
+                panic!(
+                    "no line {what} within {DEFAULT_WAIT:?}\n{}",
+                    super::tail(&self.path, 60)
+                )
+            },
+        )
     }
 }
 
