@@ -157,18 +157,14 @@ fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
     let (tablet, tablet_expires) = add("tablet", &["--expires", "30s"]);
     let tablet_expires = tablet_expires.expect("the tablet's expiry in add --json");
 
+    // An app password ends the stack in `split`: its one line.
+    let app_password_line =
+        |mark, rhost| expect_line(log, mark, user, rhost, "split", "accept", "app_password");
+
     // Until it expires, the tablet's works too.
     let mark = log.mark();
     assert!(imap_login(d.imap_addr(), ip(97), user, &tablet).is_ok());
-    expect_line(
-        log,
-        mark,
-        user,
-        "127.0.0.97",
-        "split",
-        "accept",
-        "app_password",
-    );
+    app_password_line(mark, "127.0.0.97");
 
     // Reconnects every 3 s until a code step boundary has passed, and one round after it.
     let params = rec.params();
@@ -179,15 +175,7 @@ fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
         let mark = log.mark();
         let r = imap_login(d.imap_addr(), ip(90), user, &desktop);
         assert!(r.is_ok(), "app password over IMAP, round {round}: {r:?}");
-        let line = expect_line(
-            log,
-            mark,
-            user,
-            "127.0.0.90",
-            "split",
-            "accept",
-            "app_password",
-        );
+        let line = app_password_line(mark, "127.0.0.90");
         assert_eq!(line.service(), "imap", "{}", line.raw);
         let mark = log.mark();
         let r = if round.is_multiple_of(2) {
@@ -196,28 +184,12 @@ fn dovecot_and_postfix_app_passwords_for_a_run_of_reconnects() {
             smtp_auth_login(smtp, ip(90), user, &desktop)
         };
         assert_eq!(r.code, 235, "app password over SMTP, round {round}: {r}");
-        let line = expect_line(
-            log,
-            mark,
-            user,
-            "127.0.0.90",
-            "split",
-            "accept",
-            "app_password",
-        );
+        let line = app_password_line(mark, "127.0.0.90");
         assert_eq!(line.service(), "smtp", "{}", line.raw);
         // The phone's (all services) from its own address, over POP3.
         let mark = log.mark();
         assert!(pop3_login(d.pop3_addr(), ip(91), user, &phone).is_ok());
-        expect_line(
-            log,
-            mark,
-            user,
-            "127.0.0.91",
-            "split",
-            "accept",
-            "app_password",
-        );
+        app_password_line(mark, "127.0.0.91");
         if past_boundary {
             break;
         }
