@@ -222,23 +222,24 @@ impl State {
 
     /// The state as file text (TOML).
     pub fn to_toml(&self) -> String {
-        use std::fmt::Write;
         let mut out = String::with_capacity(256);
-        let _ = writeln!(out, "version = {}", self.version);
+        push_number(&mut out, "version", u64::from(self.version));
         if let Some(step) = self.last_step {
-            let _ = writeln!(out, "last_step = {step}");
+            push_number(&mut out, "last_step", step);
         }
         if !self.step_clients.is_empty() {
-            let _ = writeln!(out, "step_clients = {}", list(&self.step_clients));
+            push_list(&mut out, "step_clients", &self.step_clients);
         }
         if let Some(at) = self.last_success {
-            let _ = writeln!(out, "last_success = {at}");
+            push_number(&mut out, "last_success", at);
         }
         if let Some(client) = &self.last_client {
-            let _ = writeln!(out, "last_client = {}", quoted(client));
+            out.push_str("last_client = ");
+            push_quoted(&mut out, client);
+            out.push('\n');
         }
         if !self.used_recovery.is_empty() {
-            let _ = writeln!(out, "used_recovery = {}", list(&self.used_recovery));
+            push_list(&mut out, "used_recovery", &self.used_recovery);
         }
         write_tables(&mut out, &self.sessions);
         write_tables(&mut out, &self.app_password_uses);
@@ -251,24 +252,44 @@ impl State {
 /// `. _ : - / [ ] % @ +` (client keys, names, hex). [`crate::auth::client_key`] hashes any
 /// client address that holds something else.
 pub fn is_state_text(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b".:_-/[]%@+".contains(&b))
+    text.bytes().all(is_state_byte)
 }
 
-/// A string as written: quoted, with any character outside [`is_state_text`] as `?` (the
-/// module never stores such strings; this keeps the file parseable whatever happens).
-fn quoted(text: &str) -> String {
-    let safe: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && is_state_text(c.encode_utf8(&mut [0; 4])) {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    format!("\"{safe}\"")
+fn is_state_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b".:_-/[]%@+".contains(&b)
+}
+
+/// Appends a string as written: quoted, with any character outside [`is_state_text`] as `?`
+/// (the module never stores such strings; this keeps the file parseable whatever happens).
+fn push_quoted(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        out.push(if c.is_ascii() && is_state_byte(c as u8) {
+            c
+        } else {
+            '?'
+        });
+    }
+    out.push('"');
+}
+
+/// Appends `key = number` and its line end.
+fn push_number(out: &mut String, key: &str, value: u64) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "{key} = {value}");
+}
+
+/// Appends `key = ["a", "b"]` and its line end.
+fn push_list(out: &mut String, key: &str, items: &[String]) {
+    out.push_str(key);
+    out.push_str(" = [");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_quoted(out, item);
+    }
+    out.push_str("]\n");
 }
 
 /// One kind of `[[table]]` block. Every table of the state has the shape (string, `at`,
@@ -306,23 +327,20 @@ table!(Failure, "failures", client, fingerprint);
 
 /// Writes one `[[T::NAME]]` block per entry.
 fn write_tables<T: Table>(out: &mut String, entries: &[T]) {
-    use std::fmt::Write;
     let (first_key, last_key) = T::KEYS;
     for entry in entries {
         let (first, at, last) = entry.fields();
-        let _ = write!(
-            out,
-            "\n[[{}]]\n{first_key} = {}\nat = {at}\n{last_key} = {}\n",
-            T::NAME,
-            quoted(first),
-            quoted(last)
-        );
+        for part in ["\n[[", T::NAME, "]]\n", first_key, " = "] {
+            out.push_str(part);
+        }
+        push_quoted(out, first);
+        out.push('\n');
+        push_number(out, "at", at);
+        out.push_str(last_key);
+        out.push_str(" = ");
+        push_quoted(out, last);
+        out.push('\n');
     }
-}
-
-fn list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| quoted(s)).collect();
-    format!("[{}]", quoted.join(", "))
 }
 
 fn integer(value: &str) -> Result<u64, String> {
@@ -407,6 +425,11 @@ mod tests {
 
     #[test]
     fn strings_are_written_with_anything_unsafe_as_a_question_mark() {
+        let quoted = |text: &str| {
+            let mut out = String::new();
+            push_quoted(&mut out, text);
+            out
+        };
         assert_eq!(quoted("10.0.0.1"), "\"10.0.0.1\"");
         assert_eq!(quoted("a\"b c\nd=é"), "\"a?b?c?d??\"");
     }

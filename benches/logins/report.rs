@@ -1,5 +1,5 @@
 //! The report: the markdown tables (per case, per scale, the password step, contention,
-//! callgrind, notifications), the ratios and which targets of issue 5 were met.
+//! callgrind, notifications) and the ratios; which targets were met is `targets.rs`.
 
 use super::callgrind::CgRow;
 use super::cases::{Case, Key, Module, Pw, Sample};
@@ -88,6 +88,7 @@ impl Report<'_> {
         self.cg_table(&mut r);
         if !self.o.notify_only {
             self.targets(&mut r);
+            self.targets_17(&mut r);
         }
         let _ = writeln!(r, "### Checks made before timing\n");
         for line in self.sanity {
@@ -325,134 +326,6 @@ impl Report<'_> {
                 row.n,
                 row.ok
             );
-        }
-        let _ = writeln!(r);
-    }
-
-    pub(super) fn targets(&self, r: &mut String) {
-        let main = self.world.main_scale;
-        let g = |m, c| self.get(m, Pw::Permit, main, c);
-        let verdict = |ok: bool| if ok { "**met**" } else { "**missed**" };
-        let _ = writeln!(r, "### Targets of issue 5 (ratios from this run)\n");
-        if let (Some(f), Some(mm), Some(ga), Some(oath)) = (
-            g(Module::Floor, Case::Login),
-            g(Module::Mailmfa, Case::Reuse),
-            g(Module::Ga, Case::Reuse),
-            g(Module::Oath, Case::First),
-        ) {
-            let ok = mm.p50() <= 1.5 * f.p50() && mm.p50() < ga.p50() && mm.p50() < oath.p50();
-            let _ = writeln!(
-                r,
-                "- Right code, same client, ≤ 1.5× the floor and below both peers: {} — p50 {} µs = {} the floor ({} µs; CPU time {}); google-auth {} µs ({} CPU µs against mailmfa's {}); pam_oath cannot reuse a code (it locks the client out), its cheapest success (first use) {} µs.",
-                verdict(ok),
-                us(mm.p50()),
-                times(mm.p50() / f.p50()),
-                us(f.p50()),
-                times(mm.cpu_p50() / f.cpu_p50()),
-                us(ga.p50()),
-                us(ga.cpu_p50()),
-                us(mm.cpu_p50()),
-                us(oath.p50())
-            );
-        }
-        if let (Some(mm), Some(oath)) = (
-            g(Module::Mailmfa, Case::First),
-            g(Module::Oath, Case::First),
-        ) {
-            let x = mm.per_sec() / oath.per_sec();
-            let _ = writeln!(
-                r,
-                "- First use of a step ≥ 2× pam_oath's logins/s: {} — {:.0} against {:.0} logins/s = {} (p50 {}).",
-                verdict(x >= 2.0),
-                mm.per_sec(),
-                oath.per_sec(),
-                times(x),
-                times(oath.p50() / mm.p50())
-            );
-        }
-        if let (Some(mm), Some(gas)) = (
-            g(Module::Mailmfa, Case::Wrong),
-            g(Module::GaSkew, Case::Wrong),
-        ) {
-            let x = mm.per_sec() / gas.per_sec();
-            let _ = writeln!(
-                r,
-                "- Wrong code ≥ 5× google-auth default's logins/s: {} — {:.0} against {:.0} logins/s = {}.",
-                verdict(x >= 5.0),
-                mm.per_sec(),
-                gas.per_sec(),
-                times(x)
-            );
-        }
-        let scales: Vec<usize> = self.world.pools.keys().copied().collect();
-        let (lo, hi) = (scales[0], *scales.last().expect("a scale"));
-        for c in [Case::Reuse, Case::First, Case::Fresh, Case::Wrong] {
-            if let (Some(a), Some(b)) = (
-                self.get(Module::Mailmfa, Pw::Permit, lo, c),
-                self.get(Module::Mailmfa, Pw::Permit, hi, c),
-            ) {
-                let (p, cpu, m) = (
-                    b.p50() / a.p50(),
-                    b.cpu_p50() / a.cpu_p50(),
-                    b.mean() / a.mean(),
-                );
-                let _ = writeln!(
-                    r,
-                    "- Per-login cost at {} within 10% of {} mailbox ({}): {} — p50 {} → {} µs ({}); CPU p50 {} → {} µs ({}); mean {} → {} µs ({}, moved by other load).",
-                    count(hi),
-                    count(lo),
-                    c.title(),
-                    verdict(p <= 1.10),
-                    us(a.p50()),
-                    us(b.p50()),
-                    times(p),
-                    us(a.cpu_p50()),
-                    us(b.cpu_p50()),
-                    times(cpu),
-                    us(a.mean()),
-                    us(b.mean()),
-                    times(m)
-                );
-            }
-        }
-        let p8: Vec<&ContentionRow> = self
-            .contention
-            .iter()
-            .filter(|row| row.p == 8 && row.scenario.starts_with("mailmfa"))
-            .collect();
-        if !p8.is_empty() {
-            let failed: usize = p8
-                .iter()
-                .filter(|row| !row.scenario.contains("wrong codes"))
-                .map(|row| row.run.failed)
-                .sum();
-            let lost: usize = p8.iter().filter_map(|row| row.lost).sum();
-            let _ = writeln!(
-                r,
-                "- Contention at P = 8: zero failed legitimate logins and zero lost updates: {} — {failed} failed, {lost} lost.",
-                verdict(failed == 0 && lost == 0)
-            );
-        }
-        if let Some(rows) = self.cg {
-            let get = |m, c| {
-                rows.iter()
-                    .find(|x| x.module == m && x.case == c)
-                    .map(|x| x.per_login)
-            };
-            if let (Some(mr), Some(mf), Some(gr), Some(gf)) = (
-                get(Module::Mailmfa, Case::Reuse),
-                get(Module::Mailmfa, Case::First),
-                get(Module::Ga, Case::Reuse),
-                get(Module::Ga, Case::First),
-            ) {
-                let _ = writeln!(
-                    r,
-                    "- Instructions per successful login ≤ google-auth's: {} — reuse {mr:.0} against {gr:.0} ({}), first use {mf:.0} against {gf:.0} ({}).",
-                    verdict(mr <= gr && mf <= gf),
-                    times(mr / gr),
-                    times(mf / gf)
-                );
-            }
         }
         let _ = writeln!(r);
     }
