@@ -1,3 +1,4 @@
+// One concept, one login through the module (split, verify, account); long for its comments.
 //! One login through the module, top to bottom: read the inputs from the handle, load the
 //! settings and the record, take the pure decision ([`crate::auth`]), update the state, log one
 //! line and answer PAM.

@@ -1,3 +1,4 @@
+// One concept, the JSON API; long because every route and its documented answer live here.
 //! The JSON API (`/api/v1/...`) for hosting control panels and webmail plugins.
 //!
 //! Three ways to authenticate:

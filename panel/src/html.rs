@@ -1,3 +1,4 @@
+// One concept, the HTML routes of the owner's flows; long because each page is one route here.
 //! The HTML routes: the sign-in form, the MFA flow, app passwords, recovery codes, sign-out.
 //!
 //! Every POST checks the session's CSRF token (the sign-in form: its pre-session's). Actions

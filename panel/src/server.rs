@@ -1,3 +1,4 @@
+// One concept, serving HTTP (routes, the guard, the accept loop); long for its 6 tests.
 //! The HTTP server: routes, the guard around every request (body bound, time bound, the
 //! security headers), and the accept loop that serves each connection with hyper directly so
 //! that slow clients are bounded (`header_read_timeout`, a cap on connections) and SIGTERM

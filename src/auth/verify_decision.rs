@@ -1,3 +1,4 @@
+// One concept, the `verify` decision and the rules it applies in order; long for its 10 tests.
 //! The `verify` decision: whether the code `split` kept is accepted, and what the state keeps
 //! of the attempt. The order of the checks lives here, with the throttle (failures per client
 //! and per login within `fail_interval`) and the answer to a string refused before; the code

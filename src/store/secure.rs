@@ -1,4 +1,4 @@
-// One concept, trusting a file (owner, mode, every directory above); long for its 9 tests.
+// One concept, trusting a file (owner, mode, every directory above); long for its 10 tests.
 //! Opening files the way the module trusts them (like OpenSSH's StrictModes): no symlinks,
 //! regular files only, owned by root or the running user, not group- or world-writable; and
 //! the same for every directory above them (like OpenSSH's `secure_filename`), since whoever
