@@ -85,7 +85,9 @@ impl Params<'_> {
             mac[offset + 3],
         ]) & 0x7fff_ffff;
         let digits = (self.digits as usize).min(MAX_DIGITS);
-        let mut value = bin % 10u32.pow(digits as u32);
+        // RFC 4226's `bin mod 10^digits`, written out: the loop keeps the last `digits`
+        // decimal digits.
+        let mut value = bin;
         for d in out[..digits].iter_mut().rev() {
             *d = b'0' + (value % 10) as u8;
             value /= 10;

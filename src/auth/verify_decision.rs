@@ -279,6 +279,24 @@ mod tests {
     }
 
     #[test]
+    fn a_verdict_says_failure_added_for_a_new_failure_only() {
+        let r = record();
+        let s = Settings::default();
+        let mut state = State::default();
+        let wrong = Attempt::totp(b"000000", "c1", NOW);
+        let first = decide_verify(&r, &mut state, wrong, &s);
+        assert!(first.failure_added && first.state_changed, "{first:?}");
+        let again = decide_verify(&r, &mut state, wrong, &s);
+        assert!(
+            !again.failure_added,
+            "the same string again counts once: {again:?}"
+        );
+        let right = code_at(&r, NOW);
+        let ok = decide_verify(&r, &mut state, Attempt::totp(&right, "c1", NOW), &s);
+        assert!(ok.accepted() && !ok.failure_added, "{ok:?}");
+    }
+
+    #[test]
     fn throttle_counts_distinct_failures_per_client() {
         let r = record();
         let s = Settings::default();
