@@ -183,6 +183,54 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_file_or_directory_is_said_so_and_a_file_in_a_directory_s_place_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let euid = crate::pam::sys::effective_uid();
+        let gone = module_args(&dir.path().join("gone").join("mailmfa.toml"), "");
+        let err = load(&gone, euid, None).unwrap_err();
+        assert!(err.ends_with("mailmfa.toml: does not exist"), "{err}");
+        let missing = module_args(&dir.path().join("mailmfa.toml"), "");
+        let err = load(&missing, euid, None).unwrap_err();
+        assert!(err.ends_with("mailmfa.toml: does not exist"), "{err}");
+        let file = config(dir.path(), "window = 2\n");
+        let below_a_file = module_args(&file.join("mailmfa.toml"), "");
+        let err = load(&below_a_file, euid, None).unwrap_err();
+        assert!(!err.contains("does not exist"), "{err}");
+    }
+
+    /// Entries kept for `path` (the store is shared by the tests running at once).
+    fn entries_for(path: &Path) -> usize {
+        KEPT.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.path == path)
+            .count()
+    }
+
+    #[test]
+    fn a_new_version_replaces_the_kept_one_of_its_file_and_overrides_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = config(dir.path(), "window = 2\n");
+        let mut old = Identity::of(&fs::symlink_metadata(&path).unwrap());
+        old.ctime.0 -= 10;
+        old.mtime.0 -= 10;
+        let mut new = old;
+        new.size += 1;
+        let plain = module_args(&path, "");
+        let wide = module_args(&path, "window=4");
+        let settings = Arc::new(plain.settings("window = 2\n").unwrap());
+        keep(&plain, old, &settings);
+        keep(&wide, old, &settings);
+        keep(&plain, new, &settings);
+        assert_eq!(entries_for(&path), 2, "one per (file, overrides)");
+        assert!(kept(&plain, old).is_none() && kept(&plain, new).is_some());
+        assert!(
+            kept(&wide, old).is_some(),
+            "the other overrides' version stays"
+        );
+    }
+
+    #[test]
     fn kept_settings_are_per_file_version_and_overrides() {
         let dir = tempfile::tempdir().unwrap();
         let path = config(dir.path(), "window = 2\n");
