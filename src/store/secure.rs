@@ -1,4 +1,4 @@
-// One concept, trusting a file (owner, mode, every directory above); long for its 10 tests.
+// One concept, trusting a file (owner, mode, every directory above); long for its 11 tests.
 //! Opening files the way the module trusts them (like OpenSSH's StrictModes): no symlinks,
 //! regular files only, owned by root or the running user, not group- or world-writable; and
 //! the same for every directory above them (like OpenSSH's `secure_filename`), since whoever
@@ -589,9 +589,41 @@ mod tests {
         chmod(&b.join("c"), 0o700);
         check_ancestors_in(&link.join("c").join("f"), euid.into(), Some(&through)).unwrap();
         assert!(!through.covers(&link, euid.into()));
+        assert!(!through.covers(&b, euid.into()), "nor its real directories");
+        // Nor a directory named with `..`.
+        let dotted = Walked::default();
+        check_dir_in(
+            &b.join("c").join("..").join("c"),
+            euid.into(),
+            Some(&dotted),
+        )
+        .unwrap();
+        assert!(!dotted.covers(&b.join("c"), euid.into()));
         assert!(below_or_at(b"/var/lib", b"/") && below_or_at(b"/var/lib", b"/var"));
         assert!(below_or_at(b"/var", b"/var") && !below_or_at(b"/variable", b"/var"));
         assert!(!below_or_at(b"/var", b"/var/lib"));
+    }
+
+    /// A file that grew after its `fstat` (here: the `fstat` of a smaller file) is read to its
+    /// end, up to the limit; one byte over it is refused.
+    #[test]
+    fn a_file_grown_since_its_fstat_is_read_whole_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        fs::write(&small, "").unwrap();
+        let small_meta = fs::metadata(&small).unwrap();
+        for len in [100, MAX_FILE_BYTES as usize] {
+            let path = dir.path().join(format!("f{len}"));
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            fs::write(&path, &text).unwrap();
+            let read = read_opened(File::open(&path).unwrap(), &small_meta).unwrap();
+            assert_eq!(read.as_str(), text, "{len} bytes");
+        }
+        let over = dir.path().join("over");
+        fs::write(&over, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
+        assert!(read_opened(File::open(&over).unwrap(), &small_meta).is_err());
     }
 
     /// `O_NOFOLLOW` answers `ELOOP` for a symlink: only that is called one; other errors
