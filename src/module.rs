@@ -50,23 +50,19 @@ pub const REASON_ENV: &str = "MAILMFA_REASON";
 struct Kept {
     login: Login,
     split: Split,
-    /// The settings `split` loaded, and from what: `verify` reuses them when its own pam.d
-    /// line names the same config file and overrides (the usual case), instead of checking
-    /// `mailmfa.toml` a second time in the same login.
-    settings: Arc<Settings>,
+    /// What `split` worked with: `verify` reuses the running user and the directories found
+    /// trustworthy, and the settings when its own pam.d line names the same config file and
+    /// overrides (the usual case), instead of checking `mailmfa.toml` again in the same login.
+    ctx: LoginCtx,
     config_path: PathBuf,
     overrides: Vec<(String, String)>,
-    /// The running user, asked once per login.
-    euid: u32,
-    /// The directories `split` found trustworthy: `verify` does not `lstat` them again.
-    walked: Arc<Walked>,
 }
 
 impl Kept {
     /// The kept settings, if `args` would load the same ones.
     fn settings_for(&self, args: &ModuleArgs) -> Option<&Arc<Settings>> {
         (self.config_path == args.config_path && self.overrides == args.overrides)
-            .then_some(&self.settings)
+            .then_some(&self.ctx.settings)
     }
 }
 
@@ -233,7 +229,7 @@ pub fn authenticate(handle: &Handle, args: &[String]) -> c_int {
         Phase::Split | Phase::Account => None,
     };
     let (euid, walked) = match kept {
-        Some(kept) => (kept.euid, Arc::clone(&kept.walked)),
+        Some(kept) => (kept.ctx.euid, Arc::clone(&kept.ctx.walked)),
         None => (effective_uid(), Arc::default()),
     };
     let settings = match kept.and_then(|k| k.settings_for(&args)) {
@@ -312,6 +308,7 @@ fn mailbox(pwdfile: &Path, user: &[u8]) -> Result<Mailbox, String> {
 
 /// What one phase of a login works with, beyond the call: the settings, the running user and
 /// the directories found trustworthy (all kept from `split` for `verify`).
+#[derive(Clone)]
 struct LoginCtx {
     settings: Arc<Settings>,
     euid: u32,
@@ -349,11 +346,9 @@ fn split(
         let kept = Kept {
             login: login.clone(),
             split,
-            settings: Arc::clone(&ctx.settings),
+            ctx: ctx.clone(),
             config_path: args.config_path.clone(),
             overrides: args.overrides.clone(),
-            euid: ctx.euid,
-            walked: Arc::clone(&ctx.walked),
         };
         match (call.handle.keep(kept), result) {
             (Err(_), _) => call.fault(Reason::PamError, "pam_set_data failed"),
