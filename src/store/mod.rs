@@ -6,9 +6,11 @@
 
 pub mod backend;
 pub mod files;
+pub mod net;
 pub mod pending;
 pub mod redis;
 pub mod secure;
+pub mod sql;
 
 use crate::log::Reason;
 use crate::login::Login;

@@ -7,6 +7,7 @@
 //! local user can read, so the password comes from `redis_password_file` and the user from
 //! `redis_user`.
 
+use crate::store::net;
 use std::path::PathBuf;
 
 /// Where to connect.
@@ -66,34 +67,13 @@ impl Address {
                 "must not hold a user or password: use `redis_user` and `redis_password_file`",
             ));
         }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("has an unclosed `[`"))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
-            return Err(bad("needs a host"));
-        }
-        let port = match port {
-            None => 6379,
-            Some(port) => port
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| bad("has a bad port"))?,
-        };
+        let (host, port) = net::host_port(authority, 6379).map_err(bad)?;
         let db = match path {
             "" => 0,
             n => database(n).ok_or_else(|| bad("has a bad database number after `/`"))?,
         };
         Ok(Address {
-            target: Target::Tcp(host.to_string(), port),
+            target: Target::Tcp(host, port),
             db,
             tls,
         })

@@ -10,52 +10,21 @@
 
 use super::address::{Address, Target};
 use super::resp::{self, Reply};
-use super::tls::{self, TlsStream};
 use crate::config::RedisSettings;
-use crate::store::secure::{self, Owners, Refusal};
-use std::io::{self, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
+use crate::store::net::tls::{self, TlsFiles};
+use crate::store::net::{self, refused, Stream};
+use crate::store::secure::{self, Owners};
+use std::io::{self, BufReader, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// A Redis failure as the log's `detail` says it (no secret: never a password, and state
 /// values are not echoed).
-pub type Failure = String;
+pub use crate::store::net::Failure;
 
-enum Stream {
-    Tcp(TcpStream),
-    Tls(Box<TlsStream>),
-    Unix(UnixStream),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Tls(s) => s.flush(),
-            _ => Ok(()),
-        }
-    }
-}
+/// The setting that bounds every socket operation, named when time runs out.
+const TIMEOUT: &str = "redis_timeout_ms";
 
 /// An open, authenticated connection.
 pub struct Connection {
@@ -71,22 +40,21 @@ impl Connection {
         let address = Address::parse(&settings.url)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
         let stream = match &address.target {
-            Target::Tcp(host, port) if address.tls => Stream::Tls(Box::new(tls::connect(
-                connect_tcp(host, *port, timeout)?,
-                host,
-                settings,
-                owners,
-            )?)),
-            Target::Tcp(host, port) => Stream::Tcp(connect_tcp(host, *port, timeout)?),
-            Target::Unix(path) => {
-                let stream = UnixStream::connect(path)
-                    .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
-                stream
-                    .set_read_timeout(Some(timeout))
-                    .and_then(|()| stream.set_write_timeout(Some(timeout)))
-                    .map_err(|e| e.to_string())?;
-                Stream::Unix(stream)
+            Target::Tcp(host, port) if address.tls => {
+                let files = TlsFiles {
+                    ca_file: settings.tls_ca_file.as_deref(),
+                    cert_file: settings.tls_cert_file.as_deref(),
+                    key_file: settings.tls_key_file.as_deref(),
+                    prefix: "redis_",
+                    timeout_name: TIMEOUT,
+                };
+                let tcp = net::connect_tcp(host, *port, timeout, TIMEOUT)?;
+                Stream::Tls(Box::new(tls::connect(tcp, host, &files, owners)?))
             }
+            Target::Tcp(host, port) => {
+                Stream::Tcp(net::connect_tcp(host, *port, timeout, TIMEOUT)?)
+            }
+            Target::Unix(path) => Stream::Unix(net::connect_unix(path, timeout)?),
         };
         let mut conn = Connection {
             stream: BufReader::with_capacity(16 * 1024, stream),
@@ -129,16 +97,9 @@ impl Connection {
     fn exchange(&mut self, bytes: &[u8], replies: usize) -> Result<Vec<Reply>, Failure> {
         let result = send_and_read(&mut self.stream, bytes, replies);
         if let Err(e) = &result {
-            // Decided on the error's kind, not its text (which follows the host's locale).
-            self.went_stale = matches!(
-                e.kind(),
-                io::ErrorKind::BrokenPipe
-                    | io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::UnexpectedEof
-            );
+            self.went_stale = net::went_stale(e);
         }
-        result.map_err(describe)
+        result.map_err(|e| net::describe(e, TIMEOUT))
     }
 }
 
@@ -161,53 +122,6 @@ pub fn ok(what: &str, reply: Reply) -> Result<(), Failure> {
         Reply::Error(e) => Err(format!("{what} refused: {e}")),
         _ => Err(format!("{what}: unexpected reply")),
     }
-}
-
-/// A file the connection needs (password, key, certificates) that could not be used.
-pub(super) fn refused(path: &Path, refusal: Refusal) -> Failure {
-    match refusal {
-        Refusal::Unsafe(why) => format!("{}: {why}", path.display()),
-        Refusal::Io(e) => format!("{}: {e}", path.display()),
-    }
-}
-
-/// An I/O error as a failure; a timeout says so in words an admin recognises.
-pub(super) fn describe(e: io::Error) -> Failure {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            "no answer within redis_timeout_ms".to_string()
-        }
-        _ => e.to_string(),
-    }
-}
-
-fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Failure> {
-    let addresses = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    let mut last = format!("{host} has no address");
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(stream) => {
-                stream
-                    .set_read_timeout(Some(timeout))
-                    .and_then(|()| stream.set_write_timeout(Some(timeout)))
-                    .and_then(|()| stream.set_nodelay(true))
-                    .map_err(|e| e.to_string())?;
-                return Ok(stream);
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                last = format!("cannot connect to {address}: no answer within redis_timeout_ms")
-            }
-            Err(e) => last = format!("cannot connect to {address}: {e}"),
-        }
-    }
-    Err(last)
 }
 
 /// The process's connection and what it was opened for.

@@ -26,7 +26,6 @@ pub mod address;
 pub mod conn;
 pub mod probe;
 pub mod resp;
-pub mod tls;
 
 pub use address::Address;
 
