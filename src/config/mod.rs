@@ -25,7 +25,8 @@ mod settings;
 pub use module_args::{ModuleArgs, Phase};
 pub(crate) use settings::absolute_path;
 pub use settings::{
-    parse_duration, RedisSettings, Reuse, Settings, StateBackend, MAX_FAILURES_LIMIT, MAX_REUSE_FOR,
+    parse_duration, RecordsBackend, RedisSettings, Reuse, Settings, SqlSettings, StateBackend,
+    MAX_FAILURES_LIMIT, MAX_REUSE_FOR,
 };
 
 use std::fmt;

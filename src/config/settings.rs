@@ -61,6 +61,10 @@ pub struct Settings {
     pub state: StateBackend,
     /// The Redis/Valkey server, used when `state` is [`StateBackend::Redis`].
     pub redis: RedisSettings,
+    /// `records`: where the records are kept.
+    pub records: RecordsBackend,
+    /// The SQL database, used when `records` is [`RecordsBackend::Sql`].
+    pub sql: SqlSettings,
     /// The `[notify]` table: mails to the owners about changes and alerts.
     pub notify: NotifySettings,
 }
@@ -73,6 +77,51 @@ pub enum StateBackend {
     /// `state = "redis"`: one key per login on a Redis/Valkey server shared by every mail
     /// server (`state_dir` then holds only the per-login lock files).
     Redis,
+}
+
+/// `records`: where the records (secret, app passwords, recovery codes) are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordsBackend {
+    /// `records = "files"`: one file per login in `record_dir`.
+    Files,
+    /// `records = "sql"`: one row per login in PostgreSQL or MariaDB/MySQL, sealed with the
+    /// key in `sql_key_file` (docs/sql.md).
+    Sql,
+}
+
+/// The `sql_*` settings (docs/sql.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlSettings {
+    /// `sql_url`: `postgresql://user@host[:port]/database` or `mysql://user@host/database`,
+    /// a Unix socket in the query (see [`crate::store::sql::address`]); never a password.
+    pub url: String,
+    /// `sql_password_file`: a file (mode 0600) holding the database password on its first line.
+    pub password_file: Option<PathBuf>,
+    /// `sql_key_file`: the keys that seal the records (mode 0600; [`crate::store::sql::seal`]).
+    pub key_file: Option<PathBuf>,
+    /// `sql_timeout_ms`: the longest the connect, and each statement, may take.
+    pub timeout_ms: u64,
+    /// `sql_tls_ca_file`: the CA certificates (PEM) a TLS server's certificate must chain to;
+    /// none: the system's.
+    pub tls_ca_file: Option<PathBuf>,
+    /// `sql_tls_cert_file`: a client certificate chain (PEM), with `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// `sql_tls_key_file`: the client certificate's private key (PEM, mode 0600).
+    pub tls_key_file: Option<PathBuf>,
+}
+
+impl Default for SqlSettings {
+    fn default() -> Self {
+        SqlSettings {
+            url: "postgresql://mailmfa@/mail?host=/run/postgresql".to_string(),
+            password_file: None,
+            key_file: None,
+            timeout_ms: 500,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
 }
 
 /// The `redis_*` settings (docs/redis.md).
@@ -136,6 +185,8 @@ impl Default for Settings {
             panel: None,
             state: StateBackend::Files,
             redis: RedisSettings::default(),
+            records: RecordsBackend::Files,
+            sql: SqlSettings::default(),
             notify: NotifySettings::default(),
         }
     }
@@ -222,6 +273,23 @@ impl Settings {
             "redis_tls_ca_file" => self.redis.tls_ca_file = Some(absolute_path(key, value)?),
             "redis_tls_cert_file" => self.redis.tls_cert_file = Some(absolute_path(key, value)?),
             "redis_tls_key_file" => self.redis.tls_key_file = Some(absolute_path(key, value)?),
+            "records" => {
+                self.records = match value {
+                    "files" => RecordsBackend::Files,
+                    "sql" => RecordsBackend::Sql,
+                    _ => return Err(format!("`records` must be `files` or `sql`, not `{value}`")),
+                }
+            }
+            "sql_url" => {
+                crate::store::sql::address::Address::parse(value)?;
+                self.sql.url = value.to_string();
+            }
+            "sql_password_file" => self.sql.password_file = Some(absolute_path(key, value)?),
+            "sql_key_file" => self.sql.key_file = Some(absolute_path(key, value)?),
+            "sql_timeout_ms" => self.sql.timeout_ms = number(key, value, 10, 10000)?,
+            "sql_tls_ca_file" => self.sql.tls_ca_file = Some(absolute_path(key, value)?),
+            "sql_tls_cert_file" => self.sql.tls_cert_file = Some(absolute_path(key, value)?),
+            "sql_tls_key_file" => self.sql.tls_key_file = Some(absolute_path(key, value)?),
             _ => return Err(format!("unknown option `{key}`")),
         }
         Ok(())

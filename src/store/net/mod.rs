@@ -2,6 +2,7 @@
 //! stream type over TCP, TLS or a Unix socket, connects bounded by the store's timeout, and
 //! failures worded for the log (never a password, never a value read from the server).
 
+pub mod slot;
 pub mod tls;
 
 use super::secure::Refusal;

@@ -1,10 +1,7 @@
 //! One connection to the Redis/Valkey server per process, reused across logins.
 //!
-//! Dovecot's auth workers and saslauthd serve many logins per process and keep the module
-//! mapped, so the connection is kept in a process-wide slot: opened on first use (connect,
-//! `AUTH`, `SELECT`), reused while it works, dropped after any error (the next use opens a
-//! new one: nothing for the admin to do when the server comes back), and never used by a
-//! child after `fork` (the slot remembers the pid; a child opens its own). Every socket
+//! The connection lives in a process-wide slot ([`slot`]: reused, replaced after errors,
+//! never shared across `fork`), opened on first use (connect, `AUTH`, `SELECT`). Every socket
 //! operation is bounded by `redis_timeout_ms`; the password is read from its file at each
 //! connect and zeroed after `AUTH`.
 
@@ -12,6 +9,7 @@ use super::address::{Address, Target};
 use super::resp::{self, Reply};
 use crate::config::RedisSettings;
 use crate::store::net::tls::{self, TlsFiles};
+use crate::store::net::slot::{self, Reusable, Shared};
 use crate::store::net::{self, refused, Stream};
 use crate::store::secure::{self, Owners};
 use std::io::{self, BufReader, Write};
@@ -124,54 +122,19 @@ pub fn ok(what: &str, reply: Reply) -> Result<(), Failure> {
     }
 }
 
-/// The process's connection and what it was opened for.
-struct Slot {
-    pid: u32,
-    settings: RedisSettings,
-    owners: Owners,
-    conn: Connection,
+static SLOT: Shared<RedisSettings, Connection> = Mutex::new(None);
+
+impl Reusable for Connection {
+    fn went_stale(&self) -> bool {
+        self.went_stale
+    }
 }
 
-static SLOT: Mutex<Option<Slot>> = Mutex::new(None);
-
-/// Runs `work` on this process's connection for `settings`, opening one if there is none (or
-/// it belongs to the parent of a fork, or to other settings). A failure drops the connection;
-/// a reused one that went stale is replaced once and `work` runs again (it must be a
-/// complete, repeatable unit: the state store's transactions are). `work` must not call
-/// back into the store: the slot is held while it runs.
+/// Runs `work` on this process's connection for `settings` ([`slot::with_connection`]).
 pub fn with_connection<T>(
     settings: &RedisSettings,
     owners: Owners,
     work: &mut dyn FnMut(&mut Connection) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
-    let mut slot = SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let pid = std::process::id();
-    let reusable = slot
-        .as_ref()
-        .is_some_and(|s| s.pid == pid && s.settings == *settings && s.owners == owners);
-    if !reusable {
-        // Another settings' connection, or the parent's after a fork: closing our copy of
-        // the descriptor leaves the parent's connection intact; nothing is written on it.
-        *slot = None;
-    }
-    let mut fresh = !reusable;
-    loop {
-        let mut current = match slot.take() {
-            Some(current) => current,
-            None => Slot {
-                pid,
-                settings: settings.clone(),
-                owners,
-                conn: Connection::open(settings, owners)?,
-            },
-        };
-        match work(&mut current.conn) {
-            Ok(value) => {
-                *slot = Some(current);
-                return Ok(value);
-            }
-            Err(_) if !fresh && current.conn.went_stale => fresh = true,
-            Err(failure) => return Err(failure),
-        }
-    }
+    slot::with_connection(&SLOT, settings, owners, &Connection::open, work)
 }
