@@ -66,6 +66,17 @@ pub enum Reason {
     StateWriteFailed,
     /// The shared state server (Redis/Valkey) is down, slow, full or answers garbage.
     StateUnavailable,
+    /// The SQL records database is down, slow, refuses the statement or answers garbage
+    /// (`records = "sql"`); no login can be told apart from one without MFA.
+    RecordsUnavailable,
+    /// The SQL records tables are missing or at another schema version than this build's
+    /// (`mailmfa db init` / `mailmfa db migrate`).
+    RecordsSchema,
+    /// A sealed SQL record does not open: changed, copied from another login, or sealed with a
+    /// key the key file does not hold.
+    RecordSealBroken,
+    /// The key file that seals SQL records is missing, unsafe or malformed.
+    KeyFileUnusable,
     /// A module argument or the config file is wrong.
     BadConfig,
     /// `verify` ran without a `split` before it in the stack.
@@ -111,6 +122,10 @@ impl Reason {
             Reason::StateLockFailed => "state_lock_failed",
             Reason::StateWriteFailed => "state_write_failed",
             Reason::StateUnavailable => "state_unavailable",
+            Reason::RecordsUnavailable => "records_unavailable",
+            Reason::RecordsSchema => "records_schema",
+            Reason::RecordSealBroken => "record_seal_broken",
+            Reason::KeyFileUnusable => "key_file_unusable",
             Reason::BadConfig => "bad_config",
             Reason::NoSplit => "no_split",
             Reason::PamError => "pam_error",

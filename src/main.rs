@@ -5,10 +5,10 @@
 
 mod cli;
 
-use cli::command::{self, AppPassword, Cli, Command, Config};
+use cli::command::{self, AppPassword, Cli, Command, Config, Db};
 use cli::exit::{CliResult, Exit, Failure};
 use cli::Context;
-use cli::{app_password, check, disable, doctor, enable, man, notify, recovery, serve, status};
+use cli::{app_password, check, db, disable, doctor, enable, man, notify, recovery, serve, status};
 
 fn main() {
     let exit = match run() {
@@ -41,6 +41,11 @@ fn run() -> CliResult {
         }
         Command::RecoveryCodes(a) => recovery::run(&context(config, &a.config)?, &a),
         Command::Notify(a) => notify::run(&context(config, &a.config)?, &a),
+        Command::Db(Db::Keygen(a)) => db::keygen(&a),
+        Command::Db(a) => match a.config() {
+            Some(after) => db::run(&context(config, after)?, &a),
+            None => unreachable!("only keygen reads no config"),
+        },
         // doctor loads the config itself: a config that does not load is one of its findings.
         Command::Doctor(a) => {
             let config = config.or_else(|| a.config.config.clone());

@@ -15,6 +15,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, ValueHint};
 use clap_complete::shells::{Bash, Fish, Zsh};
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 /// `mailmfa --version`: the version and the commit it was built from.
 pub const VERSION: &str = concat!(
@@ -84,6 +85,14 @@ pub enum Command {
     Check(Check),
     Doctor(Doctor),
     Notify(Notify),
+    /// The SQL records (records = "sql"): tables, keys, moving records in and out
+    ///
+    /// With records = "sql" in mailmfa.toml the records live in one table of PostgreSQL or
+    /// MariaDB/MySQL (sql_url), each sealed with the last key of sql_key_file. These commands
+    /// create and upgrade the tables, make and rotate keys, and move every record between
+    /// record_dir's files and the database, counted and read back (sql.md).
+    #[command(subcommand)]
+    Db(Db),
     #[command(disable_help_flag = true)]
     Serve(Serve),
     #[command(hide = true)]
@@ -433,6 +442,110 @@ pub struct Notify {
     #[arg(long)]
     pub retry_now: bool,
     /// Print {events, sent, deferred, waiting, held, dropped, expired}
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// `mailmfa db ...`.
+#[derive(Subcommand, Debug)]
+pub enum Db {
+    Init(DbInit),
+    Migrate(DbMigrate),
+    Status(DbStatus),
+    Keygen(DbKeygen),
+    Rekey(DbRekey),
+    Import(DbMove),
+    Export(DbMove),
+}
+
+impl Db {
+    /// The `--config` given after the command's name; `None` for keygen, which reads none.
+    pub fn config(&self) -> Option<&Config> {
+        match self {
+            Db::Init(a) => Some(&a.config),
+            Db::Migrate(a) => Some(&a.config),
+            Db::Status(a) => Some(&a.config),
+            Db::Rekey(a) => Some(&a.config),
+            Db::Import(a) | Db::Export(a) => Some(&a.config),
+            Db::Keygen(_) => None,
+        }
+    }
+}
+
+/// Create the tables (mailmfa_schema, mailmfa_record) in an empty database
+///
+/// Runs the shipped migrations (sql/<dialect>/*.sql) against sql_url as sql_url's user, which
+/// needs the right to create tables. Exits 4 when the tables are already there.
+#[derive(Args, Debug)]
+pub struct DbInit {
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Bring the tables to this build's schema version
+///
+/// Applies the migrations after the database's version. The module and the panel refuse a
+/// database at another version (log reason records_schema) until it is done. Exits 4 when
+/// there are no tables yet (run db init).
+#[derive(Args, Debug)]
+pub struct DbMigrate {
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Show the database, its schema version, the rows per key and the key file's keys
+#[derive(Args, Debug)]
+pub struct DbStatus {
+    /// Print {url, schema, want, rows, keys_used: {ID: rows}, key_file: [IDs]}
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Write a new key file, or add a key to one (for a rotation)
+///
+/// Without --add, writes FILE (mode 0600, refused if it exists) with one new 256-bit key,
+/// id 1. With --add, appends a new key with the next id to FILE: it seals new records from
+/// then on; the old keys still open theirs until db rekey has re-sealed them.
+#[derive(Args, Debug)]
+pub struct DbKeygen {
+    /// The key file (sql_key_file)
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+    /// Append a key to an existing file instead
+    #[arg(long)]
+    pub add: bool,
+}
+
+/// Seal every record again with the key file's last key
+///
+/// Each row sealed with an older key is opened, sealed with the last key of sql_key_file and
+/// written back if nobody changed it meanwhile. Afterwards no row needs the old keys (db
+/// status shows it) and their lines can be removed from the key file on every server.
+#[derive(Args, Debug)]
+pub struct DbRekey {
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Copy every record between record_dir's files and the database
+///
+/// import copies the record files of record_dir (or --dir) into the database; export copies
+/// the database's records into record_dir (or --dir) as files. Each record is read back from
+/// the target and compared; the source is left as it was. A record the target holds
+/// differently is left alone and named (exit 4) unless --replace.
+#[derive(Args, Debug)]
+pub struct DbMove {
+    /// The directory of record files [default: record_dir]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub dir: Option<PathBuf>,
+    /// Replace records the target holds differently
+    #[arg(long)]
+    pub replace: bool,
+    /// Print {read, written, same, conflicts: [LOGIN]}
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

@@ -24,6 +24,7 @@
 pub mod app_password;
 pub mod check;
 pub mod command;
+pub mod db;
 pub mod disable;
 pub mod doctor;
 pub mod enable;

@@ -5,8 +5,9 @@
 use super::files::FileStore;
 use super::redis::RedisStore;
 use super::secure::Walked;
+use super::sql::SqlStore;
 use super::{StateLoad, Store, StoreError};
-use crate::config::{Settings, StateBackend};
+use crate::config::{RecordsBackend, Settings, StateBackend};
 use crate::login::Login;
 use crate::record::Record;
 use crate::state::State;
@@ -19,6 +20,8 @@ pub enum Backend {
     Files(FileStore),
     /// Records as files, state on Redis/Valkey.
     Redis(RedisStore),
+    /// Records in SQL, state in one of the others.
+    Sql(SqlStore),
 }
 
 impl Backend {
@@ -30,17 +33,32 @@ impl Backend {
     /// [`Backend::open`] for one login, which skips the directories `walked` vouches for
     /// (see [`Walked`]).
     pub fn open_in(settings: &Settings, euid: u32, walked: Option<Arc<Walked>>) -> Backend {
-        match settings.state {
+        let state = match settings.state {
             StateBackend::Files => Backend::Files(FileStore::new_in(settings, euid, walked)),
             StateBackend::Redis => Backend::Redis(RedisStore::new_in(settings, euid, walked)),
+        };
+        match settings.records {
+            RecordsBackend::Files => state,
+            RecordsBackend::Sql => Backend::Sql(SqlStore::new(settings, euid, state)),
         }
     }
 
-    /// The file store of the records (every backend keeps them as files).
+    /// The file store: of the records and state, of the records only (Redis state), or of
+    /// nothing but the state's lock files (SQL records with Redis state).
     pub fn files(&self) -> &FileStore {
         match self {
             Backend::Files(files) => files,
             Backend::Redis(redis) => redis.files(),
+            Backend::Sql(sql) => sql.state().files(),
+        }
+    }
+
+    /// Removes the user's state only (the record is the caller's).
+    pub fn remove_state(&self, login: &Login) -> Result<(), StoreError> {
+        match self {
+            Backend::Files(files) => files.remove_state(login),
+            Backend::Redis(redis) => redis.remove_state(login),
+            Backend::Sql(sql) => sql.state().remove_state(login),
         }
     }
 
@@ -48,6 +66,7 @@ impl Backend {
         match self {
             Backend::Files(files) => files,
             Backend::Redis(redis) => redis,
+            Backend::Sql(sql) => sql,
         }
     }
 }

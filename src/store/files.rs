@@ -69,6 +69,21 @@ impl FileStore {
         self.record_dir.join(format!("{login}.toml"))
     }
 
+    /// Removes the user's state file, under the same lock the module takes, so a login in
+    /// flight cannot write it back afterwards. The empty lock file stays: removing it would
+    /// let two processes lock two different files.
+    pub fn remove_state(&self, login: &Login) -> Result<(), StoreError> {
+        if secure::check_dir(&self.state_dir, self.euid).is_ok() {
+            let _lock = self.lock(login)?;
+            let path = self.state_path(login);
+            remove_if_present(&path).map_err(|e| StoreError::Write {
+                path,
+                why: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Path of the user's state.
     pub fn state_path(&self, login: &Login) -> PathBuf {
         self.state_dir.join(format!("{login}.state"))
@@ -396,17 +411,7 @@ impl Store for FileStore {
                 path: self.record_dir.clone(),
                 why: e.to_string(),
             })?;
-        // The state goes under the same lock the module takes, so a login in flight cannot
-        // write it back afterwards. The empty lock file stays: removing it would let two
-        // processes lock two different files.
-        if secure::check_dir(&self.state_dir, self.euid).is_ok() {
-            let _lock = self.lock(login)?;
-            let path = self.state_path(login);
-            remove_if_present(&path).map_err(|e| StoreError::Write {
-                path,
-                why: e.to_string(),
-            })?;
-        }
+        self.remove_state(login)?;
         Ok(had)
     }
 

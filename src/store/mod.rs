@@ -11,6 +11,7 @@ pub mod pending;
 pub mod redis;
 pub mod secure;
 pub mod sql;
+pub mod transfer;
 
 use crate::log::Reason;
 use crate::login::Login;
@@ -71,13 +72,16 @@ pub enum StoreError {
         /// The OS error.
         why: String,
     },
-    /// The shared state server (Redis/Valkey) failed, was slow, or refused a change.
+    /// A shared backend (the Redis/Valkey state, the SQL records) failed, was slow, or
+    /// refused a change or a value.
     Shared {
-        /// The server and key.
+        /// The server and key or row.
         place: String,
         /// What went wrong.
         why: String,
-        /// `StateUnavailable`, or `StateWriteFailed` for a state the rules refuse to write.
+        /// `StateUnavailable`, `StateWriteFailed` for a state the rules refuse to write, or
+        /// one of the SQL records' reasons (`RecordsUnavailable`, `RecordsSchema`,
+        /// `RecordSealBroken`, `KeyFileUnusable`).
         reason: Reason,
     },
     /// A file could not be written or replaced.

@@ -8,8 +8,8 @@
 use super::address::{Address, Target};
 use super::resp::{self, Reply};
 use crate::config::RedisSettings;
-use crate::store::net::tls::{self, TlsFiles};
 use crate::store::net::slot::{self, Reusable, Shared};
+use crate::store::net::tls::{self, TlsFiles};
 use crate::store::net::{self, refused, Stream};
 use crate::store::secure::{self, Owners};
 use std::io::{self, BufReader, Write};

@@ -120,6 +120,19 @@ impl RedisStore {
         })
     }
 
+    /// Removes the user's state key.
+    pub fn remove_state(&self, login: &Login) -> Result<(), StoreError> {
+        let key = self.key(login);
+        self.shared(
+            login,
+            &mut |conn| match conn.call(&[b"DEL", key.as_bytes()])? {
+                Reply::Integer(_) => Ok(()),
+                Reply::Error(e) => Err(format!("DEL refused: {e}")),
+                _ => Err("DEL: unexpected reply".to_string()),
+            },
+        )
+    }
+
     fn place(&self, login: &Login) -> String {
         format!("{} key {}", self.redis.url, self.key(login))
     }
@@ -269,15 +282,7 @@ impl Store for RedisStore {
         // The record goes first: a state removed while its record stays would forget the
         // used recovery codes.
         let had = self.files.remove_user(login)?;
-        let key = self.key(login);
-        self.shared(
-            login,
-            &mut |conn| match conn.call(&[b"DEL", key.as_bytes()])? {
-                Reply::Integer(_) => Ok(()),
-                Reply::Error(e) => Err(format!("DEL refused: {e}")),
-                _ => Err("DEL: unexpected reply".to_string()),
-            },
-        )?;
+        self.remove_state(login)?;
         Ok(had)
     }
 

@@ -176,7 +176,10 @@ mod tests {
     }
 
     fn keys(lines: &[u16]) -> Keys {
-        let text: String = lines.iter().map(|id| new_key_line(*id).unwrap().to_string()).collect();
+        let text: String = lines
+            .iter()
+            .map(|id| new_key_line(*id).unwrap().to_string())
+            .collect();
         Keys::parse(&text).unwrap()
     }
 
@@ -186,7 +189,10 @@ mod tests {
         let alice = login("alice@example.com");
         let sealed = keys.seal(&alice, b"secret = \"JBSWY3DP\"").unwrap();
         assert!(!sealed.text.contains(&hex(b"JBSWY3DP")));
-        assert_eq!(&keys.open(&alice, &sealed).unwrap()[..], b"secret = \"JBSWY3DP\"");
+        assert_eq!(
+            &keys.open(&alice, &sealed).unwrap()[..],
+            b"secret = \"JBSWY3DP\""
+        );
         let err = keys.open(&login("bob@example.com"), &sealed).unwrap_err();
         assert!(err.contains("another login"), "{err}");
     }
@@ -230,7 +236,10 @@ mod tests {
         // Another key under the same id does not open it.
         assert!(both.open(&alice, &sealed).is_err());
         // Two seals of one text differ (fresh nonces).
-        assert_ne!(old.seal(&alice, b"x").unwrap(), old.seal(&alice, b"x").unwrap());
+        assert_ne!(
+            old.seal(&alice, b"x").unwrap(),
+            old.seal(&alice, b"x").unwrap()
+        );
     }
 
     #[test]
@@ -241,12 +250,14 @@ mod tests {
             ("# only a comment\n".to_string(), "no key"),
             (format!("0 {key}"), "1 to 65535"),
             (format!("x {key}"), "1 to 65535"),
-            (format!("{key}"), "<id>"),
+            (key.clone(), "<id>"),
             ("1 abcd".to_string(), "64 hex"),
             (format!("1 {}", "zz".repeat(32)), "64 hex"),
             (format!("2 {key}\n1 {key}"), "line 2"),
         ] {
-            let err = Keys::parse(&text).err().unwrap_or_else(|| panic!("{text:?} was accepted"));
+            let err = Keys::parse(&text)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} was accepted"));
             assert!(err.contains(want), "{text:?}: {err}");
             assert!(!err.contains(&key), "{err}");
         }
