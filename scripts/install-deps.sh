@@ -9,6 +9,9 @@
 # The webmail tests add Debian's Roundcube (roundcube-core, roundcube-sqlite3) served by PHP's
 # own server (php8.2-cli; naming php8.2-cgi keeps apt from pulling Apache), preseeded so that
 # dbconfig-common makes no system database and no web server is reconfigured.
+# The SQL records' tests (issue 15) start their own PostgreSQL (postgresql-15: initdb, postgres)
+# and MariaDB (mariadb-server: mariadb-install-db, mariadbd) in temp dirs; the policy-rc.d
+# below keeps the packages' own clusters from starting.
 # Needs root when something is missing. Package
 # scripts must not start the real daemons on their default ports: a policy-rc.d that denies
 # it is put in place when the machine has none (Debian's documented mechanism).
@@ -23,6 +26,7 @@ packages=(
   whois redis-server redis-tools
   chromium chromium-driver nginx-light apache2-utils
   roundcube-core roundcube-sqlite3 php8.2-cli php8.2-cgi php8.2-sqlite3
+  postgresql-15 postgresql-client-15 mariadb-server mariadb-client
 )
 
 missing=()

@@ -3,6 +3,7 @@
 //! library (`store::sql`, `store::transfer`); this file parses and presents.
 
 use super::command::{Db, DbKeygen, DbMove, DbStatus};
+use super::doctor::{finding, Finding, Level};
 use super::exit::{CliResult, Exit, Failure};
 use super::output::print_json;
 use super::Context;
@@ -87,12 +88,14 @@ fn init(ctx: &Context, upgrade: bool) -> CliResult {
                 "there are no mailmfa tables to migrate: run `mailmfa db init`",
             ))
         }
-        (Some(v), true) if v > SCHEMA_VERSION => return Err(Failure::new(
-            Exit::Error,
-            format!(
+        (Some(v), true) if v > SCHEMA_VERSION => {
+            return Err(Failure::new(
+                Exit::Error,
+                format!(
                 "the tables are at schema version {v}, newer than this build's {SCHEMA_VERSION}"
             ),
-        )),
+            ))
+        }
         (Some(v), true) => v,
     };
     let applied =
@@ -107,11 +110,18 @@ fn init(ctx: &Context, upgrade: bool) -> CliResult {
     Ok(())
 }
 
-fn status(ctx: &Context, store: &SqlStore, a: &DbStatus) -> CliResult {
+/// What `db status` and the doctor read from the database: its schema version and how many
+/// rows each key sealed.
+struct Summary {
+    schema: Option<u32>,
+    keys_used: BTreeMap<u16, u64>,
+}
+
+fn summary(ctx: &Context) -> Result<Summary, Failure> {
     let mut conn = connect(ctx)?;
-    let at = schema::version(&mut *conn.client).map_err(|e| fault(e.into()))?;
-    let mut used = BTreeMap::new();
-    if at.is_some() {
+    let schema = schema::version(&mut *conn.client).map_err(|e| fault(e.into()))?;
+    let mut keys_used = BTreeMap::new();
+    if schema.is_some() {
         let rows = conn
             .execute(
                 "SELECT key_id, COUNT(*) FROM mailmfa_record GROUP BY key_id",
@@ -121,15 +131,24 @@ fn status(ctx: &Context, store: &SqlStore, a: &DbStatus) -> CliResult {
             .rows;
         for row in rows {
             let cell = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-            used.insert(cell(0), cell(1).parse::<u64>().unwrap_or(0));
+            keys_used.insert(cell(0).parse().unwrap_or(0), cell(1).parse().unwrap_or(0));
         }
     }
-    let rows: u64 = used.values().sum();
+    Ok(Summary { schema, keys_used })
+}
+
+fn status(ctx: &Context, store: &SqlStore, a: &DbStatus) -> CliResult {
+    let Summary { schema, keys_used } = summary(ctx)?;
+    let rows: u64 = keys_used.values().sum();
     let key_file = store.keys().map(|k| k.ids());
     if a.json {
+        let used: BTreeMap<String, u64> = keys_used
+            .iter()
+            .map(|(id, n)| (id.to_string(), *n))
+            .collect();
         print_json(&json!({
             "url": ctx.settings.sql.url,
-            "schema": at,
+            "schema": schema,
             "want": SCHEMA_VERSION,
             "rows": rows,
             "keys_used": used,
@@ -137,12 +156,12 @@ fn status(ctx: &Context, store: &SqlStore, a: &DbStatus) -> CliResult {
         }));
     } else {
         println!("database:   {}", ctx.settings.sql.url);
-        match at {
+        match schema {
             Some(v) => println!("schema:     version {v} (this build: {SCHEMA_VERSION})"),
             None => println!("schema:     no tables (run `mailmfa db init`)"),
         }
         println!("records:    {rows}");
-        for (id, n) in &used {
+        for (id, n) in &keys_used {
             println!("  key {id}:    {n} rows");
         }
         match &key_file {
@@ -158,6 +177,82 @@ fn status(ctx: &Context, store: &SqlStore, a: &DbStatus) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// The doctor's findings on the SQL records (`records = "sql"`): the key file, the
+/// connection, the schema version, and rows the key file cannot open or an old key sealed.
+pub fn doctor_findings(ctx: &Context) -> Vec<Finding> {
+    let Ok(store) = sql_store(ctx) else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    let ids = match store.keys() {
+        Ok(keys) => {
+            findings.push(finding(
+                Level::Ok,
+                format!(
+                    "sql: the key file holds keys {:?}; key {} seals",
+                    keys.ids(),
+                    keys.current()
+                ),
+                None,
+            ));
+            keys.ids()
+        }
+        Err(f) => {
+            findings.push(finding(
+                Level::Error,
+                format!("sql: {} (every login is denied)", f.why),
+                Some("mailmfa db keygen FILE, and sql_key_file = FILE"),
+            ));
+            Vec::new()
+        }
+    };
+    let summary = match summary(ctx) {
+        Ok(summary) => summary,
+        Err(f) => {
+            findings.push(finding(
+                Level::Error,
+                format!("sql: {} (every login is denied)", f.message),
+                None,
+            ));
+            return findings;
+        }
+    };
+    match summary.schema {
+        Some(SCHEMA_VERSION) => findings.push(finding(
+            Level::Ok,
+            format!("sql: {} answers, schema version {SCHEMA_VERSION}", ctx.settings.sql.url),
+            None,
+        )),
+        Some(v) => findings.push(finding(
+            Level::Error,
+            format!("sql: the tables are at schema version {v}, this build needs {SCHEMA_VERSION} (every login is denied)"),
+            Some("mailmfa db migrate (or upgrade mailmfa when the database is newer)"),
+        )),
+        None => findings.push(finding(
+            Level::Error,
+            "sql: the mailmfa tables are missing (every login is denied)",
+            Some("mailmfa db init"),
+        )),
+    }
+    let current = ids.last().copied();
+    for (id, n) in &summary.keys_used {
+        if !ids.contains(id) && !ids.is_empty() {
+            findings.push(finding(
+                Level::Error,
+                format!("sql: {n} rows are sealed with key {id}, which the key file does not hold: those logins are denied"),
+                Some("put the key's line back into sql_key_file"),
+            ));
+        } else if Some(*id) != current && !ids.is_empty() {
+            findings.push(finding(
+                Level::Info,
+                format!("sql: {n} rows are still sealed with the older key {id}"),
+                Some("mailmfa db rekey, then remove the old line from every server's key file"),
+            ));
+        }
+    }
+    findings
 }
 
 /// `db import` (`into_sql`) and `db export`.

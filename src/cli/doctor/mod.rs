@@ -143,6 +143,7 @@ pub fn run(p: &Doctor, config: Option<String>) -> CliResult {
             if ctx.settings.state == StateBackend::Redis {
                 findings.extend(redis_findings(&ctx));
             }
+            findings.extend(super::db::doctor_findings(&ctx));
             findings.extend(super::notify::doctor_findings(&ctx));
         }
         Err(f) => findings.push(finding(

@@ -1,0 +1,102 @@
+// A REAL Dovecot whose module reads the records from a REAL PostgreSQL, and from a REAL
+// MariaDB (issue 15): the tables made by `mailmfa db init`, the record written by the
+// library's store (sealed), an IMAP login with password+code accepted (`reason=ok` in the
+// syslog line), a wrong code refused; the database stopped mid-run denies the login with
+// `records_unavailable`, and the login works again when it is back, without touching Dovecot.
+// Owns: tests/integration_sql.rs. Support: tests/integration/, tests/sql/, tests/servers/.
+
+mod fixture;
+mod integration;
+mod servers;
+mod skip;
+mod sql;
+
+use integration::{expect_line, ip, with_code, World, DOVECOT_PREREQS};
+use servers::{imap_login, require_prereqs};
+use sql::{Db, Kind};
+
+const ALICE: &str = "alice@example.com";
+
+for_each_backend!(a_dovecot_login_reads_the_record_from_sql_and_is_denied_while_it_is_down);
+
+fn a_dovecot_login_reads_the_record_from_sql_and_is_denied_while_it_is_down(kind: Kind) {
+    if !require_prereqs(DOVECOT_PREREQS) {
+        return;
+    }
+    let Some(mut db) = Db::start(kind) else {
+        return;
+    };
+    let w = World::new(&db.config(), "dovecot-virtual", &["dovecot"], "");
+    w.mailmfa_ok(&["db", "init"]);
+    let record = w.mfa_user(ALICE);
+    assert!(
+        !w.f.record_path(ALICE).exists(),
+        "the record went to a file"
+    );
+    let d = w.dovecot("dovecot");
+    integration::step_margin(8);
+    let imap =
+        |from: u8, password: &str| imap_login(d.imap_addr(), ip(from), ALICE, password).is_ok();
+
+    let mark = d.syslog().mark();
+    assert!(
+        imap(20, &with_code(&record, 0)),
+        "Dovecot refused the right code"
+    );
+    expect_line(
+        d.syslog(),
+        mark,
+        ALICE,
+        &ip(20).to_string(),
+        "verify",
+        "accept",
+        "ok",
+    );
+
+    let mark = d.syslog().mark();
+    assert!(
+        !imap(21, &with_code(&record, 5)),
+        "Dovecot accepted a wrong code"
+    );
+    expect_line(
+        d.syslog(),
+        mark,
+        ALICE,
+        &ip(21).to_string(),
+        "verify",
+        "deny",
+        "bad_code",
+    );
+
+    db.stop();
+    let mark = d.syslog().mark();
+    assert!(
+        !imap(22, &with_code(&record, 0)),
+        "a login got in with the records down"
+    );
+    expect_line(
+        d.syslog(),
+        mark,
+        ALICE,
+        &ip(22).to_string(),
+        "split",
+        "deny",
+        "records_unavailable",
+    );
+
+    db.start_again();
+    let mark = d.syslog().mark();
+    assert!(
+        imap(20, &with_code(&record, 0)),
+        "the login did not work once the records were back"
+    );
+    expect_line(
+        d.syslog(),
+        mark,
+        ALICE,
+        &ip(20).to_string(),
+        "verify",
+        "accept",
+        "reused",
+    );
+}

@@ -1,0 +1,158 @@
+// The SQL records' test support (issue 15): one type over a REAL PostgreSQL or MariaDB started
+// for the test (tests/servers/postgres.rs, tests/servers/mariadb.rs), a key file made by
+// `mailmfa db keygen`, and fixtures whose config keeps the records there (`records = "sql"`)
+// with the tables made by `mailmfa db init`. The same tests run against both servers through
+// `for_each_backend!`. Owned by tests/sql_records.rs and tests/integration_sql.rs.
+#![allow(dead_code)]
+
+use crate::fixture::Fixture;
+use crate::servers::mariadb::{MariaDb, MARIADB_PREREQS};
+use crate::servers::postgres::{Postgres, POSTGRES_PREREQS};
+use crate::servers::{require_prereqs, TestDir};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Which server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// PostgreSQL (initdb, postgres).
+    Postgres,
+    /// MariaDB (mariadb-install-db, mariadbd).
+    Mariadb,
+}
+
+enum Server {
+    Pg(Postgres),
+    My(MariaDb),
+}
+
+/// A running database server with the `mail` database, its user's password file, and a key
+/// file for sealing records.
+pub struct Db {
+    /// Which server it is.
+    pub kind: Kind,
+    server: Server,
+    /// The key file (`sql_key_file`).
+    pub key_file: PathBuf,
+    _keys: TestDir,
+}
+
+impl Db {
+    /// Starts a `kind` server; `None` (a loud skip, a failure under CI) when its programs are
+    /// missing.
+    pub fn start(kind: Kind) -> Option<Db> {
+        let server = match kind {
+            Kind::Postgres if require_prereqs(POSTGRES_PREREQS) => Server::Pg(Postgres::start()),
+            Kind::Mariadb if require_prereqs(MARIADB_PREREQS) => Server::My(MariaDb::start()),
+            _ => return None,
+        };
+        let keys = TestDir::new("sql-keys");
+        let key_file = keys.join("records.key");
+        mailmfa(&["db", "keygen", key_file.to_str().unwrap()]);
+        Some(Db {
+            kind,
+            server,
+            key_file,
+            _keys: keys,
+        })
+    }
+
+    /// The config lines that keep records in this database.
+    pub fn config(&self) -> String {
+        let (url, password) = match &self.server {
+            Server::Pg(s) => (s.url(), s.password_file()),
+            Server::My(s) => (s.url(), s.password_file()),
+        };
+        format!(
+            "records = \"sql\"\nsql_url = \"{url}\"\nsql_password_file = \"{}\"\n\
+             sql_key_file = \"{}\"\nsql_timeout_ms = 1000\n",
+            password.display(),
+            self.key_file.display()
+        )
+    }
+
+    /// Runs `sql` as the server's superuser; its output, one row per line, tab-separated.
+    pub fn query(&self, sql: &str) -> String {
+        match &self.server {
+            Server::Pg(s) => s.psql(sql),
+            Server::My(s) => s.sql(sql),
+        }
+    }
+
+    /// A dump of the `mail` database (schema and rows), as an admin's backup would hold it.
+    pub fn dump(&self) -> String {
+        match &self.server {
+            Server::Pg(s) => s.dump(),
+            Server::My(s) => s.dump(),
+        }
+    }
+
+    /// Stops the server (its data kept).
+    pub fn stop(&mut self) {
+        match &mut self.server {
+            Server::Pg(s) => s.stop(),
+            Server::My(s) => s.stop(),
+        }
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn start_again(&mut self) {
+        match &mut self.server {
+            Server::Pg(s) => s.start_again(),
+            Server::My(s) => s.start_again(),
+        }
+    }
+
+    /// A fixture with `extra` config whose records are in this database, the tables made by
+    /// `mailmfa db init`.
+    pub fn fixture(&self, extra: &str) -> Fixture {
+        let f = Fixture::with_config(&format!("{}{extra}", self.config()));
+        let out = mailmfa_with(&f, &["db", "init"]);
+        assert!(out.contains("schema version 0 -> 1"), "{out}");
+        f
+    }
+}
+
+/// Runs the `mailmfa` command, which must succeed; its stdout.
+pub fn mailmfa(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailmfa"))
+        .args(args)
+        .output()
+        .expect("run mailmfa");
+    assert!(
+        out.status.success(),
+        "mailmfa {}: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `mailmfa --config <f's config> ARGS`, which must succeed; its stdout.
+pub fn mailmfa_with(f: &Fixture, args: &[&str]) -> String {
+    let config = f.config.to_str().unwrap().to_string();
+    let mut all = vec!["--config", &config];
+    all.extend_from_slice(args);
+    mailmfa(&all)
+}
+
+/// Defines each named test once per server: `postgres::NAME` and `mariadb::NAME`, each
+/// calling `NAME(Kind)` (the same test, parameterised, not a copy).
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::sql::Kind::Postgres)
+            })*
+        }
+        mod mariadb {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::sql::Kind::Mariadb)
+            })*
+        }
+    };
+}
