@@ -116,11 +116,11 @@ impl Postgres {
             "postgres",
             &format!(
                 "SET password_encryption = 'scram-sha-256';\
-                 CREATE ROLE mailmfa LOGIN PASSWORD '{}';\
-                 CREATE DATABASE mail OWNER mailmfa;",
+                 CREATE ROLE mailmfa LOGIN PASSWORD '{}';",
                 server.password
             ),
         );
+        server.superuser("postgres", "CREATE DATABASE mail OWNER mailmfa");
         let file = server
             .dir
             .write("password", &format!("{}\n", server.password));
