@@ -181,7 +181,8 @@ impl Postgres {
     /// cluster kept, for [`Postgres::start_again`].
     pub fn stop(&mut self) {
         self.resume();
-        signal(&self.daemon.pid().to_string(), "INT");
+        let postmaster = self.daemon.pid();
+        signal(&[postmaster], "INT");
         wait_until(Duration::from_secs(30), "postgres stopped", || {
             self.daemon.check_alive().is_err()
         });
@@ -202,19 +203,40 @@ impl Postgres {
         self.wait_ready();
     }
 
-    /// Freezes the server (SIGSTOP to its process group: the postmaster and every session):
-    /// connections stay open and nothing answers.
+    /// Freezes the server (SIGSTOP to the postmaster and every process it started: each
+    /// session leads a process group of its own): connections stay open, nothing answers.
     pub fn pause(&mut self) {
-        signal(&format!("-{}", self.daemon.pid()), "STOP");
+        signal(&self.processes(), "STOP");
         self.paused = true;
     }
 
     /// Lets a paused server run again (SIGCONT).
     pub fn resume(&mut self) {
         if self.paused {
-            signal(&format!("-{}", self.daemon.pid()), "CONT");
+            signal(&self.processes(), "CONT");
             self.paused = false;
         }
+    }
+
+    /// The postmaster and its children (from /proc).
+    fn processes(&self) -> Vec<u32> {
+        let postmaster = self.daemon.pid();
+        let children = std::fs::read_dir("/proc")
+            .expect("read /proc")
+            .filter_map(|entry| {
+                let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // `pid (comm) state ppid ...`: comm may hold spaces, never the last `)`.
+                let ppid: u32 = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                (ppid == postmaster).then_some(pid)
+            });
+        std::iter::once(postmaster).chain(children).collect()
     }
 
     /// Waits until the superuser can log in (the server is up and out of recovery).
@@ -260,6 +282,15 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         self.resume();
+        // A fast shutdown ends the sessions (SIGTERM to the postmaster alone would wait for
+        // them); the Daemon then makes sure, and retires the watchdog.
+        if self.daemon.check_alive().is_ok() {
+            signal(&[self.daemon.pid()], "INT");
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while self.daemon.check_alive().is_ok() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         self.daemon.stop();
     }
 }
@@ -373,9 +404,22 @@ fn generated_password() -> String {
         .collect()
 }
 
-/// Sends SIGNAL to `target` (a pid, or `-pgid` for a process group) with kill(1).
-fn signal(target: &str, signal: &str) {
+/// Sends `signal` to the processes `pids` with kill(1) (the tests' user may be root, the
+/// server's another).
+fn signal(pids: &[u32], signal: &str) {
     let mut cmd = Command::new(program("sh"));
-    cmd.args(["-c", "kill -s \"$1\" -- \"$2\"", "kill", signal, target]);
-    run(&mut cmd).unwrap_or_else(|e| panic!("kill -s {signal} {target}: {e}"));
+    cmd.args([
+        "-c",
+        "s=$1; shift; kill -s \"$s\" -- \"$@\"",
+        "kill",
+        signal,
+    ]);
+    cmd.args(pids.iter().map(u32::to_string));
+    // A session may end between listing and signalling: only the postmaster must be there.
+    if let Err(e) = run(&mut cmd) {
+        assert!(
+            !Path::new(&format!("/proc/{}", pids[0])).exists(),
+            "kill -s {signal}: {e}"
+        );
+    }
 }

@@ -171,11 +171,12 @@ impl Postgres {
         {
             self.broken = true;
             return Err(SqlError::Connection(
-                "the server offers no SASL mechanism but SCRAM-SHA-256 with channel binding"
+                "the server offers no SASL mechanism this client speaks (SCRAM-SHA-256)"
                     .to_string(),
             ));
         }
-        let mut scram = ScramSha256::new(password.as_bytes(), ChannelBinding::unrequested());
+        // "n": this client does not do channel binding (the server's certificate is checked).
+        let mut scram = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
         let mut first = Default::default();
         frontend::sasl_initial_response(SCRAM_SHA_256, scram.message(), &mut first)
             .map_err(|e| self.lost(e))?;
