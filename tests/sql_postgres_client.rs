@@ -108,6 +108,59 @@ fn a_wrong_or_missing_password_is_refused_without_echoing_it() {
 }
 
 #[test]
+fn cleartext_md5_and_trust_logins_work_too() {
+    if !have_postgres() {
+        return;
+    }
+    let mut server = PostgresServer::start();
+    let wrong = "Wr0ng-s3cret-guess";
+    server.set_auth("password");
+    let mut pg = open(&server);
+    assert_eq!(
+        one_row(&mut pg, "SELECT current_user", &[]),
+        [text("mailmfa")]
+    );
+    let why = open_url(&server, &server.url(), Some(wrong), TIMEOUT)
+        .err()
+        .unwrap();
+    assert!(
+        format!("{why}").contains("28P01") && !format!("{why}").contains(wrong),
+        "{why}"
+    );
+    // MD5 is what the server asks for only when the password is stored that way.
+    server.psql(&format!(
+        "SET password_encryption = 'md5'; ALTER ROLE mailmfa PASSWORD '{}'",
+        server.password()
+    ));
+    server.set_auth("md5");
+    assert_eq!(
+        server.psql("SELECT rolpassword LIKE 'md5%' FROM pg_authid WHERE rolname = 'mailmfa'"),
+        "t\n"
+    );
+    for url in [server.url(), server.socket_url()] {
+        let mut pg = open_url(&server, &url, Some(server.password()), TIMEOUT)
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(
+            one_row(&mut pg, "SELECT current_user", &[]),
+            [text("mailmfa")]
+        );
+    }
+    let why = open_url(&server, &server.url(), Some(wrong), TIMEOUT)
+        .err()
+        .unwrap();
+    assert!(
+        format!("{why}").contains("28P01") && !format!("{why}").contains(wrong),
+        "{why}"
+    );
+    server.set_auth("trust");
+    let mut pg = open_url(&server, &server.url(), None, TIMEOUT).expect("trust needs no password");
+    assert_eq!(
+        one_row(&mut pg, "SELECT current_user", &[]),
+        [text("mailmfa")]
+    );
+}
+
+#[test]
 fn bound_values_round_trip_exactly_and_are_never_taken_for_sql() {
     if !have_postgres() {
         return;
@@ -168,6 +221,16 @@ fn bound_values_round_trip_exactly_and_are_never_taken_for_sql() {
         "a NULL column is None, an empty string is not, and the table x is still there"
     );
     assert_eq!(server.psql("SELECT count(*) FROM t"), "7\n");
+    // PostgreSQL's text has no NUL: the server refuses it, without echoing the value.
+    let err = pg
+        .execute("SELECT $1::text", &[Param::Text("s3cret\0value")])
+        .unwrap_err();
+    assert!(
+        matches!(&err, SqlError::Server { code, .. } if code == "22021"),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?}").contains("s3cret"), "{err:?}");
+    assert_eq!(one_row(&mut pg, "SELECT 1", &[]), [text("1")]);
 }
 
 #[test]

@@ -93,15 +93,7 @@ impl Postgres {
             .args(["--auth=trust", "--no-sync", "--no-locale", "-E", "UTF8"])
             .current_dir(dir.path());
         run(&mut initdb).unwrap_or_else(|e| panic!("initdb: {e}"));
-        // Logins as `mailmfa` need its password, over TCP and the socket alike; the harness's
-        // superuser is trusted on the socket only.
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            "local all postgres trust\n\
-             local all mailmfa scram-sha-256\n\
-             host all mailmfa 127.0.0.1/32 scram-sha-256\n",
-        )
-        .expect("write pg_hba.conf");
+        write_hba(&data, "scram-sha-256");
         let mut server = Postgres {
             daemon: spawn(&dir, &data, &socket_dir, lease.port(), tls.as_ref()),
             lease,
@@ -175,6 +167,14 @@ impl Postgres {
         let mut cmd = Command::new(tool("pg_dump"));
         cmd.args(self.superuser_args("mail"));
         run(&mut cmd).unwrap_or_else(|e| panic!("pg_dump: {e}"))
+    }
+
+    /// Makes `mailmfa` log in with `method` (a pg_hba.conf method: `trust`, `password`,
+    /// `md5`, `scram-sha-256`) over TCP and the socket, and restarts the server to apply it.
+    pub fn set_auth(&mut self, method: &str) {
+        write_hba(&self.dir.join("data"), method);
+        self.stop();
+        self.start_again();
     }
 
     /// Stops the server (fast shutdown: sessions are ended); the port stays leased, the
@@ -293,6 +293,20 @@ impl Drop for Postgres {
         }
         self.daemon.stop();
     }
+}
+
+/// Writes the cluster's pg_hba.conf: `mailmfa` logs in with `method` over TCP and the socket
+/// alike; the harness's superuser is trusted on the socket only.
+fn write_hba(data: &Path, method: &str) {
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        format!(
+            "local all postgres trust\n\
+             local all mailmfa {method}\n\
+             host all mailmfa 127.0.0.1/32 {method}\n"
+        ),
+    )
+    .expect("write pg_hba.conf");
 }
 
 /// Spawns the server on the cluster in `data`.
