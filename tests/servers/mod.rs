@@ -12,6 +12,7 @@ pub mod logs;
 pub mod ns;
 pub mod pamdir;
 pub mod postfix;
+pub mod postgres;
 mod process;
 pub mod redis;
 pub mod saslauthd;
@@ -30,6 +31,8 @@ pub use logs::{LogFile, SyslogReceiver, DEFAULT_WAIT};
 pub use pamdir::PamDir;
 #[allow(unused_imports)]
 pub use postfix::{Postfix, PostfixOpts, SmtpSasl};
+#[allow(unused_imports)]
+pub use postgres::{Postgres as PostgresServer, POSTGRES_PREREQS};
 #[allow(unused_imports)]
 pub use process::stop_group;
 #[allow(unused_imports)]
@@ -89,7 +92,8 @@ pub fn skip_unless_none_missing(missing: &str) -> bool {
     false
 }
 
-/// Full path of a program, searched in PATH and then /usr/sbin, /sbin, /usr/bin, /bin.
+/// Full path of a program, searched in PATH and then /usr/sbin, /sbin, /usr/bin, /bin, and
+/// last in the newest PostgreSQL's bin dir (Debian keeps `initdb` and `postgres` out of PATH).
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
@@ -97,12 +101,26 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
         .map(|d| Path::new(d).join(name))
+        .chain(postgres_bin_dir().map(|d| d.join(name)))
         .find(|p| {
             p.metadata()
                 .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
                 .unwrap_or(false)
         });
     found
+}
+
+/// Debian's `/usr/lib/postgresql/<major>/bin` of the newest major version installed.
+fn postgres_bin_dir() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let major: u32 = entry.file_name().to_str()?.parse().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .max()
+        .map(|(_, dir)| dir)
 }
 
 /// Like `find_program`, but panics with a clear message when the program is missing.

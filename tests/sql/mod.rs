@@ -7,7 +7,7 @@
 
 use crate::fixture::Fixture;
 use crate::servers::mariadb::{MariaDb, MARIADB_PREREQS};
-use crate::servers::postgres::{Postgres, POSTGRES_PREREQS};
+use crate::servers::postgres::{have_postgres, Postgres};
 use crate::servers::{require_prereqs, TestDir};
 use std::path::PathBuf;
 use std::process::Command;
