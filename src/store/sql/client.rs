@@ -64,4 +64,7 @@ pub trait Client: Send {
 
     /// Runs a script of statements separated by `;` without parameters (a migration file).
     fn script(&mut self, sql: &str) -> Result<(), SqlError>;
+
+    /// Whether the last failure was the server closing or resetting the connection (it restarted, or dropped an idle client): worth one retry on a new connection.
+    fn went_stale(&self) -> bool;
 }

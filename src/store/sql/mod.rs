@@ -4,3 +4,4 @@
 
 pub mod address;
 pub mod client;
+pub mod mysql;
