@@ -173,6 +173,11 @@ fn bound_values_round_trip_exactly() {
     assert_eq!(rows(nulls), [[None, Some(String::new())]]);
     let miscount = c.execute("SELECT ?", &[]);
     assert!(connection_error(miscount).contains("placeholders"));
+    // A value that is not UTF-8 (a binary string) garbles the reply: the connection is
+    // dropped.
+    let why = connection_error(c.execute("SELECT X'FF'", &[]));
+    assert!(why.contains("garbled reply"), "{why}");
+    assert!(!c.went_stale());
 }
 
 #[test]
@@ -327,7 +332,11 @@ fn a_stopped_server_is_a_connection_error() {
     let mut c = open(&db);
     db.stop();
     let why = connection_error(c.execute("SELECT 1", &[]));
-    assert!(!why.is_empty());
+    assert!(
+        why.contains("closed") || why.contains("reset") || why.contains("pipe"),
+        "{why}"
+    );
+    assert!(c.went_stale(), "{why}");
     let why = connection_error(c.execute("SELECT 1", &[]));
     assert!(why.contains("not used again"), "{why}");
     let why = connection_error(open_with(&db.url(), Some(db.password()), TIMEOUT, None));

@@ -69,7 +69,7 @@ pub fn connect(
     tls: &TlsFiles<'_>,
     owners: Owners,
 ) -> Result<Mysql, SqlError> {
-    let failed = |e: io::Error| SqlError::Connection(net::describe(e, TIMEOUT));
+    let failed = |e: io::Error| SqlError::Connection(worded(e));
     let greet = |stream: &mut dyn io::Read, seq: &mut u8| {
         let payload = packet::read(&mut &mut *stream, seq).map_err(failed)?;
         Greeting::parse(&payload).map_err(SqlError::Connection)
@@ -101,13 +101,14 @@ pub fn connect(
             (Stream::Unix(unix), greeting, true)
         }
     };
+    let tls_on = matches!(stream, Stream::Tls(_));
     let mut conn = Mysql {
         stream: BufReader::with_capacity(16 * 1024, stream),
         seq,
         went_stale: false,
         broken: false,
     };
-    let result = conn.login(address, password, &greeting, secure);
+    let result = conn.login(address, password, &greeting, tls_on, secure);
     conn.finish(result)?;
     Ok(conn)
 }
@@ -119,6 +120,7 @@ impl Mysql {
         address: &Address,
         password: Option<&str>,
         greeting: &Greeting,
+        tls_on: bool,
         secure: bool,
     ) -> Result<(), Error> {
         let secret = password.unwrap_or("").as_bytes();
@@ -129,7 +131,7 @@ impl Mysql {
             _ => auth::NATIVE,
         };
         let proof = prove(plugin, secret, &greeting.nonce)?;
-        let capabilities = greeting.client_capabilities(address.tls);
+        let capabilities = greeting.client_capabilities(tls_on);
         let login = auth::login(
             capabilities,
             &address.user,
@@ -281,9 +283,18 @@ impl Mysql {
             Err(Error::Io(e)) => {
                 self.went_stale = net::went_stale(&e);
                 self.broken = true;
-                Err(SqlError::Connection(net::describe(e, TIMEOUT)))
+                Err(SqlError::Connection(worded(e)))
             }
         }
+    }
+}
+
+/// An I/O failure as the log says it: the server gone, or time run out (naming
+/// `sql_timeout_ms`), or what else the system says.
+fn worded(e: io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => "the server closed the connection".to_string(),
+        _ => net::describe(e, TIMEOUT),
     }
 }
 
