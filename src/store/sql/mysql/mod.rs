@@ -75,13 +75,13 @@ pub fn connect(
         Greeting::parse(&payload).map_err(SqlError::Connection)
     };
     let mut seq = 0;
-    let (stream, greeting, secure) = match &address.target {
+    let (stream, greeting) = match &address.target {
         Target::Tcp(host, port) => {
             let mut tcp =
                 net::connect_tcp(host, *port, timeout, TIMEOUT).map_err(SqlError::Connection)?;
             let greeting = greet(&mut tcp, &mut seq)?;
             if !address.tls {
-                (Stream::Tcp(tcp), greeting, false)
+                (Stream::Tcp(tcp), greeting)
             } else if greeting.capabilities & auth::SSL == 0 {
                 return Err(SqlError::Connection(format!(
                     "{host} does not offer TLS (`ssl-mode=VERIFY_IDENTITY` asks for it): give \
@@ -91,17 +91,19 @@ pub fn connect(
                 let request = auth::ssl_request(greeting.client_capabilities(true));
                 packet::write(&mut tcp, &mut seq, &request).map_err(failed)?;
                 let tcp = tls::connect(tcp, host, tls, owners).map_err(SqlError::Connection)?;
-                (Stream::Tls(Box::new(tcp)), greeting, true)
+                (Stream::Tls(Box::new(tcp)), greeting)
             }
         }
         // A Unix socket stays on the host: TLS over it is refused when the URL is parsed.
         Target::Unix(path) => {
             let mut unix = net::connect_unix(path, timeout).map_err(SqlError::Connection)?;
             let greeting = greet(&mut unix, &mut seq)?;
-            (Stream::Unix(unix), greeting, true)
+            (Stream::Unix(unix), greeting)
         }
     };
     let tls_on = matches!(stream, Stream::Tls(_));
+    // Where the password itself may be sent (caching_sha2_password's full authentication).
+    let secure = !matches!(stream, Stream::Tcp(_));
     let mut conn = Mysql {
         stream: BufReader::with_capacity(16 * 1024, stream),
         seq,
