@@ -430,47 +430,4 @@ fn bind(sql: &str, params: &[Param<'_>]) -> Result<String, SqlError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_become_hex_and_decimal_literals_outside_quotes() {
-        let sql = "SELECT '?', \"a\\\"?\", `?` FROM t WHERE a = ? AND b = ? AND c = ?";
-        let bound = bind(
-            sql,
-            &[Param::Text("'; --"), Param::Int(-7), Param::Text("")],
-        )
-        .unwrap();
-        assert_eq!(
-            bound,
-            "SELECT '?', \"a\\\"?\", `?` FROM t WHERE a = _utf8mb4 X'273B202D2D' AND b = (-7) \
-             AND c = _utf8mb4 X''"
-        );
-        let err = bind("SELECT ?", &[]).unwrap_err().to_string();
-        assert!(err.contains("1 placeholders was given 0 values"), "{err}");
-        let err = bind("SELECT 1", &[Param::Text("secret")])
-            .unwrap_err()
-            .to_string();
-        assert!(!err.contains("secret"), "{err}");
-    }
-
-    #[test]
-    fn server_errors_give_their_sqlstate_and_withhold_quoted_values() {
-        let missing = b"\xff\x7a\x04#42S02Table 'mail.x' doesn't exist";
-        assert_eq!(
-            server_error(missing).ok().unwrap(),
-            (
-                "42S02".to_string(),
-                "Table 'mail.x' doesn't exist".to_string()
-            )
-        );
-        let dup = b"\xff\x26\x04#23000Duplicate entry 'alice' for key 'PRIMARY'";
-        let (code, message) = server_error(dup).ok().unwrap();
-        assert_eq!(code, "23000");
-        assert!(!message.contains("alice"), "{message}");
-        let old = b"\xff\x10\x04Too many connections";
-        assert_eq!(server_error(old).ok().unwrap().0, "HY000");
-        assert_eq!(eof_status(b"\xfe\0\0\x0a\0"), Some(0x0a));
-        assert_eq!(eof_status(b"\xfe\0\0\x0a\0\0\0\0\0"), None);
-    }
-}
+mod tests;
