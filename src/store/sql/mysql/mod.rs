@@ -6,7 +6,9 @@
 //! A `?` placeholder is replaced by a literal that cannot end early: a text value becomes
 //! `_utf8mb4 X'<hex>'` (hex digits only, so no value can change the statement; it compares
 //! under the column's collation), an integer its decimal digits. Results come back as text
-//! rows. Every socket operation is bounded by `sql_timeout_ms`; a failure of the connection
+//! rows. `affected` counts the rows an `UPDATE` matched, changed or not (`CLIENT_FOUND_ROWS`,
+//! as PostgreSQL counts); an `INSERT ... ON DUPLICATE KEY UPDATE` counts 1 for a row
+//! inserted, 2 for a row updated and 1 for a row left as it was. Every socket operation is bounded by `sql_timeout_ms`; a failure of the connection
 //! leaves it unusable (the caller opens a new one), a statement the server refuses does not.
 //! Errors never hold the password or a bound value.
 
