@@ -9,6 +9,7 @@
 pub mod client;
 pub mod dovecot;
 pub mod logs;
+pub mod mariadb;
 pub mod ns;
 pub mod pamdir;
 pub mod postfix;
@@ -27,6 +28,8 @@ pub use client::{
 pub use dovecot::{Dovecot, DovecotOpts};
 #[allow(unused_imports)]
 pub use logs::{LogFile, SyslogReceiver, DEFAULT_WAIT};
+#[allow(unused_imports)]
+pub use mariadb::{MariaDb, MARIADB_PREREQS};
 #[allow(unused_imports)]
 pub use pamdir::PamDir;
 #[allow(unused_imports)]

@@ -42,7 +42,7 @@ impl Db {
     /// missing.
     pub fn start(kind: Kind) -> Option<Db> {
         let server = match kind {
-            Kind::Postgres if require_prereqs(POSTGRES_PREREQS) => Server::Pg(Postgres::start()),
+            Kind::Postgres if have_postgres() => Server::Pg(Postgres::start()),
             Kind::Mariadb if require_prereqs(MARIADB_PREREQS) => Server::My(MariaDb::start()),
             _ => return None,
         };
