@@ -235,12 +235,7 @@ fn another_schema_version_or_missing_tables_are_refused(kind: Kind) {
     let (_, record) = mail(&db, "");
     db.query("UPDATE mailmfa_schema SET version = 2");
     // Another sql_timeout_ms is another connection, which checks the version afresh.
-    let (f, _) = {
-        let f = Fixture::with_config(&format!("{}sql_timeout_ms = 999\n", db.config()));
-        f.install_example("dovecot-virtual", "mail", "");
-        f.add_password(ALICE, PW);
-        (f, ())
-    };
+    let f = fixture_with_timeout(&db, 999);
     let r = f.login("mail", ALICE, &with_code(&record), IP);
     assert!(!r.success());
     assert_eq!(reason(&r), "records_schema");
@@ -254,12 +249,22 @@ fn another_schema_version_or_missing_tables_are_refused(kind: Kind) {
     );
     db.query("UPDATE mailmfa_schema SET version = 1");
     db.query("DROP TABLE mailmfa_record");
-    let f2 = Fixture::with_config(&format!("{}sql_timeout_ms = 998\n", db.config()));
-    f2.install_example("dovecot-virtual", "mail", "");
-    f2.add_password(ALICE, PW);
-    let r = f2.login("mail", ALICE, &with_code(&record), IP);
+    let f = fixture_with_timeout(&db, 998);
+    let r = f.login("mail", ALICE, &with_code(&record), IP);
     assert!(!r.success());
     assert_eq!(reason(&r), "records_schema");
+}
+
+/// A fixture on `db`'s tables (made already) with `sql_timeout_ms = ms`, the mail stack and
+/// ALICE's password.
+fn fixture_with_timeout(db: &Db, ms: u32) -> Fixture {
+    let config = db
+        .config()
+        .replace("sql_timeout_ms = 1000", &format!("sql_timeout_ms = {ms}"));
+    let f = Fixture::with_config(&config);
+    f.install_example("dovecot-virtual", "mail", "");
+    f.add_password(ALICE, PW);
+    f
 }
 
 fn a_key_rotation_reseals_every_row(kind: Kind) {
