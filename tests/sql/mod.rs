@@ -2,13 +2,16 @@
 // for the test (tests/servers/postgres.rs, tests/servers/mariadb.rs), a key file made by
 // `mailmfa db keygen`, and fixtures whose config keeps the records there (`records = "sql"`)
 // with the tables made by `mailmfa db init`. The same tests run against both servers through
-// `for_each_backend!`. Owned by tests/sql_records.rs and tests/integration_sql.rs.
+// `for_each_backend!`, and the module's and the command's suites against files and both
+// servers through `for_each_records!` ([`Records`]). Used by tests/sql_records.rs,
+// tests/integration_sql.rs and the suites parameterised by records backend.
 #![allow(dead_code)]
 
 use crate::fixture::Fixture;
 use crate::servers::mariadb::{MariaDb, MARIADB_PREREQS};
 use crate::servers::postgres::{have_postgres, Postgres};
 use crate::servers::{require_prereqs, TestDir};
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -113,6 +116,55 @@ impl Db {
     }
 }
 
+/// Where a parameterised test keeps its records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Records {
+    /// `records = "files"` (the default).
+    Files,
+    /// `records = "sql"` on a server of this kind, started for the test.
+    Sql(Kind),
+}
+
+/// A fixture and the database its records are in (kept running as long as the fixture).
+pub struct Place {
+    f: Fixture,
+    db: Option<Db>,
+}
+
+impl Deref for Place {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        &self.f
+    }
+}
+
+impl Place {
+    /// The database, when the records are in SQL.
+    pub fn db(&self) -> Option<&Db> {
+        self.db.as_ref()
+    }
+}
+
+impl Records {
+    /// A fixture with `extra` config keeping its records here; `None` (a loud skip, a
+    /// failure under CI) when the database's programs are missing.
+    pub fn fixture(self, extra: &str) -> Option<Place> {
+        match self {
+            Records::Files => Some(Place {
+                f: Fixture::with_config(extra),
+                db: None,
+            }),
+            Records::Sql(kind) => {
+                let db = Db::start(kind)?;
+                Some(Place {
+                    f: db.fixture(extra),
+                    db: Some(db),
+                })
+            }
+        }
+    }
+}
+
 /// Runs the `mailmfa` command, which must succeed; its stdout.
 pub fn mailmfa(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_mailmfa"))
@@ -142,16 +194,38 @@ pub fn mailmfa_with(f: &Fixture, args: &[&str]) -> String {
 #[macro_export]
 macro_rules! for_each_backend {
     ($($name:ident),* $(,)?) => {
-        mod postgres {
+        $crate::tests_in!(postgres, $crate::sql::Kind::Postgres, $($name),*);
+        $crate::tests_in!(mariadb, $crate::sql::Kind::Mariadb, $($name),*);
+    };
+}
+
+/// Defines each named test once per records backend: `files::NAME`, `postgres::NAME` and
+/// `mariadb::NAME`, each calling `NAME(Records)`.
+#[macro_export]
+macro_rules! for_each_records {
+    ($($name:ident),* $(,)?) => {
+        $crate::tests_in!(files, $crate::sql::Records::Files, $($name),*);
+        $crate::tests_in!(
+            postgres,
+            $crate::sql::Records::Sql($crate::sql::Kind::Postgres),
+            $($name),*
+        );
+        $crate::tests_in!(
+            mariadb,
+            $crate::sql::Records::Sql($crate::sql::Kind::Mariadb),
+            $($name),*
+        );
+    };
+}
+
+/// `mod MODULE { #[test] fn NAME() { super::NAME(ARG) } ... }`.
+#[macro_export]
+macro_rules! tests_in {
+    ($module:ident, $arg:expr, $($name:ident),*) => {
+        mod $module {
             $(#[test]
             fn $name() {
-                super::$name($crate::sql::Kind::Postgres)
-            })*
-        }
-        mod mariadb {
-            $(#[test]
-            fn $name() {
-                super::$name($crate::sql::Kind::Mariadb)
+                super::$name($arg)
             })*
         }
     };
