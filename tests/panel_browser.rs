@@ -12,6 +12,7 @@ mod integration;
 mod panel;
 mod servers;
 mod skip;
+mod sql;
 
 use browser::{decode_qr, file_url, Browser, BROWSER_PREREQS};
 use integration::{ip, step_margin, wrong_code, PW};

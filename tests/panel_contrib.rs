@@ -11,6 +11,7 @@ mod integration;
 mod panel;
 mod servers;
 mod skip;
+mod sql;
 
 use integration::{expect_line, PW};
 use panel::{PanelOpts, PanelWorld, PANEL_PREREQS, PANEL_UID, SESSION_COOKIE};

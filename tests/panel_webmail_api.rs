@@ -11,6 +11,7 @@ mod integration;
 mod panel;
 mod servers;
 mod skip;
+mod sql;
 
 use integration::{ip, step_margin, wrong_code, PW};
 use panel::{code, pw_code, Client, PanelOpts, PanelWorld, Resp, PANEL_PREREQS};

@@ -16,6 +16,7 @@ mod integration;
 mod panel;
 mod servers;
 mod skip;
+mod sql;
 mod webmail;
 
 use browser::{decode_qr, Browser};

@@ -12,6 +12,7 @@ mod integration;
 mod panel;
 mod servers;
 mod skip;
+mod sql;
 mod webmail;
 
 use integration::{lines_since, step_margin, PW};

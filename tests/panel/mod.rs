@@ -12,6 +12,7 @@
 use crate::fixture;
 use crate::integration::{World, PW};
 use crate::servers::{self, Dovecot, DovecotOpts, SyslogReceiver, TestDir};
+use crate::sql::{Db, Records};
 use mailmfa::otp::Algorithm;
 use mailmfa::record::Record;
 use serde_json::Value;
@@ -79,6 +80,8 @@ pub struct PanelOpts {
     pub mail_config: String,
     /// Appended to dovecot.conf (e.g. `login_trusted_networks = 127.0.0.0/8`).
     pub dovecot_extra: String,
+    /// Where the records are kept (files by default; SQL for the suites of issue 15).
+    pub records: Records,
 }
 
 /// Dovecot and the stacks, before the panel: what the harness self-test uses alone.
@@ -160,12 +163,37 @@ pub struct PanelWorld {
     /// The settings of the final `mailmfa.toml` (with `record_owner`), for writing records
     /// the way the panel would.
     pub settings: mailmfa::config::Settings,
+    /// The records' database, with `records = "sql"` (stopped after everything else).
+    pub db: Option<Db>,
 }
 
 impl PanelWorld {
-    /// Starts everything with `opts`.
+    /// Starts everything with `opts` (records in files).
     pub fn start(opts: &PanelOpts) -> PanelWorld {
-        let mail = MailWorld::with(&opts.mail_config, &opts.dovecot_extra);
+        assert_eq!(opts.records, Records::Files, "records in SQL: try_start");
+        PanelWorld::try_start(opts).expect("records in files need no database")
+    }
+
+    /// Starts everything with `opts`; `None` (a loud skip) when the records' database cannot
+    /// be started here.
+    pub fn try_start(opts: &PanelOpts) -> Option<PanelWorld> {
+        let db = match opts.records {
+            Records::Files => None,
+            Records::Sql(kind) => Some(Db::start(kind)?),
+        };
+        let sql_config = db.as_ref().map(|db| db.config()).unwrap_or_default();
+        let mail = MailWorld::with(
+            &format!("{sql_config}{}", opts.mail_config),
+            &opts.dovecot_extra,
+        );
+        if let Some(db) = &db {
+            mail.w.mailmfa_ok(&["db", "init"]);
+            // The panel's account reads the password and the key file too (root reads them
+            // anyway): owned by it (the `record_owner` below), mode 0600, as docs/sql.md says.
+            for file in [db.password_file(), db.key_file.clone()] {
+                chown(&file, PANEL_UID);
+            }
+        }
         let dir = mail.w.f.dir.path().to_path_buf();
         let record_dir = mail.w.f.settings.record_dir.clone();
         chown(&record_dir, PANEL_UID);
@@ -212,13 +240,19 @@ impl PanelWorld {
         let settings = mailmfa::config::Settings::from_toml(&text, config)
             .unwrap_or_else(|e| panic!("the test's mailmfa.toml: {e}\n{text}"));
         let panel = Panel::start(&mail, config);
-        PanelWorld {
+        Some(PanelWorld {
             panel,
             mail,
             panel_state,
             admin_token,
             settings,
-        }
+            db,
+        })
+    }
+
+    /// The store as the module opens it (as root), wherever the records are.
+    fn store(&self) -> mailmfa::store::backend::Backend {
+        mailmfa::store::backend::Backend::open(&self.settings, 0)
     }
 
     /// The panel's base URL, `http://127.0.0.1:PORT`.
@@ -244,10 +278,12 @@ impl PanelWorld {
         self.mail.w.f.add_password(user, PW);
         let secret = sha2::Sha256::digest(user.as_bytes())[..20].to_vec();
         let rec = Record::new(secret, Algorithm::SHA1, 6, 30, fixture::now()).unwrap();
-        mailmfa::store::files::FileStore::new(&self.settings, 0)
+        self.store()
             .write_record(&fixture::login(user), &rec)
             .expect("write record");
-        chown(&self.record_path(user), PANEL_UID);
+        if self.db.is_none() {
+            chown(&self.record_path(user), PANEL_UID);
+        }
         rec
     }
 
@@ -256,11 +292,12 @@ impl PanelWorld {
         self.mail.w.f.record_path(user)
     }
 
-    /// `user`'s record as it is on disk, or None when MFA is off.
+    /// `user`'s record as the module reads it (a file, or a row), or None when MFA is off.
     pub fn record(&self, user: &str) -> Option<Record> {
-        let path = self.record_path(user);
-        let text = std::fs::read_to_string(&path).ok()?;
-        Some(Record::parse(&text).unwrap_or_else(|e| panic!("{}: {e:?}", path.display())))
+        use mailmfa::store::Store;
+        self.store()
+            .read_record(&fixture::login(user))
+            .unwrap_or_else(|e| panic!("{user}'s record: {e}"))
     }
 
     /// Dovecot's IMAP address.

@@ -62,16 +62,25 @@ impl Db {
 
     /// The config lines that keep records in this database.
     pub fn config(&self) -> String {
-        let (url, password) = match &self.server {
-            Server::Pg(s) => (s.url(), s.password_file()),
-            Server::My(s) => (s.url(), s.password_file()),
+        let url = match &self.server {
+            Server::Pg(s) => s.url(),
+            Server::My(s) => s.url(),
         };
+        let password = self.password_file();
         format!(
             "records = \"sql\"\nsql_url = \"{url}\"\nsql_password_file = \"{}\"\n\
              sql_key_file = \"{}\"\nsql_timeout_ms = 1000\n",
             password.display(),
             self.key_file.display()
         )
+    }
+
+    /// The database password's file (`sql_password_file`).
+    pub fn password_file(&self) -> PathBuf {
+        match &self.server {
+            Server::Pg(s) => s.password_file(),
+            Server::My(s) => s.password_file(),
+        }
     }
 
     /// Runs `sql` as the server's superuser; its output, one row per line, tab-separated.
@@ -117,9 +126,10 @@ impl Db {
 }
 
 /// Where a parameterised test keeps its records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Records {
     /// `records = "files"` (the default).
+    #[default]
     Files,
     /// `records = "sql"` on a server of this kind, started for the test.
     Sql(Kind),
