@@ -91,6 +91,18 @@ impl Db {
         }
     }
 
+    /// How many sessions the `mailmfa` user has open on the server now (the superuser's own,
+    /// which counts them, is not one).
+    pub fn sessions(&self) -> usize {
+        let count = match &self.server {
+            Server::Pg(s) => s.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'mailmfa'"),
+            Server::My(s) => s.sql(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'mailmfa'",
+            ),
+        };
+        count.trim().parse().unwrap_or_else(|_| panic!("a count: {count}"))
+    }
+
     /// A dump of the `mail` database (schema and rows), as an admin's backup would hold it.
     pub fn dump(&self) -> String {
         match &self.server {

@@ -14,6 +14,11 @@ pub trait Reusable {
     /// Whether the last failure was the server closing or resetting the connection (it
     /// restarted, or dropped an idle client): worth one retry on a new connection.
     fn went_stale(&self) -> bool;
+
+    /// Marks a copy inherited across `fork` (the parent's connection, in the child): dropping
+    /// it must close the socket without a word to the server, which would end the parent's
+    /// session. Nothing to do for a connection that says nothing when dropped.
+    fn abandon(&mut self) {}
 }
 
 /// The process's connection and what it was opened for.
@@ -49,9 +54,14 @@ where
         .as_ref()
         .is_some_and(|s| s.pid == pid && s.settings == *settings && s.owners == owners);
     if !reusable {
-        // Another settings' connection, or the parent's after a fork: closing our copy of
-        // the descriptor leaves the parent's connection intact; nothing is written on it.
-        *slot = None;
+        // Another settings' connection (closed as usual), or the parent's after a fork:
+        // closing our copy of the descriptor leaves the parent's connection intact, as long
+        // as nothing is written on it.
+        if let Some(mut old) = slot.take() {
+            if old.pid != pid {
+                old.conn.abandon();
+            }
+        }
     }
     let mut fresh = !reusable;
     loop {

@@ -67,4 +67,9 @@ pub trait Client: Send {
 
     /// Whether the last failure was the server closing or resetting the connection (it restarted, or dropped an idle client): worth one retry on a new connection.
     fn went_stale(&self) -> bool;
+
+    /// Forgets the connection without a word to the server: when dropped, the socket is only
+    /// closed. For a forked child's copy of its parent's connection, whose goodbye
+    /// (`Terminate`, `COM_QUIT`) would end the parent's session.
+    fn abandon(&mut self);
 }

@@ -61,6 +61,10 @@ impl Reusable for Connection {
     fn went_stale(&self) -> bool {
         self.client.went_stale()
     }
+
+    fn abandon(&mut self) {
+        self.client.abandon();
+    }
 }
 
 impl Connection {

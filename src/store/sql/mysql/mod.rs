@@ -320,6 +320,11 @@ impl Client for Mysql {
     fn went_stale(&self) -> bool {
         self.went_stale
     }
+
+    fn abandon(&mut self) {
+        // A broken connection says no goodbye when dropped.
+        self.broken = true;
+    }
 }
 
 impl Drop for Mysql {
