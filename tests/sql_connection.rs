@@ -39,12 +39,24 @@ fn one_connection_per_process_is_reused_and_a_forked_child_opens_its_own(kind: K
         let r = f.login("mail", ALICE, &good, IP);
         assert!(r.success(), "{r:?}");
     }
-    assert_eq!(db.sessions(), own + 1, "four logins in one process, one session");
+    assert_eq!(
+        db.sessions(),
+        own + 1,
+        "four logins in one process, one session"
+    );
     let (child_reason, sessions_meanwhile) = fork_login(&f, &good, &db);
     assert_eq!(child_reason, "reused", "the child's login");
-    assert_eq!(sessions_meanwhile, own + 2, "the child opened its own session");
+    assert_eq!(
+        sessions_meanwhile,
+        own + 2,
+        "the child opened its own session"
+    );
     let r = f.login("mail", ALICE, &good, IP);
-    assert_eq!(r.reason.as_deref(), Some("reused"), "the parent's still works: {r:?}");
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("reused"),
+        "the parent's still works: {r:?}"
+    );
 }
 
 /// Forks this process; the child logs in once through libpam, reports the reason on a pipe

@@ -33,6 +33,7 @@ for_each_backend!(
     records_move_from_files_to_sql_and_back_without_loss,
     a_changed_or_moved_row_is_denied,
     the_database_stopped_denies_every_login_until_it_is_back,
+    a_database_that_does_not_answer_denies_the_login,
     another_schema_version_or_missing_tables_are_refused,
     a_key_rotation_reseals_every_row,
 );
@@ -228,6 +229,28 @@ fn the_database_stopped_denies_every_login_until_it_is_back(kind: Kind) {
     let r = f.login("mail", ALICE, &with_code(&record), IP);
     assert!(r.success(), "{r:?}");
     assert!(f.login("mail", BOB, PW, IP).success());
+}
+
+fn a_database_that_does_not_answer_denies_the_login(kind: Kind) {
+    let Some(mut db) = Db::start(kind) else {
+        return;
+    };
+    let (f, record) = mail(&db, "");
+    wait_for_step_margin(5);
+    assert!(f.login("mail", ALICE, &with_code(&record), IP).success());
+    // The open connection, then a new one: both wait at most sql_timeout_ms (1 s here) and
+    // deny; the test would hang if they waited for the server.
+    db.pause();
+    for _ in 0..2 {
+        let r = f.login("mail", ALICE, &with_code(&record), IP);
+        assert!(
+            !r.success(),
+            "a login got in while the database did not answer"
+        );
+        assert_eq!(reason(&r), "records_unavailable");
+    }
+    db.resume();
+    assert!(f.login("mail", ALICE, &with_code(&record), IP).success());
 }
 
 fn another_schema_version_or_missing_tables_are_refused(kind: Kind) {

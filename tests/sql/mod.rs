@@ -95,12 +95,17 @@ impl Db {
     /// which counts them, is not one).
     pub fn sessions(&self) -> usize {
         let count = match &self.server {
-            Server::Pg(s) => s.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'mailmfa'"),
-            Server::My(s) => s.sql(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'mailmfa'",
-            ),
+            Server::Pg(s) => {
+                s.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'mailmfa'")
+            }
+            Server::My(s) => {
+                s.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'mailmfa'")
+            }
         };
-        count.trim().parse().unwrap_or_else(|_| panic!("a count: {count}"))
+        count
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("a count: {count}"))
     }
 
     /// A dump of the `mail` database (schema and rows), as an admin's backup would hold it.
@@ -116,6 +121,22 @@ impl Db {
         match &mut self.server {
             Server::Pg(s) => s.stop(),
             Server::My(s) => s.stop(),
+        }
+    }
+
+    /// Stops the server's processes (SIGSTOP): connections hang until [`Db::resume`].
+    pub fn pause(&mut self) {
+        match &mut self.server {
+            Server::Pg(s) => s.pause(),
+            Server::My(s) => s.pause(),
+        }
+    }
+
+    /// Lets a paused server run again.
+    pub fn resume(&mut self) {
+        match &mut self.server {
+            Server::Pg(s) => s.resume(),
+            Server::My(s) => s.resume(),
         }
     }
 
