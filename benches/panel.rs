@@ -28,6 +28,8 @@ mod panel;
 mod servers;
 #[path = "../tests/skip/mod.rs"]
 mod skip;
+#[path = "../tests/sql/mod.rs"]
+mod sql;
 
 use integration::PW;
 use panel::{dovecot_auth, pw_code, PanelOpts, PanelWorld, PANEL_PREREQS, PANEL_SERVICE};

@@ -64,7 +64,7 @@ fn one_connection_per_process_is_reused_and_a_forked_child_opens_its_own(kind: K
 /// child's reason and the sessions counted while it waited.
 fn fork_login(f: &Fixture, password: &str, db: &Db) -> (String, usize) {
     let (mut from_child, mut to_parent) = std::io::pipe().unwrap();
-    let (mut from_parent, mut to_child) = std::io::pipe().unwrap();
+    let (mut from_parent, to_child) = std::io::pipe().unwrap();
     // SAFETY: the child only logs in through libpam (which the parent already loaded), writes
     // on one pipe, reads from another and leaves with _exit, running no destructor.
     let pid = unsafe { libc::fork() };

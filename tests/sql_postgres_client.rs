@@ -58,12 +58,25 @@ fn text(value: &str) -> Option<String> {
     Some(value.to_string())
 }
 
+/// Asserts that a login with the `wrong` password is refused (`28P01`) without echoing it.
+fn refuses_without_echoing(server: &PostgresServer, wrong: &str) {
+    let why = open_url(server, &server.url(), Some(wrong), TIMEOUT)
+        .err()
+        .unwrap();
+    assert!(
+        format!("{why}").contains("28P01") && !format!("{why}").contains(wrong),
+        "{why}"
+    );
+}
+
+/// A PostgreSQL server for one test; `None` (a loud skip) when it cannot run here.
+fn server() -> Option<PostgresServer> {
+    have_postgres().then(PostgresServer::start)
+}
+
 #[test]
 fn scram_logins_over_tcp_and_the_unix_socket_name_the_role_and_database() {
-    if !have_postgres() {
-        return;
-    }
-    let server = PostgresServer::start();
+    let Some(server) = server() else { return };
     assert_eq!(
         server.psql(
             "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'mailmfa'"
@@ -88,10 +101,7 @@ fn scram_logins_over_tcp_and_the_unix_socket_name_the_role_and_database() {
 
 #[test]
 fn a_wrong_or_missing_password_is_refused_without_echoing_it() {
-    if !have_postgres() {
-        return;
-    }
-    let server = PostgresServer::start();
+    let Some(server) = server() else { return };
     let wrong = "Wr0ng-s3cret-guess";
     for url in [server.url(), server.socket_url()] {
         let Err(SqlError::Connection(why)) = open_url(&server, &url, Some(wrong), TIMEOUT) else {
@@ -120,13 +130,7 @@ fn cleartext_md5_and_trust_logins_work_too() {
         one_row(&mut pg, "SELECT current_user", &[]),
         [text("mailmfa")]
     );
-    let why = open_url(&server, &server.url(), Some(wrong), TIMEOUT)
-        .err()
-        .unwrap();
-    assert!(
-        format!("{why}").contains("28P01") && !format!("{why}").contains(wrong),
-        "{why}"
-    );
+    refuses_without_echoing(&server, wrong);
     // MD5 is what the server asks for only when the password is stored that way.
     server.psql(&format!(
         "SET password_encryption = 'md5'; ALTER ROLE mailmfa PASSWORD '{}'",
@@ -145,13 +149,7 @@ fn cleartext_md5_and_trust_logins_work_too() {
             [text("mailmfa")]
         );
     }
-    let why = open_url(&server, &server.url(), Some(wrong), TIMEOUT)
-        .err()
-        .unwrap();
-    assert!(
-        format!("{why}").contains("28P01") && !format!("{why}").contains(wrong),
-        "{why}"
-    );
+    refuses_without_echoing(&server, wrong);
     server.set_auth("trust");
     let mut pg = open_url(&server, &server.url(), None, TIMEOUT).expect("trust needs no password");
     assert_eq!(
@@ -162,10 +160,7 @@ fn cleartext_md5_and_trust_logins_work_too() {
 
 #[test]
 fn bound_values_round_trip_exactly_and_are_never_taken_for_sql() {
-    if !have_postgres() {
-        return;
-    }
-    let server = PostgresServer::start();
+    let Some(server) = server() else { return };
     let mut pg = open(&server);
     pg.script("CREATE TABLE x (id int); CREATE TABLE t (k text PRIMARY KEY, v text, n bigint)")
         .expect("create tables");
@@ -235,10 +230,7 @@ fn bound_values_round_trip_exactly_and_are_never_taken_for_sql() {
 
 #[test]
 fn inserts_updates_and_deletes_count_the_rows_they_change_and_queries_none() {
-    if !have_postgres() {
-        return;
-    }
-    let server = PostgresServer::start();
+    let Some(server) = server() else { return };
     let mut pg = open(&server);
     pg.script("CREATE TABLE t (k int, v text)").expect("create");
     let insert = pg
@@ -282,10 +274,7 @@ fn inserts_updates_and_deletes_count_the_rows_they_change_and_queries_none() {
 
 #[test]
 fn a_missing_table_is_a_server_error_and_the_connection_still_works() {
-    if !have_postgres() {
-        return;
-    }
-    let server = PostgresServer::start();
+    let Some(server) = server() else { return };
     let mut pg = open(&server);
     let secret = "s3cret-bound-value";
     match pg.execute("SELECT * FROM nowhere WHERE k = $1", &[Param::Text(secret)]) {
@@ -314,10 +303,7 @@ fn a_missing_table_is_a_server_error_and_the_connection_still_works() {
 
 #[test]
 fn scripts_run_several_statements_and_report_the_first_error() {
-    if !have_postgres() {
-        return;
-    }
-    let server = PostgresServer::start();
+    let Some(server) = server() else { return };
     let mut pg = open(&server);
     pg.script(
         "CREATE TABLE a (k int);\nCREATE TABLE b (k int);\n\
