@@ -36,6 +36,7 @@ for_each_backend!(
     a_database_that_does_not_answer_denies_the_login,
     another_schema_version_or_missing_tables_are_refused,
     a_key_rotation_reseals_every_row,
+    the_doctor_reports_the_database_and_the_keys,
 );
 
 /// `db`'s fixture with the mail stack, ALICE (MFA on, record in SQL) and BOB (password only).
@@ -306,10 +307,75 @@ fn a_key_rotation_reseals_every_row(kind: Kind) {
     assert_eq!(status["keys_used"], json(r#"{"2":2}"#));
     assert_eq!(status["key_file"], json("[1,2]"));
     // Key 1 can go now: the records open with key 2 alone.
-    let text = fs::read_to_string(&db.key_file).unwrap();
-    let only_new: String = text.lines().filter(|l| l.starts_with("2 ")).collect();
-    fs::write(&db.key_file, only_new + "\n").unwrap();
+    keep_only_key_2(&db);
     wait_for_step_margin(3);
     let r = f.login("mail", ALICE, &with_code(&record), IP);
     assert!(r.success(), "{r:?}");
+}
+
+/// Removes every line but key 2's from `db`'s key file (the end of a rotation).
+fn keep_only_key_2(db: &Db) {
+    let text = fs::read_to_string(&db.key_file).unwrap();
+    let only_new: String = text.lines().filter(|l| l.starts_with("2 ")).collect();
+    fs::write(&db.key_file, only_new + "\n").unwrap();
+}
+
+/// `mailmfa doctor --json`'s findings about SQL, as `level: what` lines.
+fn doctor_sql(f: &Fixture) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailmfa"))
+        .args(["--config", f.config.to_str().unwrap(), "doctor", "--json"])
+        .output()
+        .unwrap();
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|x| x["what"].as_str().unwrap_or("").starts_with("sql: "))
+        .map(|x| {
+            format!(
+                "{}: {}",
+                x["level"].as_str().unwrap(),
+                x["what"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn the_doctor_reports_the_database_and_the_keys(kind: Kind) {
+    let Some(db) = Db::start(kind) else { return };
+    let (f, _) = mail(&db, "");
+    let found = doctor_sql(&f);
+    assert!(
+        found
+            .iter()
+            .any(|l| l.starts_with("ok: sql: ") && l.contains("schema version 1")),
+        "{found:?}"
+    );
+    sql::mailmfa(&["db", "keygen", "--add", db.key_file.to_str().unwrap()]);
+    let found = doctor_sql(&f);
+    assert!(
+        found
+            .iter()
+            .any(|l| l.contains("still sealed with the older key 1")),
+        "{found:?}"
+    );
+    // A key file without the key that sealed the rows: those logins would be denied.
+    keep_only_key_2(&db);
+    let found = doctor_sql(&f);
+    assert!(
+        found
+            .iter()
+            .any(|l| l.starts_with("error: ")
+                && l.contains("key 1, which the key file does not hold")),
+        "{found:?}"
+    );
+    db.query("DROP TABLE mailmfa_schema");
+    let found = doctor_sql(&f);
+    assert!(
+        found
+            .iter()
+            .any(|l| l.starts_with("error: ") && l.contains("tables are missing")),
+        "{found:?}"
+    );
 }
