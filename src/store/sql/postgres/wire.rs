@@ -68,7 +68,8 @@ pub fn affected(tag: &str) -> u64 {
 }
 
 /// The SQLSTATE (`C`) and primary message (`M`) of the ErrorResponse in `frame`; never its
-/// detail (`D`), which can echo a value.
+/// detail (`D`), which can echo a value, and not the message of a data exception (class 22),
+/// which quotes the value it refused.
 pub fn error_fields(frame: &[u8]) -> (String, String) {
     let (mut code, mut message) = (String::new(), String::new());
     for field in frame.get(5..).unwrap_or_default().split(|b| *b == 0) {
@@ -78,12 +79,34 @@ pub fn error_fields(frame: &[u8]) -> (String, String) {
             _ => {}
         }
     }
+    // Class 22 (data exception) quotes the value it refused in the primary text too
+    // (`invalid input syntax for type integer: "..."`): withheld, as the detail is.
+    if code.starts_with("22") {
+        message = "a value the statement cannot take (the value is withheld)".to_string();
+    }
     (code, message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_exception_withholds_the_value_its_message_quotes() {
+        let frame =
+            b"E\0\0\0\0SERROR\0C22P02\0Minvalid input syntax for type integer: \"s3cret\"\0\0";
+        let (code, message) = error_fields(frame);
+        assert_eq!(code, "22P02");
+        assert!(!message.contains("s3cret"), "{message}");
+        let frame = b"E\0\0\0\0C42P01\0Mrelation \"x\" does not exist\0Dsecret detail\0\0";
+        assert_eq!(
+            error_fields(frame),
+            (
+                "42P01".to_string(),
+                "relation \"x\" does not exist".to_string()
+            )
+        );
+    }
 
     #[test]
     fn command_tags_give_the_rows_changed_and_queries_none() {
