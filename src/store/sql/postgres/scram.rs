@@ -189,7 +189,7 @@ fn encode(bytes: &[u8]) -> String {
     text
 }
 
-/// The bytes of padded base64 `text`; `None` if it is not that.
+/// The bytes of padded base64 `text`; `None` if it is not that, canonically.
 fn decode(text: &str) -> Option<Vec<u8>> {
     let text = text.as_bytes();
     if !text.len().is_multiple_of(4) {
@@ -206,6 +206,10 @@ fn decode(text: &str) -> Option<Vec<u8>> {
         for c in &quad[..4 - padding] {
             let value = ALPHABET.iter().position(|a| a == c)?;
             n = n << 6 | value as u32;
+        }
+        // Bits the padding drops must be zero (one spelling per value).
+        if n & ((1 << (2 * padding)) - 1) != 0 {
+            return None;
         }
         n <<= 6 * padding;
         bytes.extend_from_slice(&n.to_be_bytes()[1..4 - padding]);
@@ -235,8 +239,10 @@ mod tests {
             verifier.check(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
             Ok(())
         );
-        let forged = verifier.check(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5=");
+        let forged = verifier.check(b"v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
         assert!(forged.unwrap_err().contains("does not match"));
+        let noncanonical = verifier.check(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5=");
+        assert_eq!(noncanonical, Err("a garbled SCRAM verdict"));
         assert!(verifier.check(b"e=invalid-proof").is_err());
         assert!(verifier.check(b"v=6rriTRBi23WpRR").is_err(), "too short");
     }
@@ -294,7 +300,9 @@ mod tests {
             assert_eq!(encode(bytes), text);
             assert_eq!(decode(text).as_deref(), Some(bytes), "{text}");
         }
-        for bad in ["Zg=", "Zg===", "Z===", "Zg==Zm9v", "Zm9-", "Zm 9"] {
+        for bad in [
+            "Zg=", "Zg===", "Z===", "Zg==Zm9v", "Zm9-", "Zm 9", "Zh==", "Zm9=", "=Zm9",
+        ] {
             assert_eq!(decode(bad), None, "{bad}");
         }
     }
