@@ -104,7 +104,7 @@ impl Scram {
         let verifier = Verifier {
             server_signature: Zeroizing::new(hmac(&server_key[..], auth_message.as_bytes())),
         };
-        let proof = encode(&proof[..]);
+        let proof = Zeroizing::new(encode(&proof[..]));
         let mut message = Zeroizing::new(Vec::with_capacity(without_proof.len() + 3 + proof.len()));
         message.extend_from_slice(without_proof.as_bytes());
         message.extend_from_slice(b",p=");
