@@ -1,14 +1,18 @@
 //! The PostgreSQL wire client of the SQL records store: a small blocking one (protocol 3.0)
 //! that connects over TCP, TLS (`sslmode=verify-full`) or the server's Unix socket, logs in
-//! (trust, cleartext, MD5 or SCRAM-SHA-256 without channel binding), runs one statement per
-//! round trip with its parameters bound apart from its text (the extended query protocol),
-//! and runs migration scripts (the simple query protocol). Every socket operation is bounded
-//! by `sql_timeout_ms`. `postgres-protocol` encodes the messages, frames the replies and does
-//! SCRAM; no async runtime. Errors never hold the password or a bound value.
-//!
-//! The codec's buffers are `bytes::BytesMut`, which this crate does not depend on itself: they
-//! are made with `Default::default()` and their type is inferred from the codec's functions.
+//! (trust, cleartext, or SCRAM-SHA-256 without channel binding; MD5 is refused with a hint),
+//! runs one statement per round trip with its parameters bound apart from its text (the
+//! extended query protocol), and runs migration scripts (the simple query protocol). Every
+//! socket operation is bounded by `sql_timeout_ms`. No dependency for the protocol and no
+//! async runtime: frontend.rs encodes the messages sent, wire.rs reads and parses the
+//! replies, scram.rs does SCRAM with the `hmac` and `sha2` crates the module already links;
+//! this file owns the connection and what is sent when. No SASLprep: the password's bytes are
+//! used as they are (PostgreSQL itself falls back to the raw bytes when a password is not
+//! valid SASLprep input; an ASCII password is unaffected). Errors never hold the password or
+//! a bound value.
 
+mod frontend;
+mod scram;
 mod wire;
 
 use super::address::{Address, Dialect, Target};
@@ -16,15 +20,10 @@ use super::client::{Client, Outcome, Param, SqlError};
 use crate::store::net::tls::{self, TlsFiles};
 use crate::store::net::{self, Stream};
 use crate::store::secure::Owners;
-use postgres_protocol::authentication::md5_hash;
-use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
-use postgres_protocol::message::backend::Message;
-use postgres_protocol::message::frontend;
-use postgres_protocol::IsNull;
+use scram::Scram;
 use std::io::{self, BufReader, Read, Write};
 use std::time::Duration;
-use wire::{affected, error_fields, password_message, read_frame, row};
-use zeroize::Zeroizing;
+use wire::{error_fields, parse, read_frame, Message};
 
 /// The setting that bounds every socket operation, named when time runs out.
 const TIMEOUT: &str = "sql_timeout_ms";
@@ -85,10 +84,8 @@ fn start_tls(
     files: &TlsFiles<'_>,
     owners: Owners,
 ) -> Result<tls::TlsStream, SqlError> {
-    let mut request = Default::default();
-    frontend::ssl_request(&mut request);
     let mut answer = [0u8];
-    tcp.write_all(&request)
+    tcp.write_all(&frontend::SSL_REQUEST)
         .and_then(|()| tcp.read_exact(&mut answer))
         .map_err(|e| SqlError::Connection(net::describe(e, TIMEOUT)))?;
     match answer[0] {
@@ -111,17 +108,13 @@ impl Postgres {
         database: &str,
         password: Option<&str>,
     ) -> Result<(), SqlError> {
-        let mut startup = Default::default();
-        frontend::startup_message(
-            [
-                ("user", user),
-                ("database", database),
-                ("client_encoding", "UTF8"),
-                ("application_name", "mailmfa"),
-            ],
-            &mut startup,
-        )
-        .map_err(|e| self.lost(e))?;
+        let startup = frontend::startup(&[
+            ("user", user),
+            ("database", database),
+            ("client_encoding", "UTF8"),
+            ("application_name", "mailmfa"),
+        ])
+        .map_err(|_| self.fail("the user or database name holds a NUL byte".to_string()))?;
         self.send(&startup)?;
         let needed = || {
             password.ok_or_else(|| {
@@ -133,73 +126,72 @@ impl Postgres {
         loop {
             match self.receive()? {
                 Message::AuthenticationOk => break,
-                Message::AuthenticationCleartextPassword => {
-                    self.send(&password_message(needed()?.as_bytes()))?;
+                Message::AuthenticationCleartext => {
+                    let message = frontend::password(needed()?.as_bytes())
+                        .map_err(|_| self.fail("the password holds a NUL byte".to_string()))?;
+                    self.send(&message)?;
                 }
-                Message::AuthenticationMd5Password(body) => {
-                    let hash = Zeroizing::new(md5_hash(
-                        user.as_bytes(),
-                        needed()?.as_bytes(),
-                        body.salt(),
-                    ));
-                    self.send(&password_message(hash.as_bytes()))?;
+                Message::AuthenticationMd5 => {
+                    return Err(self.fail(
+                        "the server asks for MD5 passwords, which mailmfa does not send: store \
+                         the password as SCRAM (password_encryption = 'scram-sha-256', then set \
+                         it again)"
+                            .to_string(),
+                    ))
                 }
-                Message::AuthenticationSasl(_) => self.scram(needed()?)?,
-                Message::ErrorResponse(_) => return Err(self.refused()),
+                Message::AuthenticationSasl { scram } => self.scram(scram, needed()?)?,
+                Message::AuthenticationOther(code) => {
+                    return Err(self.fail(format!(
+                        "the server asks for an authentication method this client does not \
+                         speak (code {code})"
+                    )))
+                }
+                Message::ErrorResponse => return Err(self.refused()),
                 _ => return Err(self.unexpected()),
             }
         }
         loop {
             match self.receive()? {
-                Message::ReadyForQuery(_) => return Ok(()),
-                Message::ParameterStatus(_)
-                | Message::BackendKeyData(_)
-                | Message::NoticeResponse(_) => {}
-                Message::ErrorResponse(_) => return Err(self.refused()),
+                Message::ReadyForQuery => return Ok(()),
+                Message::Information => {}
+                Message::ErrorResponse => return Err(self.refused()),
                 _ => return Err(self.unexpected()),
             }
         }
     }
 
-    /// SCRAM-SHA-256 (RFC 7677) after the server's AuthenticationSASL, ending when the
-    /// server's signature is checked.
-    fn scram(&mut self, password: &str) -> Result<(), SqlError> {
-        let offered = self.frame.get(9..).unwrap_or_default();
-        if !offered
-            .split(|b| *b == 0)
-            .any(|m| m == SCRAM_SHA_256.as_bytes())
-        {
-            self.broken = true;
-            return Err(SqlError::Connection(
+    /// SCRAM-SHA-256 (RFC 7677) after the server's AuthenticationSASL (which offered it if
+    /// `offered`), ending when the server's signature is checked.
+    fn scram(&mut self, offered: bool, password: &str) -> Result<(), SqlError> {
+        if !offered {
+            return Err(self.fail(
                 "the server offers no SASL mechanism this client speaks (SCRAM-SHA-256)"
                     .to_string(),
             ));
         }
-        // "n": this client does not do channel binding (the server's certificate is checked).
-        let mut scram = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
-        let mut first = Default::default();
-        frontend::sasl_initial_response(SCRAM_SHA_256, scram.message(), &mut first)
-            .map_err(|e| self.lost(e))?;
+        // An empty user name, as libpq sends: the server takes the startup message's.
+        let scram = Scram::start("", password.as_bytes()).map_err(|e| self.fail(e))?;
+        let first =
+            frontend::sasl_initial_response(scram::MECHANISM, scram.client_first().as_bytes())
+                .map_err(|_| self.garbled("a SCRAM exchange too long to answer"))?;
         self.send(&first)?;
         let challenge = match self.receive()? {
-            Message::AuthenticationSaslContinue(body) => body,
-            Message::ErrorResponse(_) => return Err(self.refused()),
+            Message::AuthenticationSaslContinue(data) => data,
+            Message::ErrorResponse => return Err(self.refused()),
             _ => return Err(self.unexpected()),
         };
-        scram
-            .update(challenge.data())
-            .map_err(|_| self.garbled("a garbled SCRAM challenge"))?;
-        let mut proof = Default::default();
-        frontend::sasl_response(scram.message(), &mut proof).map_err(|e| self.lost(e))?;
+        let (proof, verifier) = scram
+            .client_final(&challenge)
+            .map_err(|what| self.garbled(what))?;
+        let proof = frontend::sasl_response(&proof)
+            .map_err(|_| self.garbled("a SCRAM exchange too long to answer"))?;
         self.send(&proof)?;
         let verdict = match self.receive()? {
-            Message::AuthenticationSaslFinal(body) => body,
-            Message::ErrorResponse(_) => return Err(self.refused()),
+            Message::AuthenticationSaslFinal(data) => data,
+            Message::ErrorResponse => return Err(self.refused()),
             _ => return Err(self.unexpected()),
         };
-        scram.finish(verdict.data()).map_err(|_| {
-            self.garbled("a SCRAM signature that does not match: not the server it claims to be")
-        })
+        verifier.check(&verdict).map_err(|what| self.garbled(what))
     }
 
     /// Writes `bytes` and flushes them.
@@ -216,10 +208,7 @@ impl Postgres {
         if let Err(e) = read_frame(&mut self.stream, &mut self.frame) {
             return Err(self.lost(e));
         }
-        match Message::parse(&mut From::from(&self.frame[..])) {
-            Ok(Some(message)) => Ok(message),
-            _ => Err(self.garbled("garbled reply")),
-        }
+        parse(&self.frame).ok_or_else(|| self.garbled("garbled reply"))
     }
 
     /// Reads the replies up to ReadyForQuery: the rows, the count of rows changed, and the
@@ -229,27 +218,14 @@ impl Postgres {
         let mut refusal = None;
         loop {
             match self.receive()? {
-                Message::ReadyForQuery(_) => break,
-                Message::DataRow(body) => {
-                    let row = row(body.buffer()).ok_or_else(|| self.garbled("garbled reply"))?;
-                    outcome.rows.push(row);
-                }
-                Message::CommandComplete(body) => {
-                    let tag = body.tag().map_err(|_| self.garbled("garbled reply"))?;
-                    outcome.affected = affected(tag);
-                }
-                Message::ErrorResponse(_) => {
+                Message::ReadyForQuery => break,
+                Message::DataRow(row) => outcome.rows.push(row),
+                Message::CommandComplete(affected) => outcome.affected = affected,
+                Message::ErrorResponse => {
                     let (code, message) = error_fields(&self.frame);
                     refusal.get_or_insert(SqlError::Server { code, message });
                 }
-                Message::ParseComplete
-                | Message::BindComplete
-                | Message::RowDescription(_)
-                | Message::NoData
-                | Message::EmptyQueryResponse
-                | Message::ParameterStatus(_)
-                | Message::NoticeResponse(_)
-                | Message::NotificationResponse(_) => {}
+                Message::Step | Message::Information => {}
                 _ => return Err(self.unexpected()),
             }
         }
@@ -267,11 +243,17 @@ impl Postgres {
         })
     }
 
-    /// A connection error: the server sent `what`.
-    fn garbled(&mut self, what: &str) -> SqlError {
+    /// A connection error `why` during the login or a reply; the connection is not used
+    /// again.
+    fn fail(&mut self, why: String) -> SqlError {
         self.broken = true;
         self.went_stale = false;
-        SqlError::Connection(format!("the server sent {what}"))
+        SqlError::Connection(why)
+    }
+
+    /// A connection error: the server sent `what`.
+    fn garbled(&mut self, what: &str) -> SqlError {
+        self.fail(format!("the server sent {what}"))
     }
 
     /// A connection error: the server sent a message that has no place here.
@@ -307,48 +289,23 @@ impl Postgres {
 impl Client for Postgres {
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Outcome, SqlError> {
         self.usable()?;
-        let mut buf = Default::default();
-        let encoded = frontend::parse("", sql, std::iter::empty(), &mut buf)
-            .map_err(|_| ())
-            .and_then(|()| {
-                frontend::bind(
-                    "",
-                    "",
-                    std::iter::empty(),
-                    params,
-                    |param, buf| {
-                        match param {
-                            Param::Text(text) => buf.extend_from_slice(text.as_bytes()),
-                            Param::Int(n) => buf.extend_from_slice(n.to_string().as_bytes()),
-                        }
-                        Ok(IsNull::No)
-                    },
-                    std::iter::empty(),
-                    &mut buf,
-                )
-                .map_err(|_| ())
-            })
-            .and_then(|()| frontend::describe(b'P', "", &mut buf).map_err(|_| ()))
-            .and_then(|()| frontend::execute("", 0, &mut buf).map_err(|_| ()));
-        if encoded.is_err() {
+        let Ok(buf) = frontend::statement(sql, params) else {
             // Nothing was sent: the connection is still usable.
             return Err(SqlError::Connection(
                 "the statement or a value cannot be sent (a NUL byte, or too long)".to_string(),
             ));
-        }
-        frontend::sync(&mut buf);
+        };
         self.send(&buf)?;
         self.replies()?
     }
 
     fn script(&mut self, sql: &str) -> Result<(), SqlError> {
         self.usable()?;
-        let mut buf = Default::default();
-        if frontend::query(sql, &mut buf).is_err() {
+        let Ok(buf) = frontend::query(sql) else {
             return Err(SqlError::Connection(
                 "the script cannot be sent (a NUL byte, or too long)".to_string(),
             ));
-        }
+        };
         self.send(&buf)?;
         self.replies()?.map(|_| ())
     }
@@ -366,10 +323,10 @@ impl Client for Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         if !self.broken {
-            let mut buf = Default::default();
-            frontend::terminate(&mut buf);
             let inner = self.stream.get_mut();
-            let _ = inner.write_all(&buf).and_then(|()| inner.flush());
+            let _ = inner
+                .write_all(&frontend::TERMINATE)
+                .and_then(|()| inner.flush());
         }
     }
 }
