@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 core=(src/auth/*.rs src/split.rs src/otp.rs src/login.rs src/store/secure.rs src/state.rs
-      src/credential.rs src/store/redis/mod.rs src/store/redis/resp.rs src/store/redis/address.rs)
+      src/credential.rs src/store/redis/mod.rs src/store/redis/resp.rs src/store/redis/address.rs
+      src/store/net/slot.rs src/store/sql/mod.rs src/store/sql/seal.rs src/store/sql/schema.rs
+      src/store/sql/address.rs src/store/sql/connection.rs src/store/transfer.rs
+      src/store/sql/postgres/scram.rs src/store/sql/postgres/wire.rs src/store/sql/mysql/packet.rs)
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("${core[@]}")
 
