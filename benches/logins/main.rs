@@ -66,6 +66,12 @@ mod options;
 mod pool;
 mod report;
 mod run;
+#[path = "../../tests/servers/mod.rs"]
+mod servers;
+#[path = "../../tests/skip/mod.rs"]
+mod skip;
+mod sql;
+mod sql_report;
 mod targets;
 mod world;
 
