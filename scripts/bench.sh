@@ -25,8 +25,10 @@ fi
 # Debian packages: libpam0g-dev to link the module, the two peers, pam_pwdfile for the
 # realistic password step, oathtool to cross-check codes, openssl for the password hashes,
 # valgrind for the instruction counts, util-linux (mount, findmnt) and e2fsprogs (mkfs.ext4)
-# for the mailbox file system.
-packages="libpam0g-dev libpam-oath oathtool libpam-google-authenticator libpam-pwdfile valgrind openssl util-linux e2fsprogs"
+# for the mailbox file system; postgresql-15 and mariadb-server for the records in SQL (issue
+# 15: the harness starts its own servers through tests/servers/, as the tests do; --no-sql
+# leaves them out).
+packages="libpam0g-dev libpam-oath oathtool libpam-google-authenticator libpam-pwdfile valgrind openssl util-linux e2fsprogs postgresql-15 mariadb-server"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

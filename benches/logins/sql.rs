@@ -19,6 +19,7 @@ use super::WARMUP_USER;
 use mailmfa::config::SqlSettings;
 use mailmfa::login::Login;
 use mailmfa::store::secure::Owners;
+use mailmfa::store::sql::client::Param;
 use mailmfa::store::sql::connection::Connection;
 use mailmfa::store::sql::schema;
 use mailmfa::store::sql::seal::{new_key_line, Keys};
@@ -110,6 +111,8 @@ impl Server {
 /// `sql_timeout_ms` of the stacks: far above a login's round trip, so that no statement times
 /// out while the machine is loaded or a login runs under valgrind (the value costs nothing).
 const TIMEOUT_MS: u64 = 5000;
+/// The module's statement (`src/store/sql/mod.rs`): one round trip per login.
+const SELECT: &str = "SELECT key_id, sealed FROM mailmfa_record WHERE login = $1";
 /// Rows per INSERT statement of the bulk load.
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -121,6 +124,8 @@ pub(super) struct SqlWorld {
     settings: BTreeMap<(Engine, usize), SqlSettings>,
     /// The harness's connection to each database, for the untimed warm-up of a batch.
     conns: RefCell<BTreeMap<(Engine, usize), Connection>>,
+    /// The warm-up's round trips: the module's SELECT of one row, timed alone (ns).
+    pub(super) selects: RefCell<BTreeMap<(Engine, usize), Vec<u64>>>,
     /// How long starting both servers took.
     pub(super) started: Duration,
     /// How long loading each scale's rows into both servers took.
@@ -181,6 +186,7 @@ impl SqlWorld {
             servers,
             settings: BTreeMap::new(),
             conns: RefCell::new(BTreeMap::new()),
+            selects: RefCell::new(BTreeMap::new()),
             started,
             loads: Vec::new(),
         };
@@ -216,9 +222,10 @@ impl SqlWorld {
     }
 
     /// Untimed, before a batch of `engine` at `scale`: the rows of `picks` read by the
-    /// harness's connection, so that every scale is measured with them in the server's cache
-    /// (as the record files are in the page cache), and one login of a mailbox without MFA
-    /// through the stack, so that the module's connection (one per process, kept across
+    /// harness's connection with the module's own statement, one round trip each (timed
+    /// alone, for the report), so that every scale is measured with them in the server's
+    /// cache (as the record files are in the page cache); then one login of a mailbox without
+    /// MFA through the stack, so that the module's connection (one per process, kept across
     /// logins, as in an auth worker) is open before the timer starts.
     pub(super) fn warm(
         &self,
@@ -228,17 +235,23 @@ impl SqlWorld {
         scale: usize,
         picks: &[usize],
     ) -> Result<(), String> {
-        let mut sql = "SELECT login, sealed FROM mailmfa_record WHERE login IN (".to_string();
-        for (k, &i) in picks.iter().enumerate() {
-            let _ = write!(sql, "{}'{}'", if k > 0 { ", " } else { "" }, user_name(i));
-        }
-        sql.push(')');
         let mut conns = self.conns.borrow_mut();
         let conn = conns
             .get_mut(&(engine, scale))
             .ok_or_else(|| format!("no {} database for {scale}", engine.title()))?;
-        conn.execute(&sql, &[])
-            .map_err(|e| format!("{}: warm-up: {e}", engine.title()))?;
+        let mut selects = self.selects.borrow_mut();
+        let times = selects.entry((engine, scale)).or_default();
+        for &i in picks {
+            let name = user_name(i);
+            let t = Instant::now();
+            let out = conn
+                .execute(SELECT, &[Param::Text(&name)])
+                .map_err(|e| format!("{}: warm-up: {e}", engine.title()))?;
+            times.push(t.elapsed().as_nanos() as u64);
+            if out.rows.len() != 1 {
+                return Err(format!("{}: no row for {name}", engine.title()));
+            }
+        }
         if !world.login(service, WARMUP_USER, super::PASSWORD) {
             return Err(format!("{service}: the warm-up login failed"));
         }

@@ -129,6 +129,25 @@ impl Report<'_> {
                 let _ = writeln!(r, "{line}");
             }
         }
+        let Some(sql) = &self.world.sql else {
+            return;
+        };
+        let selects = sql.selects.borrow();
+        for m in modules {
+            let Module::Sql(engine) = *m else { continue };
+            let mut line = format!(
+                "| the module's SELECT alone, one round trip (harness, same wire client) | {} |",
+                engine.title()
+            );
+            for &scale in &scales {
+                let alone = Sample {
+                    ns: selects.get(&(engine, scale)).cloned().unwrap_or_default(),
+                    ..Sample::default()
+                };
+                let _ = write!(line, " {} |", us(alone.p50()));
+            }
+            let _ = writeln!(r, "{line}");
+        }
         let _ = writeln!(r);
     }
 }
