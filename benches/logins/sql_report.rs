@@ -33,9 +33,10 @@ impl Report<'_> {
              The same stack and state files as mailmfa's row (\"files\"); the record is one sealed row read \
              from PostgreSQL 15 or MariaDB 10.11 on 127.0.0.1 (TCP), started for the run by the tests' harness \
              (`tests/servers/`; servers started in {:.1} s; rows loaded into both: {}). Before each batch, \
-             untimed: the picked rows are read once by the harness (in the server's cache, as the record files \
-             are in the page cache) and one login without MFA opens the module's connection (one per process, \
-             kept across logins). \"SQL − files\" compares p50 with the files row of the same case in this run.\n\n\
+             untimed: the picked rows are read by the harness with the module's statement (so they are in the \
+             server's cache, as the record files are in the page cache), then read again, one round trip each, \
+             timed alone (the last rows of the next table), and one login without MFA opens the module's \
+             connection (one per process, kept across logins). \"SQL − files\" compares p50 with the files row of the same case in this run.\n\n\
              | case | records | as expected | what happened | logins/s | p50 µs | p90 µs | p99 µs | CPU p50 µs | SQL − files (p50) ms | SQL ÷ files (p50) | SQL − files (CPU p50) ms |\n\
              |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
             count(scale),
