@@ -260,7 +260,7 @@ pub(super) fn settle(path: &Path) -> Result<(), String> {
 }
 
 /// CPU time this process has used, ns (CLOCK_PROCESS_CPUTIME_ID).
-fn cpu_ns() -> u64 {
+pub(super) fn cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -8,7 +8,8 @@
 //! The report's table is `sql_report.rs`; the goal (p50 within +0.3 ms of files) is judged in
 //! `targets.rs`.
 
-use super::cases::Module;
+use super::cases::{Module, Sample};
+use super::driver::cpu_ns;
 use super::mailboxes::{ctx, mkdir_0700, record_text, unix_now, user_name, write_file};
 use super::pool::Pool;
 use super::servers::find_program;
@@ -113,6 +114,9 @@ impl Server {
 const TIMEOUT_MS: u64 = 5000;
 /// The module's statement (`src/store/sql/mod.rs`): one round trip per login.
 const SELECT: &str = "SELECT key_id, sealed FROM mailmfa_record WHERE login = $1";
+/// The busy client work before each spaced round trip of the warm-up: about what a login
+/// does around its query (a reused code costs files ~0.15 ms in all).
+pub(super) const CLIENT_WORK: Duration = Duration::from_micros(250);
 /// Rows per INSERT statement of the bulk load.
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -124,8 +128,9 @@ pub(super) struct SqlWorld {
     settings: BTreeMap<(Engine, usize), SqlSettings>,
     /// The harness's connection to each database, for the untimed warm-up of a batch.
     conns: RefCell<BTreeMap<(Engine, usize), Connection>>,
-    /// The warm-up's round trips: the module's SELECT of one row, timed alone (ns).
-    pub(super) selects: RefCell<BTreeMap<(Engine, usize), Vec<u64>>>,
+    /// The warm-up's round trips: the module's SELECT of one row, timed alone (wall and CPU
+    /// time), back to back (`false`) or each after [`CLIENT_WORK`] (`true`).
+    pub(super) selects: RefCell<BTreeMap<(Engine, usize, bool), Sample>>,
     /// How long starting both servers took.
     pub(super) started: Duration,
     /// How long loading each scale's rows into both servers took.
@@ -224,9 +229,11 @@ impl SqlWorld {
     /// Untimed, before a batch of `engine` at `scale`: the rows of `picks` read by the
     /// harness's connection with the module's own statement, so that every scale is measured
     /// with them in the server's cache (as the record files are in the page cache), then read
-    /// again, one round trip each, timed alone (for the report); then one login of a mailbox
-    /// without MFA through the stack, so that the module's connection (one per process, kept
-    /// across logins, as in an auth worker) is open before the timer starts.
+    /// again, one round trip each, timed alone (for the report): back to back, and each after
+    /// [`CLIENT_WORK`] of busy client work, as a login's query follows the rest of its work;
+    /// then one login of a mailbox without MFA through the stack, so that the module's
+    /// connection (one per process, kept across logins, as in an auth worker) is open before
+    /// the timer starts.
     pub(super) fn warm(
         &self,
         world: &World,
@@ -240,16 +247,25 @@ impl SqlWorld {
             .get_mut(&(engine, scale))
             .ok_or_else(|| format!("no {} database for {scale}", engine.title()))?;
         let mut selects = self.selects.borrow_mut();
-        let times = selects.entry((engine, scale)).or_default();
-        for timed in [false, true] {
+        for (timed, spaced) in [(false, false), (true, false), (true, true)] {
             for &i in picks {
                 let name = user_name(i);
+                if spaced {
+                    let t = Instant::now();
+                    while t.elapsed() < CLIENT_WORK {
+                        std::hint::spin_loop();
+                    }
+                }
+                let cpu = cpu_ns();
                 let t = Instant::now();
                 let out = conn
                     .execute(SELECT, &[Param::Text(&name)])
                     .map_err(|e| format!("{}: warm-up: {e}", engine.title()))?;
                 if timed {
-                    times.push(t.elapsed().as_nanos() as u64);
+                    let ns = t.elapsed().as_nanos() as u64;
+                    let sample = selects.entry((engine, scale, spaced)).or_default();
+                    sample.ns.push(ns);
+                    sample.cpu.push(cpu_ns() - cpu);
                 }
                 if out.rows.len() != 1 {
                     return Err(format!("{}: no row for {name}", engine.title()));

@@ -4,6 +4,7 @@
 
 use super::cases::{Case, Module, Pw, Sample};
 use super::report::{count, times, us, Report};
+use super::sql::CLIENT_WORK;
 use std::fmt::Write as _;
 
 /// The cases the SQL stacks run, in the report's order.
@@ -35,7 +36,8 @@ impl Report<'_> {
              (`tests/servers/`; servers started in {:.1} s; rows loaded into both: {}). Before each batch, \
              untimed: the picked rows are read by the harness with the module's statement (so they are in the \
              server's cache, as the record files are in the page cache), then read again, one round trip each, \
-             timed alone (the last rows of the next table), and one login without MFA opens the module's \
+             timed alone (the last rows of the next table: back to back, and each after busy client work as in \
+             a login), and one login without MFA opens the module's \
              connection (one per process, kept across logins). \"SQL − files\" compares p50 with the files row of the same case in this run.\n\n\
              | case | records | as expected | what happened | logins/s | p50 µs | p90 µs | p99 µs | CPU p50 µs | SQL − files (p50) ms | SQL ÷ files (p50) | SQL − files (CPU p50) ms |\n\
              |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -136,18 +138,30 @@ impl Report<'_> {
         let selects = sql.selects.borrow();
         for m in modules {
             let Module::Sql(engine) = *m else { continue };
-            let mut line = format!(
-                "| the module's SELECT alone, one round trip (harness, same wire client) | {} |",
-                engine.title()
-            );
-            for &scale in &scales {
-                let alone = Sample {
-                    ns: selects.get(&(engine, scale)).cloned().unwrap_or_default(),
-                    ..Sample::default()
+            for spaced in [false, true] {
+                let how = if spaced {
+                    format!(
+                        "each after {} µs of busy client work",
+                        CLIENT_WORK.as_micros()
+                    )
+                } else {
+                    "back to back".to_string()
                 };
-                let _ = write!(line, " {} |", us(alone.p50()));
+                let mut line = format!(
+                    "| the module's SELECT alone (harness, same wire client), {how} | {} |",
+                    engine.title()
+                );
+                for &scale in &scales {
+                    match selects.get(&(engine, scale, spaced)) {
+                        Some(alone) => {
+                            let _ =
+                                write!(line, " {} ({}) |", us(alone.p50()), us(alone.cpu_p50()));
+                        }
+                        None => line.push_str(" - |"),
+                    }
+                }
+                let _ = writeln!(r, "{line}");
             }
-            let _ = writeln!(r, "{line}");
         }
         let _ = writeln!(r);
     }
