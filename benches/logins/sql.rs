@@ -40,8 +40,10 @@ pub(super) enum Engine {
 }
 
 impl Engine {
+    /// Both servers, in the report's order.
     pub(super) const ALL: [Engine; 2] = [Engine::Postgres, Engine::Mariadb];
 
+    /// The stack's name: its service file and config are named after it.
     pub(super) fn key(self) -> &'static str {
         match self {
             Engine::Postgres => "mailmfa-sql-postgres",
