@@ -61,6 +61,8 @@ pub(super) fn callgrind(
     for &module in &world.notify {
         plan.extend(module.cases().iter().map(|&case| (module, case)));
     }
+    // Records in SQL (issue 15): a reused code, the cheapest success.
+    plan.extend(world.sql_modules().into_iter().map(|m| (m, Case::Reuse)));
     if notify_only {
         plan.retain(|(m, _)| *m == Module::Floor || m.is_mailmfa());
     }
@@ -88,7 +90,9 @@ pub(super) fn callgrind(
                 };
                 match module {
                     Module::Mailmfa if case == Case::Fresh => main.forget_mailmfa(i),
-                    Module::Mailmfa | Module::Notify(_) => main.returning_mailmfa(i, step)?,
+                    Module::Mailmfa | Module::Notify(_) | Module::Sql(_) => {
+                        main.returning_mailmfa(i, step)?
+                    }
                     Module::Ga | Module::GaSkew => main.reset_ga(i, case == Case::First)?,
                     _ => {}
                 }

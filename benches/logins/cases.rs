@@ -3,6 +3,7 @@
 //! step, scale, case) collects ([`Sample`]).
 
 use super::notify::Spool;
+use super::sql::Engine;
 use std::collections::BTreeMap;
 
 /// A PAM stack under test (before its password step).
@@ -20,6 +21,8 @@ pub(super) enum Module {
     GaSkew,
     /// mailmfa with `[notify] enabled = true, alert_after = 1` (issue 18) and this spool.
     Notify(Spool),
+    /// mailmfa with `records = "sql"` (issue 15) in this server; the state in files.
+    Sql(Engine),
 }
 
 impl Module {
@@ -39,6 +42,7 @@ impl Module {
             Module::Ga => "ga",
             Module::GaSkew => "ga-skew",
             Module::Notify(spool) => spool.key(),
+            Module::Sql(engine) => engine.key(),
         }
     }
 
@@ -50,12 +54,14 @@ impl Module {
             Module::Ga => "google-auth (forward_pass noskewadj)",
             Module::GaSkew => "google-auth default (skew search on)",
             Module::Notify(spool) => spool.title(),
+            Module::Sql(engine) => engine.title(),
         }
     }
 
-    /// `pam_mailmfa.so` (split, password, verify), with or without `[notify]`.
+    /// `pam_mailmfa.so` (split, password, verify), with or without `[notify]`, records in
+    /// files or SQL.
     pub(super) fn is_mailmfa(self) -> bool {
-        matches!(self, Module::Mailmfa | Module::Notify(_))
+        matches!(self, Module::Mailmfa | Module::Notify(_) | Module::Sql(_))
     }
 
     /// The timed passes of this module's batch, in order.
@@ -66,6 +72,7 @@ impl Module {
             Module::Oath | Module::Ga => &[Case::First, Case::Reuse, Case::Wrong],
             Module::GaSkew => &[Case::Wrong],
             Module::Notify(spool) => spool.cases(),
+            Module::Sql(_) => &[Case::First, Case::Reuse, Case::Wrong],
         }
     }
 }

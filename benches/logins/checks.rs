@@ -167,6 +167,9 @@ pub(super) fn sanity(world: &World) -> Result<Vec<String>, String> {
     for (what, ok) in super::notify::sanity(world, i, step, &right, &wrong)? {
         check(&what, ok)?;
     }
+    for (what, ok) in super::sql::sanity(world, i, step, &right, &wrong)? {
+        check(&what, ok)?;
+    }
     pool.reset_oath()?;
     pool.forget_mailmfa(i);
     Ok(notes)

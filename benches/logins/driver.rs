@@ -110,6 +110,9 @@ pub(super) fn batch(
         let _ = fs::read(pool.mm_users().join(format!("{name}.toml")));
         let _ = fs::read(pool.ga().join(&name));
     }
+    if let (Module::Sql(engine), Some(sql)) = (module, &world.sql) {
+        sql.warm(world, &service, engine, scale, &picks)?;
+    }
     let distinct = pool.n >= picks.len();
     let prepare = |f: &dyn Fn(usize) -> Result<(), String>| -> Result<(), String> {
         if distinct {
@@ -146,7 +149,7 @@ pub(super) fn batch(
                     .collect();
                 timed_pass(world, &service, &plain, budget.cap, sample, &mut |_| Ok(()))?;
             }
-            (Module::Mailmfa | Module::Notify(_), Case::First) => {
+            (Module::Mailmfa | Module::Notify(_) | Module::Sql(_), Case::First) => {
                 prepare(&returning)?;
                 first_done = timed_pass(world, &service, &right, budget.cap, sample, &mut |a| {
                     each(&returning, a.index)
@@ -159,7 +162,7 @@ pub(super) fn batch(
                 })?;
                 first_done = first_done.max(done);
             }
-            (Module::Mailmfa | Module::Notify(_), Case::Reuse) => {
+            (Module::Mailmfa | Module::Notify(_) | Module::Sql(_), Case::Reuse) => {
                 // Mailboxes the first passes did not reach (their cap) log in once, untimed.
                 let seen: HashSet<usize> = right[..first_done].iter().map(|a| a.index).collect();
                 for a in right[first_done..]
@@ -257,7 +260,7 @@ pub(super) fn settle(path: &Path) -> Result<(), String> {
 }
 
 /// CPU time this process has used, ns (CLOCK_PROCESS_CPUTIME_ID).
-fn cpu_ns() -> u64 {
+pub(super) fn cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

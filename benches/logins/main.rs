@@ -33,6 +33,12 @@
 //!    the spool) beside the same stack without one, and with a spool that cannot take the
 //!    line (on a full file system, or refused by the module's checks). `--notify` runs only
 //!    this section.
+//! 8. Records in SQL (issue 15): a PostgreSQL and a MariaDB server started for the run by
+//!    the tests' harness (`tests/servers/`, included below), every scale's rows sealed and
+//!    loaded into one database per scale in each, and mailmfa with `records = "sql"`
+//!    ([`Module::Sql`]) run in the same rounds as the other stacks (reused code, first use,
+//!    wrong code), beside mailmfa with record files; `--no-sql` leaves this out. The servers
+//!    stop at the end of the run.
 //!
 //! Every login goes through [`mailmfa::pam::client::login`]: `pam_start_confdir`, PAM_RHOST,
 //! `pam_authenticate` with a conversation answering the password, `pam_acct_mgmt`, `pam_end`.
@@ -51,8 +57,11 @@
 //! - `contention.rs`: P processes released together; the job files.
 //! - `callgrind.rs`: instructions per login under valgrind.
 //! - `notify.rs`: the notifications section (issue 18).
+//! - `sql.rs`: the records in SQL (issue 15): the servers, the rows, the configs, the warm-up.
+//! - `sql_report.rs`: the SQL tables of the report.
+//! - `tests/servers/`, `tests/skip/`: the tests' server harness, shared, not copied.
 //! - `report.rs`: the markdown tables and the ratios.
-//! - `targets.rs`: which targets of issues 5 and 17 the run met.
+//! - `targets.rs`: which targets of issues 5, 17 and 15 the run met.
 
 mod callgrind;
 mod cases;
@@ -66,6 +75,14 @@ mod options;
 mod pool;
 mod report;
 mod run;
+// The tests' server harness (PostgreSQL and MariaDB for `sql.rs`), and the skip rules it
+// reaches as `crate::skip`.
+#[path = "../../tests/servers/mod.rs"]
+mod servers;
+#[path = "../../tests/skip/mod.rs"]
+mod skip;
+mod sql;
+mod sql_report;
 mod targets;
 mod world;
 

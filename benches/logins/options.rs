@@ -1,5 +1,5 @@
 //! The command line of the harness: its usage text and the options of a run (`--quick`,
-//! `--scales`, `--notify`, ...), with their defaults.
+//! `--scales`, `--notify`, `--no-sql`, ...), with their defaults.
 
 use super::DEFAULT_WORKDIR;
 use std::path::PathBuf;
@@ -14,6 +14,8 @@ usage: cargo bench --bench logins -- [run] [options]      (as root; see scripts/
   --logins N         logins per timed pass of a batch (default 200; quick 100)
   --pass-secs S      time cap of one pass (default 1.5; quick 1.0)
   --no-callgrind     skip the valgrind measurement
+  --no-sql           leave out the records in SQL (issue 15: a PostgreSQL and a MariaDB
+                     started for the run, every scale's rows loaded into each)
   --module PATH      the PAM module (default target/release/libmailmfa.so)
   --workdir DIR      where mailboxes and services live (default /var/tmp/mailmfa-bench)
   --out FILE         markdown report (default target/bench/logins.md)
@@ -46,6 +48,8 @@ pub(super) struct Options {
     pub(super) image: bool,
     /// Only the notifications section (`--notify`).
     pub(super) notify_only: bool,
+    /// The [`super::cases::Module::Sql`] stacks (off with `--no-sql` or `--notify`).
+    pub(super) sql: bool,
 }
 
 pub(super) fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -77,6 +81,7 @@ pub(super) fn parse_options(args: &[String]) -> Result<Options, String> {
         namespace: true,
         image: true,
         notify_only,
+        sql: !notify_only,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -95,6 +100,7 @@ pub(super) fn parse_options(args: &[String]) -> Result<Options, String> {
             "--logins" => o.logins = value()?.parse().map_err(|_| "--logins N")?,
             "--pass-secs" => o.pass_secs = value()?.parse().map_err(|_| "--pass-secs S")?,
             "--no-callgrind" => o.callgrind = false,
+            "--no-sql" => o.sql = false,
             "--module" => o.module = PathBuf::from(value()?),
             "--workdir" => o.workdir = PathBuf::from(value()?),
             "--out" => o.out = PathBuf::from(value()?),

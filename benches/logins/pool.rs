@@ -33,10 +33,12 @@ impl Pool {
     fn mm_config(&self) -> PathBuf {
         self.mm().join("mailmfa.toml")
     }
-    /// The `config=` of a mailmfa stack: `mailmfa.toml`, or that plus a `[notify]` table.
+    /// The `config=` of a mailmfa stack: `mailmfa.toml`, or that plus a `[notify]` table, or
+    /// the records in SQL.
     pub(super) fn config_of(&self, module: Module) -> PathBuf {
         match module {
             Module::Notify(spool) => self.mm().join(format!("{}.toml", spool.key())),
+            Module::Sql(engine) => self.mm().join(format!("{}.toml", engine.key())),
             _ => self.mm_config(),
         }
     }

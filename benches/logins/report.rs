@@ -1,5 +1,6 @@
 //! The report: the markdown tables (per case, per scale, the password step, contention,
-//! callgrind, notifications) and the ratios; which targets were met is `targets.rs`.
+//! callgrind, notifications) and the ratios; which targets were met is `targets.rs`, the
+//! records in SQL's tables `sql_report.rs`.
 
 use super::callgrind::CgRow;
 use super::cases::{Case, Key, Module, Pw, Sample};
@@ -81,6 +82,7 @@ impl Report<'_> {
             self.case_table(&mut r, pw, main);
         }
         self.notify_table(&mut r, main);
+        self.sql_tables(&mut r);
         if !self.o.notify_only {
             self.scale_table(&mut r);
             self.contention_table(&mut r);
@@ -89,6 +91,7 @@ impl Report<'_> {
         if !self.o.notify_only {
             self.targets(&mut r);
             self.targets_17(&mut r);
+            self.targets_15(&mut r);
         }
         let _ = writeln!(r, "### Checks made before timing\n");
         for line in self.sanity {
@@ -121,6 +124,8 @@ impl Report<'_> {
                 "libpam-google-authenticator",
                 "libpam-pwdfile",
                 "valgrind",
+                "postgresql-15",
+                "mariadb-server",
             ],
         );
         let so_size = fs::metadata(&self.world.module_so)

@@ -1,5 +1,6 @@
-//! One run, in order: the namespace and image, the pools, the services, the checks, the
-//! interleaved rounds, contention, callgrind, the report.
+//! One run, in order: the namespace and image, the pools, the SQL servers and their rows,
+//! the services, the checks, the interleaved rounds, contention, callgrind, the report; the
+//! SQL servers stop when the run's world is dropped.
 
 use super::callgrind::callgrind;
 use super::cases::{Key, Module, Pw, Sample};
@@ -11,6 +12,7 @@ use super::namespace::{prepare_image, private_dev};
 use super::options::parse_options;
 use super::pool::Pool;
 use super::report::Report;
+use super::sql::SqlWorld;
 use super::world::World;
 use std::collections::BTreeMap;
 use std::fs;
@@ -62,6 +64,7 @@ pub(super) fn run(args: &[String]) -> Result<(), String> {
         main_scale,
         notify: Vec::new(),
         sink: o.namespace,
+        sql: None,
     };
     ctx(mkdir_0700(&work), || work.display().to_string())?;
     let mut generation = Vec::new();
@@ -81,6 +84,9 @@ pub(super) fn run(args: &[String]) -> Result<(), String> {
         }
         generation.push((n, took));
         world.pools.insert(n, pool);
+    }
+    if o.sql {
+        world.sql = Some(SqlWorld::start(&work, &world.pools)?);
     }
     world.write_services()?;
     world.write_pwdfile()?;
@@ -110,6 +116,15 @@ pub(super) fn run(args: &[String]) -> Result<(), String> {
                 combos.push((module, Pw::Pwdfile, scale));
             }
         }
+    }
+    // Records in SQL (issue 15): each server's stack at every scale, beside mailmfa's.
+    for &scale in &o.scales {
+        combos.extend(
+            world
+                .sql_modules()
+                .into_iter()
+                .map(|m| (m, Pw::Permit, scale)),
+        );
     }
     // Notifications (issue 18): the notify stacks beside mailmfa's, at the main scale.
     combos.extend(world.notify.iter().map(|&m| (m, Pw::Permit, main_scale)));

@@ -1,11 +1,13 @@
 //! Which targets the run met, judged from its own figures: issue 5's (the module against the
 //! floor and the peers, at every scale, under contention) and issue 17's (a reused code within
 //! 1.3× the floor, fewer instructions per successful login than google-auth, a wrong code no
-//! slower than google-auth without its skew search).
+//! slower than google-auth without its skew search), and issue 15's (records in SQL: p50
+//! within +0.3 ms of record files, per server, case and scale).
 
 use super::cases::{Case, Module, Pw};
 use super::contention::ContentionRow;
 use super::report::{count, times, us, Report};
+use super::sql_report::{delta_ms, SQL_CASES};
 use std::fmt::Write as _;
 
 /// "**met**" or "**missed**".
@@ -199,6 +201,60 @@ impl Report<'_> {
                 us(mm.cpu_p50()),
                 us(ga.cpu_p50())
             );
+        }
+        let _ = writeln!(r);
+    }
+}
+
+/// Issue 15's goal: a login with its record in SQL within this much of files (p50), in ns.
+const SQL_GOAL_NS: f64 = 300_000.0;
+
+impl Report<'_> {
+    /// Issue 15, item 7: records in SQL, p50 within +0.3 ms of files on loopback, for every
+    /// server, case and scale of the run.
+    pub(super) fn targets_15(&self, r: &mut String) {
+        let modules = self.world.sql_modules();
+        if modules.is_empty() {
+            return;
+        }
+        let _ = writeln!(r, "### Targets of issue 15 (records in SQL, this run)\n");
+        let scales: Vec<usize> = self.world.pools.keys().copied().collect();
+        for m in modules {
+            for case in SQL_CASES {
+                let mut worst = f64::NEG_INFINITY;
+                let mut figures = Vec::new();
+                for &scale in &scales {
+                    let (Some(s), Some(f)) = (
+                        self.get(m, Pw::Permit, scale, case),
+                        self.get(Module::Mailmfa, Pw::Permit, scale, case),
+                    ) else {
+                        continue;
+                    };
+                    worst = worst.max(s.p50() - f.p50());
+                    figures.push(format!(
+                        "{} {} ms ({} against {} µs)",
+                        count(scale),
+                        delta_ms(s, f),
+                        us(s.p50()),
+                        us(f.p50())
+                    ));
+                }
+                if figures.is_empty() {
+                    continue;
+                }
+                let verdict = if worst <= SQL_GOAL_NS {
+                    "**met**".to_string()
+                } else {
+                    format!("**missed by {:.3} ms**", (worst - SQL_GOAL_NS) / 1e6)
+                };
+                let _ = writeln!(
+                    r,
+                    "- {}, {}: p50 within +0.3 ms of files: {verdict} — {}.",
+                    m.title(),
+                    case.title(),
+                    figures.join("; ")
+                );
+            }
         }
         let _ = writeln!(r);
     }

@@ -1,10 +1,11 @@
 //! The world of a run and the peers' set-up: the PAM confdir with one service per module,
 //! password step and scale (mailmfa, pam_oath, pam_google_authenticator, the floor), the
-//! pam_pwdfile file, and untimed logins through it.
+//! pam_pwdfile file, and untimed logins through it. The SQL servers are `sql.rs`'s.
 
 use super::cases::{Module, Pw};
 use super::mailboxes::{ctx, mkdir_0700, user_name, write_file};
 use super::pool::Pool;
+use super::sql::SqlWorld;
 use super::{PASSWORD, RHOST, WARMUP_USER};
 use mailmfa::pam::client::{self, Request};
 use std::collections::BTreeMap;
@@ -26,11 +27,18 @@ pub(super) struct World {
     pub(super) notify: Vec<Module>,
     /// Whether `/dev/log` is the run's receiver (which counts `notify_spool_failed` lines).
     pub(super) sink: bool,
+    /// The SQL servers of the [`Module::Sql`] stacks (issue 15), unless `--no-sql`.
+    pub(super) sql: Option<SqlWorld>,
 }
 
 impl World {
     pub(super) fn pool(&self, n: usize) -> &Pool {
         &self.pools[&n]
+    }
+
+    /// The [`Module::Sql`] stacks of the run (none with `--no-sql`).
+    pub(super) fn sql_modules(&self) -> Vec<Module> {
+        self.sql.as_ref().map_or_else(Vec::new, SqlWorld::modules)
     }
 
     pub(super) fn service(module: Module, pw: Pw, scale: usize) -> String {
@@ -67,7 +75,7 @@ impl World {
         };
         let auth = match module {
             Module::Floor => self.pw_line(pw, false),
-            Module::Mailmfa | Module::Notify(_) => {
+            Module::Mailmfa | Module::Notify(_) | Module::Sql(_) => {
                 mm("split") + &self.pw_line(pw, true) + &mm("verify")
             }
             Module::Oath => {
@@ -97,7 +105,8 @@ impl World {
             } else {
                 &[]
             };
-            for &module in Module::ALL.iter().chain(notify) {
+            let sql = self.sql_modules();
+            for &module in Module::ALL.iter().chain(notify).chain(&sql) {
                 for pw in [Pw::Permit, Pw::Pwdfile] {
                     files.push((
                         World::service(module, pw, pool.n),
