@@ -15,6 +15,7 @@ use fixture::{code, login, wait_for_step_margin, Fixture};
 use mailmfa::pam::client::Response;
 use mailmfa::record::Record;
 use mailmfa::store::files::FileStore;
+use mailmfa::store::sql::seal::Keys;
 use mailmfa::store::Store;
 use sql::{mailmfa_with, Db, Kind};
 use std::fs;
@@ -295,16 +296,34 @@ fn a_key_rotation_reseals_every_row(kind: Kind) {
     let Some(db) = Db::start(kind) else { return };
     let (f, record) = mail(&db, "");
     f.enable(BOB);
+    // And 1,100 more, sealed as the store seals them, so that the rotation walks the table in
+    // several batches.
+    let keys = Keys::load(&db.key_file, f.settings.record_owners(0)).unwrap();
+    let rows: Vec<String> = (0..1100)
+        .map(|n| {
+            let user = format!("user{n:04}@example.com");
+            let sealed = keys
+                .seal(&login(&user), record.to_toml().as_bytes())
+                .unwrap();
+            format!("('{user}', {}, '{}', 1, 1)", sealed.key_id, sealed.text)
+        })
+        .collect();
+    for chunk in rows.chunks(100) {
+        db.query(&format!(
+            "INSERT INTO mailmfa_record (login, key_id, sealed, created, updated) VALUES {}",
+            chunk.join(", ")
+        ));
+    }
     let status = json(&mailmfa_with(&f, &["db", "status", "--json"]));
-    assert_eq!(status["keys_used"], json(r#"{"1":2}"#));
+    assert_eq!(status["keys_used"], json(r#"{"1":1102}"#));
     sql::mailmfa(&["db", "keygen", "--add", db.key_file.to_str().unwrap()]);
     let out = mailmfa_with(&f, &["db", "rekey"]);
     assert!(
-        out.starts_with("2 records sealed again with key 2"),
+        out.starts_with("1102 records sealed again with key 2"),
         "{out}"
     );
     let status = json(&mailmfa_with(&f, &["db", "status", "--json"]));
-    assert_eq!(status["keys_used"], json(r#"{"2":2}"#));
+    assert_eq!(status["keys_used"], json(r#"{"2":1102}"#));
     assert_eq!(status["key_file"], json("[1,2]"));
     // Key 1 can go now: the records open with key 2 alone.
     keep_only_key_2(&db);

@@ -42,6 +42,9 @@ const UPSERT_MYSQL: &str = "INSERT INTO mailmfa_record (login, key_id, sealed, c
      sealed = VALUES(sealed), created = VALUES(created), updated = VALUES(updated)";
 const DELETE: &str = "DELETE FROM mailmfa_record WHERE login = $1";
 const LOGINS: &str = "SELECT login FROM mailmfa_record ORDER BY login";
+/// The next rows `db rekey` re-seals: 500 at a time, in login order after `$2`.
+const OLD_KEYS: &str = "SELECT login, key_id, sealed FROM mailmfa_record WHERE key_id <> $1 AND \
+     login > $2 ORDER BY login LIMIT 500";
 const RESEAL: &str = "UPDATE mailmfa_record SET key_id = $1, sealed = $2 WHERE login = $3 AND \
      key_id = $4 AND sealed = $5";
 
@@ -113,47 +116,56 @@ impl SqlStore {
     }
 
     /// Seals every record not sealed with the current key again with it; returns how many
-    /// were re-sealed. Each row is read, opened, sealed and written back only if unchanged
-    /// since it was read (a record written meanwhile was sealed with the current key).
+    /// were re-sealed. The rows are read 500 at a time in login order (a table of
+    /// a million rows is never held in memory); each is opened, sealed and written back only
+    /// if unchanged since it was read (a record written meanwhile was sealed by its writer).
+    /// A row that does not open stops the walk with its error.
     pub fn rekey(&self) -> Result<usize, StoreError> {
         let keys = self.keys().map_err(|f| self.error(None, f))?;
         let current = i64::from(keys.current());
-        let rows = self.run(None, &mut |conn| {
+        let mut after = String::new();
+        let mut done = 0;
+        loop {
+            let rows = self.run(None, &mut |conn| {
+                Ok(conn
+                    .execute(OLD_KEYS, &[Param::Int(current), Param::Text(&after)])?
+                    .rows)
+            })?;
+            if rows.is_empty() {
+                return Ok(done);
+            }
+            for row in rows {
+                let (login, sealed) = row_sealed(&row[..], 0).map_err(|f| self.error(None, f))?;
+                done += usize::from(self.reseal(&keys, &login, &sealed)?);
+                after = login.as_str().to_string();
+            }
+        }
+    }
+
+    /// Seals `login`'s row again with the current key if it still holds `sealed`; whether it
+    /// did.
+    fn reseal(&self, keys: &Keys, login: &Login, sealed: &Sealed) -> Result<bool, StoreError> {
+        let record = self
+            .open(keys, login, sealed)
+            .map_err(|f| self.error(Some(login), f))?;
+        let fresh = keys
+            .seal(login, record.to_toml().as_bytes())
+            .map_err(|why| self.error(Some(login), Fault::new(Reason::KeyFileUnusable, why)))?;
+        let changed = self.run(Some(login), &mut |conn| {
             Ok(conn
                 .execute(
-                    "SELECT login, key_id, sealed FROM mailmfa_record WHERE key_id <> $1",
-                    &[Param::Int(current)],
+                    RESEAL,
+                    &[
+                        Param::Int(i64::from(fresh.key_id)),
+                        Param::Text(&fresh.text),
+                        Param::Text(login.as_str()),
+                        Param::Int(i64::from(sealed.key_id)),
+                        Param::Text(&sealed.text),
+                    ],
                 )?
-                .rows)
+                .affected)
         })?;
-        let mut done = 0;
-        for row in rows {
-            let (login, sealed) = row_sealed(&row[..], 0).map_err(|f| self.error(None, f))?;
-            let record = self
-                .open(&keys, &login, &sealed)
-                .map_err(|f| self.error(Some(&login), f))?;
-            let fresh = keys
-                .seal(&login, record.to_toml().as_bytes())
-                .map_err(|why| {
-                    self.error(Some(&login), Fault::new(Reason::KeyFileUnusable, why))
-                })?;
-            let changed = self.run(Some(&login), &mut |conn| {
-                Ok(conn
-                    .execute(
-                        RESEAL,
-                        &[
-                            Param::Int(i64::from(fresh.key_id)),
-                            Param::Text(&fresh.text),
-                            Param::Text(login.as_str()),
-                            Param::Int(i64::from(sealed.key_id)),
-                            Param::Text(&sealed.text),
-                        ],
-                    )?
-                    .affected)
-            })?;
-            done += usize::from(changed > 0);
-        }
-        Ok(done)
+        Ok(changed > 0)
     }
 }
 
