@@ -243,6 +243,23 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_text_round_trips_and_a_value_too_short_for_a_tag_is_refused() {
+        let keys = keys(&[1]);
+        let alice = login("alice");
+        let sealed = keys.seal(&alice, b"").unwrap();
+        assert_eq!(sealed.text.len(), 2 * (NONCE_LEN + 16));
+        assert!(keys.open(&alice, &sealed).unwrap().is_empty());
+        for bytes in [1, NONCE_LEN, NONCE_LEN + 15] {
+            let short = Sealed {
+                key_id: 1,
+                text: "ab".repeat(bytes),
+            };
+            let err = keys.open(&alice, &short).unwrap_err();
+            assert!(err.contains("too short"), "{bytes}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_key_files_are_refused_without_echoing_a_key() {
         let key = "ab".repeat(32);
         for (text, want) in [
