@@ -245,8 +245,17 @@ mod tests {
             "mysql://mailmfa@db/mail?ssl-mode=REQUIRED",
             "mysql://mailmfa@db/mail?sslmode=disable",
             "mysql://mailmfa@db/mail?timeout=1",
+            "postgresql://mailmfa@/mail?host=relative",
+            "mysql://mailmfa@/mail?socket=relative.sock",
         ] {
             assert!(Address::parse(junk).is_err(), "{junk}");
+        }
+        for unchecked in [
+            "postgresql://mailmfa@db/mail?sslmode=require",
+            "mysql://mailmfa@db/mail?ssl-mode=REQUIRED",
+        ] {
+            let err = Address::parse(unchecked).unwrap_err();
+            assert!(err.contains("does not check the server"), "{err}");
         }
     }
 }
