@@ -35,6 +35,7 @@ for_each_backend!(
     a_changed_or_moved_row_is_denied,
     the_database_stopped_denies_every_login_until_it_is_back,
     a_database_that_does_not_answer_denies_the_login,
+    a_database_restarted_between_logins_is_reconnected_within_the_next,
     another_schema_version_or_missing_tables_are_refused,
     a_key_rotation_reseals_every_row,
     the_doctor_reports_the_database_and_the_keys,
@@ -253,6 +254,20 @@ fn a_database_that_does_not_answer_denies_the_login(kind: Kind) {
     }
     db.resume();
     assert!(f.login("mail", ALICE, &with_code(&record), IP).success());
+}
+
+fn a_database_restarted_between_logins_is_reconnected_within_the_next(kind: Kind) {
+    let Some(mut db) = Db::start(kind) else { return };
+    let (f, record) = mail(&db, "");
+    wait_for_step_margin(5);
+    assert!(f.login("mail", ALICE, &with_code(&record), IP).success());
+    // The process's connection went stale while idle (the server restarted): the next login
+    // finds it closed, opens a new one and still gets its answer.
+    db.stop();
+    db.start_again();
+    let r = f.login("mail", ALICE, &with_code(&record), IP);
+    assert!(r.success(), "{r:?}");
+    assert_eq!(reason(&r), "reused");
 }
 
 fn another_schema_version_or_missing_tables_are_refused(kind: Kind) {
