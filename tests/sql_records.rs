@@ -257,7 +257,9 @@ fn a_database_that_does_not_answer_denies_the_login(kind: Kind) {
 }
 
 fn a_database_restarted_between_logins_is_reconnected_within_the_next(kind: Kind) {
-    let Some(mut db) = Db::start(kind) else { return };
+    let Some(mut db) = Db::start(kind) else {
+        return;
+    };
     let (f, record) = mail(&db, "");
     wait_for_step_margin(5);
     assert!(f.login("mail", ALICE, &with_code(&record), IP).success());
