@@ -393,6 +393,62 @@ fn the_smtp_example_works_without_a_client_address(records: Records) {
     assert!(r.success(), "{r:?}");
 }
 
+/// Design §7: no async runtime, web or SQL crate is reachable from the module. The package's
+/// normal dependency graph (the module's and the command's; the panel is a package of its
+/// own) holds none, so the .so cannot link one; the SQL records are read by the module's own
+/// small blocking clients (src/store/sql/postgres/, mysql/).
+#[test]
+fn the_modules_graph_has_no_async_runtime_web_or_sql_crate() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-e",
+            "normal",
+            "-p",
+            "mailmfa",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(fixture::repo())
+        .output()
+        .expect("run cargo tree");
+    assert!(out.status.success(), "cargo tree: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let crates: Vec<&str> = text.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(crates.contains(&"rustls"), "not the module's graph: {text}");
+    for banned in [
+        "tokio",
+        "mio",
+        "async-std",
+        "smol",
+        "futures",
+        "futures-util",
+        "hyper",
+        "axum",
+        "tower",
+        "reqwest",
+        "ureq",
+        "postgres",
+        "tokio-postgres",
+        "postgres-protocol",
+        "sqlx",
+        "mysql",
+        "mysql_common",
+        "diesel",
+        "rusqlite",
+        "pq-sys",
+        "mysqlclient-sys",
+        "libsqlite3-sys",
+        "redis",
+    ] {
+        assert!(
+            !crates.contains(&banned),
+            "`{banned}` is in the module's graph"
+        );
+    }
+}
+
 #[test]
 fn the_module_exports_only_pam_entry_points() {
     let out = std::process::Command::new("nm")

@@ -51,6 +51,16 @@ fn mail(db: &Db, extra: &str) -> (Fixture, Record) {
     (f, record)
 }
 
+/// [`mail`], and ALICE logged in once with a right code: the module's connection is open,
+/// with time left in the code's step.
+fn connected(db: &Db) -> (Fixture, Record) {
+    let (f, record) = mail(db, "");
+    wait_for_step_margin(5);
+    let r = f.login("mail", ALICE, &with_code(&record), IP);
+    assert!(r.success(), "{r:?}");
+    (f, record)
+}
+
 fn reason(r: &Response) -> &str {
     r.reason.as_deref().unwrap_or("")
 }
@@ -219,9 +229,7 @@ fn the_database_stopped_denies_every_login_until_it_is_back(kind: Kind) {
     let Some(mut db) = Db::start(kind) else {
         return;
     };
-    let (f, record) = mail(&db, "");
-    wait_for_step_margin(5);
-    assert!(f.login("mail", ALICE, &with_code(&record), IP).success());
+    let (f, record) = connected(&db);
     db.stop();
     for (user, password) in [(ALICE, with_code(&record)), (BOB, PW.to_string())] {
         let r = f.login("mail", user, &password, IP);
@@ -238,9 +246,7 @@ fn a_database_that_does_not_answer_denies_the_login(kind: Kind) {
     let Some(mut db) = Db::start(kind) else {
         return;
     };
-    let (f, record) = mail(&db, "");
-    wait_for_step_margin(5);
-    assert!(f.login("mail", ALICE, &with_code(&record), IP).success());
+    let (f, record) = connected(&db);
     // The open connection, then a new one: both wait at most sql_timeout_ms (1 s here) and
     // deny; the test would hang if they waited for the server.
     db.pause();
@@ -260,9 +266,7 @@ fn a_database_restarted_between_logins_is_reconnected_within_the_next(kind: Kind
     let Some(mut db) = Db::start(kind) else {
         return;
     };
-    let (f, record) = mail(&db, "");
-    wait_for_step_margin(5);
-    assert!(f.login("mail", ALICE, &with_code(&record), IP).success());
+    let (f, record) = connected(&db);
     // The process's connection went stale while idle (the server restarted): the next login
     // finds it closed, opens a new one and still gets its answer.
     db.stop();
